@@ -1,0 +1,69 @@
+"""The ``attr-utils`` command line.
+
+Each sub-command lives in its own module of this package and exposes
+``register(subparsers)``; ``register`` adds an argparse parser whose default
+``func`` runs the command. Command modules import only argparse at module
+level and the heavy parts of the library inside ``func``, so ``--help`` stays
+fast (no TensorFlow import).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from attr_utils import __version__
+
+__all__ = ["build_parser", "main"]
+
+
+def _command_modules():
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        if hasattr(module, "register"):
+            yield module
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every sub-command registered."""
+    parser = argparse.ArgumentParser(
+        prog="attr-utils",
+        description=(
+            "Visual attributes (colour, texture, ...) from the hidden layers of a "
+            "pretrained ConvNet: embed, evaluate per block, search, extract."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"attr-utils {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    modules = sorted(_command_modules(), key=lambda m: getattr(m, "ORDER", 100))
+    for module in modules:
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``attr-utils`` console script."""
+    from attr_utils.errors import AttrUtilsError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(func(args) or 0)
+    except AttrUtilsError as exc:
+        print(f"attr-utils {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("attr-utils: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

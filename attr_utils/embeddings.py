@@ -1,0 +1,181 @@
+"""The result of embedding a dataset: one row per image, one array per block."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["EmbedReport", "Embeddings", "Skipped"]
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file that was not embedded, and why."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class EmbedReport:
+    """What one embedding run did.
+
+    Attributes
+    ----------
+    images : int
+        Images found in the dataset (decodable or not).
+    embedded : int
+        Images that went through the network in this run.
+    cached : int
+        Images served from the cache.
+    skipped : list of Skipped
+        Files that could not be used, with a per-file reason.
+    seconds : float
+        Wall-clock time of the run.
+    """
+
+    images: int = 0
+    embedded: int = 0
+    cached: int = 0
+    skipped: tuple[Skipped, ...] = ()
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """Per-block feature vectors of a set of images, with their provenance.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per embedded image: ``path``, ``hash`` and the label columns.
+    blocks : mapping of str to ndarray
+        Block name -> float32 array of shape ``(len(table), dim)``.
+    backbone : str
+        Registry name of the backbone.
+    weights : str
+        Identity of the weights (``"imagenet"``, ``"random:0"``,
+        ``"file:sha256:..."``).
+    weights_label : str
+        Human-readable weights description, used in figure titles.
+    pretrained : bool
+        False when the weights are random: such results are not the paper's.
+    label_columns : tuple of str
+        Which columns of ``table`` are labels.
+    signature : str
+        Model signature the vectors were computed (or cached) under.
+    report : EmbedReport
+        What the run did.
+    backbone_reason : str
+        Why this backbone was used (filled when ``backbone="auto"`` chose it).
+    """
+
+    table: pd.DataFrame
+    blocks: Mapping[str, np.ndarray]
+    backbone: str
+    weights: str
+    weights_label: str = ""
+    pretrained: bool = True
+    label_columns: tuple[str, ...] = ()
+    signature: str = ""
+    report: EmbedReport = field(default_factory=EmbedReport)
+    backbone_reason: str = ""
+
+    def __post_init__(self) -> None:
+        n = len(self.table)
+        for name, arr in self.blocks.items():
+            if arr.ndim != 2 or arr.shape[0] != n:
+                raise ValueError(
+                    f"block {name!r} has shape {arr.shape}; expected ({n}, dim) to match the table"
+                )
+
+    @classmethod
+    def from_arrays(
+        cls,
+        blocks: Mapping[str, np.ndarray],
+        labels: Mapping[str, object] | pd.DataFrame | None = None,
+        *,
+        paths: list[str] | None = None,
+        backbone: str = "arrays",
+        weights: str = "none",
+        pretrained: bool = True,
+    ) -> Embeddings:
+        """Wrap plain arrays (for tests, or vectors computed elsewhere)."""
+        blocks = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in blocks.items()}
+        n = len(next(iter(blocks.values())))
+        table = pd.DataFrame(labels) if labels is not None else pd.DataFrame(index=range(n))
+        label_columns = tuple(table.columns)
+        table.insert(0, "path", paths if paths is not None else [f"item-{i}" for i in range(n)])
+        table.insert(1, "hash", [""] * n)
+        return cls(
+            table=table.reset_index(drop=True),
+            blocks=blocks,
+            backbone=backbone,
+            weights=weights,
+            weights_label=weights,
+            pretrained=pretrained,
+            label_columns=label_columns,
+        )
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def __getitem__(self, block: str) -> np.ndarray:
+        try:
+            return self.blocks[block]
+        except KeyError:
+            raise KeyError(f"no block {block!r}; available: {list(self.blocks)}") from None
+
+    @property
+    def block_names(self) -> list[str]:
+        """Block names in network order."""
+        return list(self.blocks)
+
+    @property
+    def dims(self) -> dict[str, int]:
+        """Block name -> vector length."""
+        return {k: int(v.shape[1]) for k, v in self.blocks.items()}
+
+    @property
+    def paths(self) -> list[str]:
+        """Image paths, in row order."""
+        return self.table["path"].tolist()
+
+    def labels(self, column: str) -> np.ndarray:
+        """Labels of ``column`` as an array; ``KeyError`` names the choices."""
+        if column not in self.table.columns or column in ("path", "hash"):
+            raise KeyError(
+                f"no label column {column!r}; available: {list(self.label_columns)}"
+            )
+        return self.table[column].to_numpy()
+
+    @property
+    def provenance(self) -> str:
+        """``"resnet50 · imagenet"``-style string for figure titles and tables.
+
+        Random weights are always flagged, so such results are never mistaken
+        for the paper's.
+        """
+        text = f"{self.backbone} · {self.weights_label or self.weights}"
+        if not self.pretrained:
+            text += " (RANDOM WEIGHTS: not the paper's results)"
+        return text
+
+    def subset(self, rows) -> Embeddings:
+        """A new Embeddings holding only ``rows`` (boolean mask or indices)."""
+        idx = np.arange(len(self))[rows]
+        return Embeddings(
+            table=self.table.iloc[idx].reset_index(drop=True),
+            blocks={k: v[idx] for k, v in self.blocks.items()},
+            backbone=self.backbone,
+            weights=self.weights,
+            weights_label=self.weights_label,
+            pretrained=self.pretrained,
+            label_columns=self.label_columns,
+            signature=self.signature,
+            report=self.report,
+            backbone_reason=self.backbone_reason,
+        )
