@@ -71,6 +71,11 @@ class Embeddings:
         What the run did.
     backbone_reason : str
         Why this backbone was used (filled when ``backbone="auto"`` chose it).
+    weights_spec : str
+        The weights specification that reproduces these vectors (pass it back
+        as ``weights=`` to embed more images the same way).
+    resize : str
+        Resize policy the images went through.
     """
 
     table: pd.DataFrame
@@ -83,6 +88,8 @@ class Embeddings:
     signature: str = ""
     report: EmbedReport = field(default_factory=EmbedReport)
     backbone_reason: str = ""
+    weights_spec: str = ""
+    resize: str = "stretch"
 
     def __post_init__(self) -> None:
         n = len(self.table)
@@ -178,4 +185,6 @@ class Embeddings:
             signature=self.signature,
             report=self.report,
             backbone_reason=self.backbone_reason,
+            weights_spec=self.weights_spec,
+            resize=self.resize,
         )
