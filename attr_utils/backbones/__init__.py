@@ -91,6 +91,15 @@ class ResolvedWeights:
     path: Path | None = None
     seed: int | None = None
 
+    @property
+    def name(self) -> str:
+        """Short name for tables and JSON: ``imagenet``, ``random:0``, ``file:NAME``."""
+        if self.kind == "random":
+            return f"random:{self.seed}"
+        if self.kind == "file" and self.path is not None:
+            return f"file:{self.path.name}"
+        return self.spec
+
 
 @dataclass(frozen=True)
 class BackboneSpec:
@@ -233,7 +242,7 @@ def random_weights(spec: str, seed: int) -> ResolvedWeights:
         spec=spec,
         kind="random",
         identity=f"random:{s}",
-        label=f"random weights (seed {s}) - not pretrained",
+        label=f"random weights (seed {s})",
         pretrained=False,
         seed=s,
     )

@@ -1,0 +1,344 @@
+"""Content-addressed, crash-safe embedding cache stored as Parquet.
+
+Layout::
+
+    CACHE_DIR/
+      embeddings/
+        <backbone>-<signature[:16]>/       one folder per model signature
+          signature.json                   what the vectors were computed with
+          part-<time>-<pid>-<random>.parquet
+
+Each part file holds rows ``hash`` (sha256 of the image file's bytes) and one
+``fixed_size_list<float32>`` column per block, so pandas, Dask, DuckDB and
+pyarrow read the folder directly as one dataset.
+
+Guarantees, and how they are kept:
+
+* **Atomic writes.** A part is written to a hidden temporary file in the same
+  folder, flushed, fsynced and renamed into place. Readers only look at
+  ``part-*.parquet``; a process killed with SIGKILL leaves at most a hidden
+  temporary file (swept later), never a half-written part.
+* **No stale vectors.** The folder is chosen by the model signature: a hash of
+  the backbone, the weights' identity (content hash of a weights file, seed of
+  random weights), preprocessing, resize policy, input size and taps. Change
+  any of them and you read another folder.
+* **Concurrent writers.** Part names are unique per process and batch, so two
+  processes never write the same file. When both embed the same image, two
+  identical rows exist; readers keep the first. :meth:`SignatureStore.compact`
+  merges parts and drops duplicates, itself atomically.
+* **Corruption.** A part that cannot be read (truncated by a disk failure,
+  edited by hand) is reported, moved aside as ``corrupt-*`` and ignored; its
+  images are simply embedded again.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import time
+import uuid
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from attr_utils.errors import CacheError
+from attr_utils.hashing import bytes_sha256
+
+__all__ = ["CACHE_ENV", "EmbeddingCache", "SignatureStore", "default_cache_dir", "signature_hash"]
+
+#: Environment variable naming the cache folder.
+CACHE_ENV = "ATTR_UTILS_CACHE"
+#: Bump when the on-disk layout changes.
+FORMAT_VERSION = 1
+#: Merge parts when a signature folder holds more than this many.
+COMPACT_THRESHOLD = 64
+#: Hidden temporary files older than this (seconds) belong to dead writers.
+STALE_TMP_SECONDS = 3600
+
+
+def default_cache_dir() -> Path:
+    """``$ATTR_UTILS_CACHE``, else ``$XDG_CACHE_HOME/attr-utils``, else ``~/.cache/attr-utils``."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "attr-utils"
+
+
+def signature_hash(signature: Mapping) -> str:
+    """Stable sha256 of a signature mapping (canonical JSON)."""
+    return bytes_sha256(json.dumps(dict(signature), sort_keys=True, separators=(",", ":")).encode())
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class SignatureStore:
+    """The vectors of one model signature: lookup, write, compaction.
+
+    Created by :meth:`EmbeddingCache.store`; not usually built directly.
+    """
+
+    def __init__(self, folder: Path, signature: Mapping, dims: Mapping[str, int]):
+        self.folder = folder
+        self.signature = dict(signature)
+        self.dims = dict(dims)
+        self._index_memo: dict[str, np.ndarray] = {}  # part name -> hashes (parts are immutable)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        sig_file = folder / "signature.json"
+        if self.signature and not sig_file.exists():
+            payload = {"format": FORMAT_VERSION, "signature": self.signature, "dims": self.dims}
+            _atomic_write_bytes(sig_file, json.dumps(payload, indent=2, sort_keys=True).encode())
+
+    @classmethod
+    def open(cls, folder: Path) -> SignatureStore:
+        """Open an existing signature folder (its ``signature.json`` says what it holds)."""
+        try:
+            meta = json.loads((folder / "signature.json").read_text())
+        except (OSError, ValueError):
+            meta = {}
+        return cls(folder, meta.get("signature", {}), meta.get("dims", {}))
+
+    # -- reading ---------------------------------------------------------
+    def parts(self) -> list[Path]:
+        """Committed part files, oldest first."""
+        return sorted(self.folder.glob("part-*.parquet"))
+
+    def _quarantine(self, part: Path, exc: Exception) -> None:
+        warnings.warn(f"embedding cache part {part} is unreadable ({exc}); it is moved aside and its images will be embedded again", RuntimeWarning, stacklevel=3)
+        try:
+            os.replace(part, part.with_name("corrupt-" + part.name))
+        except OSError:
+            pass
+        self._index_memo.pop(part.name, None)
+
+    def _part_hashes(self, part: Path) -> np.ndarray | None:
+        hashes = self._index_memo.get(part.name)
+        if hashes is None:
+            try:
+                table = pq.read_table(part, columns=["hash"])
+            except FileNotFoundError:
+                return None  # compacted away by another process
+            except Exception as exc:  # noqa: BLE001 - any parse error means corruption
+                self._quarantine(part, exc)
+                return None
+            hashes = np.asarray(table.column("hash").to_pylist(), dtype=object)
+            self._index_memo[part.name] = hashes
+        return hashes
+
+    def hashes(self) -> set[str]:
+        """Every hash held for this signature."""
+        out: set[str] = set()
+        for part in self.parts():
+            h = self._part_hashes(part)
+            if h is not None:
+                out.update(h.tolist())
+        return out
+
+    def get(self, hashes: Sequence[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Vectors of ``hashes``.
+
+        Returns
+        -------
+        found : ndarray of bool
+            Which of ``hashes`` are in the cache.
+        blocks : dict of str to ndarray
+            Block -> ``(len(hashes), dim)`` float32; rows not found are NaN.
+        """
+        for attempt in range(3):
+            try:
+                return self._get(hashes)
+            except FileNotFoundError:  # a part vanished under a concurrent compaction: relist
+                if attempt == 2:
+                    raise
+                time.sleep(0.05)
+        raise AssertionError("unreachable")
+
+    def _get(self, hashes: Sequence[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        wanted: dict[str, list[int]] = {}
+        for i, h in enumerate(hashes):
+            wanted.setdefault(h, []).append(i)
+        n = len(hashes)
+        found = np.zeros(n, dtype=bool)
+        blocks = {b: np.full((n, d), np.nan, dtype=np.float32) for b, d in self.dims.items()}
+        remaining = set(wanted)
+        for part in self.parts():
+            if not remaining:
+                break
+            part_hashes = self._part_hashes(part)
+            if part_hashes is None:
+                continue
+            rows = np.flatnonzero(np.isin(part_hashes, list(remaining))).tolist()
+            if not rows:
+                continue
+            try:
+                table = pq.read_table(part, columns=list(self.dims))
+            except FileNotFoundError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                self._quarantine(part, exc)
+                continue
+            take = np.asarray(rows)
+            for block, dim in self.dims.items():
+                col = table.column(block).combine_chunks()
+                values = col.values.to_numpy(zero_copy_only=False).reshape(-1, dim)[take]
+                for r, j in enumerate(rows):
+                    h = part_hashes[j]
+                    if h in remaining:
+                        blocks[block][wanted[h]] = values[r]
+            for j in rows:
+                h = part_hashes[j]
+                if h in remaining:
+                    found[wanted[h]] = True
+                    remaining.discard(h)
+        return found, blocks
+
+    # -- writing ---------------------------------------------------------
+    def _table(self, hashes: Sequence[str], blocks: Mapping[str, np.ndarray]) -> pa.Table:
+        columns = {"hash": pa.array(list(hashes), type=pa.string())}
+        for block, dim in self.dims.items():
+            arr = np.ascontiguousarray(blocks[block], dtype=np.float32)
+            if arr.shape != (len(hashes), dim):
+                raise CacheError(f"block {block} has shape {arr.shape}, expected {(len(hashes), dim)}")
+            columns[block] = pa.FixedSizeListArray.from_arrays(pa.array(arr.reshape(-1)), dim)
+        return pa.table(columns)
+
+    def write(self, hashes: Sequence[str], blocks: Mapping[str, np.ndarray]) -> Path | None:
+        """Commit one batch of vectors as a new part, atomically. Returns its path."""
+        if len(hashes) == 0:
+            return None
+        table = self._table(hashes, blocks)
+        name = f"part-{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.parquet"
+        final = self.folder / name
+        tmp = self.folder / f".tmp-{name}"
+        try:
+            with open(tmp, "wb") as f:
+                pq.write_table(table, f, compression="zstd")
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, final)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise CacheError(f"cannot write to the embedding cache {self.folder}: {exc}") from None
+        self._index_memo[name] = np.asarray(list(hashes), dtype=object)
+        return final
+
+    def sweep_temporary(self, older_than: float = STALE_TMP_SECONDS) -> int:
+        """Delete hidden temporary files left by writers that died. Returns the count."""
+        now, removed = time.time(), 0
+        for tmp in self.folder.glob(".tmp-*"):
+            try:
+                if now - tmp.stat().st_mtime > older_than:
+                    tmp.unlink()
+                    removed += 1
+            except OSError:
+                continue
+        return removed
+
+    def compact(self, *, min_parts: int = 2) -> bool:
+        """Merge all parts into one, dropping duplicate hashes.
+
+        Safe with concurrent writers and readers: it takes a non-blocking
+        lock (another compaction in progress means this one is skipped),
+        writes the merged part atomically, then deletes only the parts it
+        merged. Returns True when it merged.
+        """
+        lock_path = self.folder / ".compact.lock"
+        with open(lock_path, "a+") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            parts = self.parts()
+            if len(parts) < min_parts:
+                return False
+            tables = []
+            for part in parts:
+                try:
+                    tables.append(pq.read_table(part))
+                except Exception as exc:  # noqa: BLE001
+                    self._quarantine(part, exc)
+            if not tables:
+                return False
+            merged = pa.concat_tables(tables)
+            hashes = merged.column("hash").to_numpy(zero_copy_only=False)
+            _, first = np.unique(hashes, return_index=True)
+            merged = merged.take(np.sort(first))
+            self.write(merged.column("hash").to_pylist(), {
+                b: merged.column(b).combine_chunks().values.to_numpy(zero_copy_only=False).reshape(-1, d)
+                for b, d in self.dims.items()
+            })
+            for part in parts:
+                part.unlink(missing_ok=True)
+                self._index_memo.pop(part.name, None)
+            return True
+
+
+class EmbeddingCache:
+    """A folder of :class:`SignatureStore` s, one per model signature.
+
+    Parameters
+    ----------
+    cache_dir : str or path-like, optional
+        Default: :func:`default_cache_dir`.
+    """
+
+    def __init__(self, cache_dir: str | os.PathLike | None = None):
+        self.root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+        self.embeddings_dir = self.root / "embeddings"
+
+    def store(self, signature: Mapping, dims: Mapping[str, int]) -> SignatureStore:
+        """The store for ``signature`` (created on first use)."""
+        digest = signature_hash(signature)
+        name = f"{signature.get('backbone', 'model')}-{digest[:16]}"
+        try:
+            return SignatureStore(self.embeddings_dir / name, signature, dims)
+        except OSError as exc:
+            raise CacheError(f"cannot create the embedding cache in {self.embeddings_dir}: {exc}; pass another cache_dir or set {CACHE_ENV}") from None
+
+    def info(self) -> pd.DataFrame:
+        """One row per signature: backbone, weights, rows, unique images, parts, bytes."""
+        rows = []
+        if self.embeddings_dir.is_dir():
+            for folder in sorted(p for p in self.embeddings_dir.iterdir() if p.is_dir()):
+                store = SignatureStore.open(folder)
+                sig = store.signature
+                parts = store.parts()
+                n_rows = 0
+                for p in parts:
+                    try:
+                        n_rows += pq.ParquetFile(p).metadata.num_rows
+                    except Exception:  # noqa: BLE001
+                        continue
+                rows.append({
+                    "folder": folder.name,
+                    "backbone": sig.get("backbone", "?"),
+                    "weights": sig.get("weights", "?"),
+                    "resize": sig.get("resize", "?"),
+                    "rows": n_rows,
+                    "images": len(store.hashes()),
+                    "parts": len(parts),
+                    "bytes": sum(f.stat().st_size for f in folder.iterdir() if f.is_file()),
+                })
+        return pd.DataFrame(rows, columns=["folder", "backbone", "weights", "resize", "rows", "images", "parts", "bytes"])
+
+    def clear(self) -> int:
+        """Delete every cached embedding. Returns the number of signatures removed."""
+        if not self.embeddings_dir.is_dir():
+            return 0
+        folders = [p for p in self.embeddings_dir.iterdir() if p.is_dir()]
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
+        return len(folders)

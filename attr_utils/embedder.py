@@ -1,0 +1,433 @@
+"""Embedding images into per-block vectors, through the content-addressed cache.
+
+:func:`embed` is the one entry point most users need: it takes a dataset (or
+its path), resolves the backbone and weights, serves every image already in
+the cache, runs the network once per batch on the rest (one forward pass
+gives every block), commits each batch to the cache atomically, and returns an
+:class:`~attr_utils.embeddings.Embeddings`.
+
+Images are decoded in a background thread while the network runs, so
+decoding hides behind the forward pass. The model is built only when some
+image actually needs computing: a warm rerun imports no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from attr_utils.backbones.auto import ResolvedBackbone, resolve_backbone
+from attr_utils.cache import EmbeddingCache, SignatureStore
+from attr_utils.datasets import Dataset, load_dataset
+from attr_utils.embeddings import EmbedReport, Embeddings, Skipped
+from attr_utils.errors import CacheError, ImageDecodeError
+from attr_utils.hashing import bytes_sha256
+from attr_utils.images import RESIZE_POLICIES, decode_image, to_model_input
+
+__all__ = ["Embedder", "embed", "embed_images", "fill_cache", "model_signature"]
+
+#: Built models, by signature, reused across calls in one process.
+_MODELS: dict[str, object] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def model_signature(resolved: ResolvedBackbone, resize: str) -> dict:
+    """Everything that determines the vectors; its hash names the cache folder."""
+    spec = resolved.spec
+    return {
+        "format": 1,
+        "backbone": spec.name,
+        "weights": resolved.weights.identity,
+        "input_size": spec.input_size,
+        "resize": resize,
+        "preprocess": f"{spec.preprocess.__module__}.{spec.preprocess.__qualname__}",
+        "taps": [[t.block, t.layer, t.dim] for t in spec.taps],
+        "pooling": "global_average",
+        "decode": "pillow-rgb-on-white-bilinear-v1",
+    }
+
+
+def _validate(batch_size: int, resize: str) -> None:
+    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    if resize not in RESIZE_POLICIES:
+        raise ValueError(f"resize must be one of {RESIZE_POLICIES}, got {resize!r}")
+
+
+def _read_and_hash(path: str) -> tuple[str | None, str | None]:
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        return None, "missing file"
+    except OSError as exc:
+        return None, f"cannot read file: {exc.strerror or exc}"
+    if not data:
+        return None, "empty file"
+    return bytes_sha256(data), None
+
+
+@dataclass
+class _Batch:
+    hashes: list[str]
+    images: np.ndarray
+
+
+class Embedder:
+    """A resolved backbone + weights + resize policy bound to a cache.
+
+    Parameters
+    ----------
+    backbone : str, default="resnet50"
+        Registered backbone name or ``"auto"``.
+    weights : str, optional
+        ``"imagenet"``, ``"random[:SEED]"`` or a weights file. Default:
+        ``$ATTR_UTILS_WEIGHTS``, else the backbone's pretrained weights.
+    cache_dir : path-like, optional
+        Cache folder (default ``$ATTR_UTILS_CACHE`` or ``~/.cache/attr-utils``).
+    batch_size : int, default=32
+        Images per forward pass.
+    resize : {"stretch", "pad", "crop"}, default="stretch"
+        How images become square.
+    seed : int, default=0
+        Seed of random weights.
+    """
+
+    def __init__(
+        self,
+        backbone: str = "resnet50",
+        weights: str | None = None,
+        *,
+        cache_dir: str | os.PathLike | None = None,
+        batch_size: int = 32,
+        resize: str = "stretch",
+        seed: int = 0,
+    ):
+        _validate(batch_size, resize)
+        self.resolved = resolve_backbone(backbone, weights, seed=seed)
+        self.spec = self.resolved.spec
+        self.batch_size = int(batch_size)
+        self.resize = resize
+        self.signature = model_signature(self.resolved, resize)
+        self.store: SignatureStore = EmbeddingCache(cache_dir).store(self.signature, self.spec.dims)
+        self.forward_passes = 0
+
+    # -- model -----------------------------------------------------------
+    @property
+    def model(self):
+        """The multi-output model, built on first use and shared in-process."""
+        from attr_utils.cache import signature_hash
+        from attr_utils.model import BlockModel
+
+        key = signature_hash(self.signature)
+        with _MODELS_LOCK:
+            model = _MODELS.get(key)
+            if model is None:
+                model = BlockModel(self.spec, self.resolved.weights)
+                _MODELS[key] = model
+        return model
+
+    def forward(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        """Run one batch of uint8 images through the network."""
+        self.forward_passes += 1
+        return self.model(images)
+
+    # -- pipeline --------------------------------------------------------
+    def _decode(self, source) -> np.ndarray:
+        return to_model_input(decode_image(source, size=self.spec.input_size), size=self.spec.input_size, resize=self.resize)
+
+    def _producer(self, todo: list[tuple[str, str]], out: queue.Queue, bad: dict[str, str], stop: threading.Event) -> None:
+        hashes: list[str] = []
+        arrays: list[np.ndarray] = []
+        try:
+            for h, path in todo:
+                if stop.is_set():
+                    return
+                try:
+                    data = Path(path).read_bytes()
+                    if bytes_sha256(data) != h:
+                        bad[h] = "file changed while embedding; run again"
+                        continue
+                    arrays.append(self._decode(data))
+                    hashes.append(h)
+                except ImageDecodeError as exc:
+                    bad[h] = str(exc)
+                    continue
+                except OSError as exc:
+                    bad[h] = f"cannot read file: {exc.strerror or exc}"
+                    continue
+                if len(hashes) == self.batch_size:
+                    out.put(_Batch(hashes, np.stack(arrays)))
+                    hashes, arrays = [], []
+            if hashes:
+                out.put(_Batch(hashes, np.stack(arrays)))
+        except BaseException as exc:  # surface unexpected errors in the consumer
+            out.put(exc)
+        finally:
+            out.put(None)
+
+    def fill(self, paths: Sequence[str], *, progress: bool = True) -> tuple[list[str | None], list[Skipped], int]:
+        """Make sure every decodable file of ``paths`` is in the cache.
+
+        Returns
+        -------
+        hashes : list
+            Per path, the content hash, or None when the file was skipped.
+        skipped : list of Skipped
+            Files that could not be read or decoded, with the reason.
+        computed : int
+            How many of ``paths`` went through the network in this call.
+        """
+        from tqdm.auto import tqdm
+
+        self.store.sweep_temporary()
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            read = list(pool.map(_read_and_hash, paths))
+        hashes: list[str | None] = [h for h, _ in read]
+        skipped = [Skipped(p, reason) for p, (h, reason) in zip(paths, read) if h is None]
+        present = self.store.hashes()
+        todo: dict[str, str] = {}
+        for h, p in zip(hashes, paths):
+            if h is not None and h not in present and h not in todo:
+                todo[h] = p
+        bad: dict[str, str] = {}
+        computed_hashes: set[str] = set()
+        if todo:
+            q: queue.Queue = queue.Queue(maxsize=3)
+            stop = threading.Event()
+            producer = threading.Thread(target=self._producer, args=(list(todo.items()), q, bad, stop), daemon=True)
+            producer.start()
+            bar = tqdm(total=len(todo), desc=f"embedding with {self.spec.name}", unit="img", disable=not progress)
+            try:
+                while (item := q.get()) is not None:
+                    if isinstance(item, BaseException):
+                        raise item
+                    vectors = self.forward(item.images)
+                    self.store.write(item.hashes, vectors)
+                    computed_hashes.update(item.hashes)
+                    bar.update(len(item.hashes))
+                bar.update(len(todo) - bar.n)
+            finally:
+                stop.set()
+                bar.close()
+                while producer.is_alive():  # drain so the producer can exit
+                    try:
+                        q.get(timeout=0.1)
+                    except queue.Empty:
+                        pass
+            if len(self.store.parts()) > 64:
+                self.store.compact()
+        for i, (h, p) in enumerate(zip(hashes, paths)):
+            if h is not None and h in bad:
+                skipped.append(Skipped(p, bad[h]))
+                hashes[i] = None
+        computed = sum(1 for h in hashes if h is not None and h in computed_hashes)
+        return hashes, skipped, computed
+
+    def embed(self, data: str | os.PathLike | Dataset, *, progress: bool = True) -> Embeddings:
+        """Embed a dataset; see :func:`embed`."""
+        start = time.perf_counter()
+        dataset = load_dataset(data)
+        paths = dataset.paths
+        hashes, skipped, computed = self.fill(paths, progress=progress)
+        keep = np.array([h is not None for h in hashes], dtype=bool)
+        kept_hashes = [h for h in hashes if h is not None]
+        found, blocks = self.store.get(kept_hashes)
+        if not found.all():
+            missing = [p for p, f in zip(np.asarray(paths)[keep], found) if not f]
+            raise CacheError(f"{len(missing)} embedded images are missing from the cache {self.store.folder} (first: {missing[0]}); was it cleared during the run? Run again.")
+        table = dataset.table[keep].reset_index(drop=True)
+        table.insert(1, "hash", kept_hashes)
+        report = EmbedReport(
+            images=len(paths),
+            embedded=computed,
+            cached=len(kept_hashes) - computed,
+            skipped=tuple(list(dataset.skipped) + skipped),
+            seconds=time.perf_counter() - start,
+        )
+        return self._result(table, blocks, tuple(dataset.label_columns), report)
+
+    def embed_images(self, images: Iterable) -> Embeddings:
+        """Embed query images (paths, bytes or PIL images); undecodable input raises."""
+        names, arrays, keys = [], [], []
+        for i, image in enumerate(images):
+            if isinstance(image, Image.Image):
+                names.append(f"<image {i}>")
+                keys.append(None)
+            elif isinstance(image, (bytes, bytearray, memoryview)):
+                names.append(f"<upload {i}>")
+                keys.append(bytes_sha256(bytes(image)))
+            else:
+                names.append(str(image))
+                try:
+                    keys.append(bytes_sha256(Path(image).read_bytes()))
+                except OSError as exc:
+                    raise ImageDecodeError(f"cannot read image {str(image)!r}: {exc.strerror or exc}") from None
+            try:
+                arrays.append(self._decode(image))
+            except ImageDecodeError as exc:
+                raise ImageDecodeError(f"cannot use image {names[-1]!r}: {exc}") from None
+        n = len(arrays)
+        blocks = {b: np.zeros((n, d), dtype=np.float32) for b, d in self.spec.dims.items()}
+        cacheable = [i for i, k in enumerate(keys) if k is not None]
+        found = np.zeros(n, dtype=bool)
+        if cacheable:
+            hit, cached = self.store.get([keys[i] for i in cacheable])
+            for j, i in enumerate(cacheable):
+                if hit[j]:
+                    found[i] = True
+                    for b in blocks:
+                        blocks[b][i] = cached[b][j]
+        todo = np.flatnonzero(~found)
+        for start in range(0, len(todo), self.batch_size):
+            rows = todo[start : start + self.batch_size]
+            vectors = self.forward(np.stack([arrays[i] for i in rows]))
+            for b in blocks:
+                blocks[b][rows] = vectors[b]
+        table = pd.DataFrame({"path": names, "hash": [k or "" for k in keys]})
+        report = EmbedReport(images=n, embedded=len(todo), cached=int(found.sum()))
+        return self._result(table, blocks, (), report)
+
+    def _result(self, table: pd.DataFrame, blocks, label_columns, report) -> Embeddings:
+        w = self.resolved.weights
+        return Embeddings(
+            table=table,
+            blocks={t.block: blocks[t.block] for t in self.spec.taps},
+            backbone=self.spec.name,
+            weights=w.name,
+            weights_label=w.label,
+            pretrained=w.pretrained,
+            label_columns=tuple(label_columns),
+            signature=self.store.folder.name,
+            report=report,
+            backbone_reason=self.resolved.reason,
+            weights_spec=str(w.path) if w.kind == "file" else w.name if w.kind == "random" else w.spec,
+            resize=self.resize,
+        )
+
+
+def embed(
+    data: str | os.PathLike | Dataset,
+    *,
+    backbone: str = "resnet50",
+    weights: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    batch_size: int = 32,
+    resize: str = "stretch",
+    seed: int = 0,
+    progress: bool = True,
+) -> Embeddings:
+    """Embed every image of a dataset into per-block vectors.
+
+    Parameters
+    ----------
+    data : str, path-like or Dataset
+        A folder, a CSV manifest, a Kaggle ``styles.csv`` or a loaded
+        :class:`~attr_utils.datasets.Dataset`.
+    backbone : str, default="resnet50"
+        The paper's ResNet-50, another registered backbone, or ``"auto"``
+        (ResNet-50 when its ImageNet weights can be had, else the offline
+        pretrained EfficientNet-Lite0; the choice is recorded in
+        ``backbone_reason``).
+    weights : str, optional
+        ``"imagenet"``, ``"random[:SEED]"`` or a weights file. Default:
+        ``$ATTR_UTILS_WEIGHTS``, else the backbone's pretrained weights. Never
+        falls back silently: unavailable weights raise
+        :class:`~attr_utils.errors.WeightsUnavailableError`.
+    cache_dir : path-like, optional
+        Embedding cache (default ``$ATTR_UTILS_CACHE`` or ``~/.cache/attr-utils``).
+    batch_size : int, default=32
+        Images per forward pass.
+    resize : {"stretch", "pad", "crop"}, default="stretch"
+        How images become square (stretch is Keras's ``load_img`` behaviour).
+    seed : int, default=0
+        Seed of ``"random"`` weights.
+    progress : bool, default=True
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    Embeddings
+        One row per decodable image (``path``, ``hash``, labels) and one
+        float32 array per block. ``report`` says how many were computed,
+        served from the cache, or skipped and why.
+
+    Examples
+    --------
+    >>> emb = embed("data/synthetic/labels.csv", weights="random")  # doctest: +SKIP
+    >>> emb["block2"].shape  # doctest: +SKIP
+    (1000, 256)
+    """
+    embedder = Embedder(backbone, weights, cache_dir=cache_dir, batch_size=batch_size, resize=resize, seed=seed)
+    return embedder.embed(data, progress=progress)
+
+
+def fill_cache(
+    data: str | os.PathLike | Dataset,
+    *,
+    backbone: str = "resnet50",
+    weights: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    batch_size: int = 32,
+    resize: str = "stretch",
+    seed: int = 0,
+    progress: bool = True,
+) -> EmbedReport:
+    """Embed a dataset into the cache without loading the vectors back (large catalogs).
+
+    Same parameters as :func:`embed`; returns only the :class:`EmbedReport`.
+    """
+    start = time.perf_counter()
+    embedder = Embedder(backbone, weights, cache_dir=cache_dir, batch_size=batch_size, resize=resize, seed=seed)
+    dataset = load_dataset(data)
+    hashes, skipped, computed = embedder.fill(dataset.paths, progress=progress)
+    kept = sum(h is not None for h in hashes)
+    return EmbedReport(
+        images=len(dataset),
+        embedded=computed,
+        cached=kept - computed,
+        skipped=tuple(list(dataset.skipped) + skipped),
+        seconds=time.perf_counter() - start,
+    )
+
+
+def embed_images(
+    images: Iterable,
+    *,
+    like: Embeddings | None = None,
+    backbone: str = "resnet50",
+    weights: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    resize: str = "stretch",
+    seed: int = 0,
+) -> Embeddings:
+    """Embed query images (paths, uploaded bytes or PIL images).
+
+    Parameters
+    ----------
+    images : iterable
+        Paths, ``bytes`` (e.g. an upload) or ``PIL.Image.Image`` objects.
+    like : Embeddings, optional
+        Embed exactly as ``like`` was (same backbone, weights, resize);
+        overrides ``backbone``, ``weights`` and ``resize``.
+    backbone, weights, cache_dir, resize, seed
+        As in :func:`embed`.
+
+    Raises
+    ------
+    ImageDecodeError
+        An image cannot be read or decoded; the message names it.
+    """
+    if like is not None:
+        backbone, weights, resize = like.backbone, like.weights_spec or like.weights, like.resize
+    embedder = Embedder(backbone, weights, cache_dir=cache_dir, resize=resize, seed=seed)
+    return embedder.embed_images(images)

@@ -1,0 +1,172 @@
+"""Decoding any image file a catalog may hold into a square RGB array.
+
+Every decodable image becomes 8-bit RGB: EXIF orientation applied, alpha
+composited on white, palette / grey / 16-bit / CMYK converted, first frame of
+animations. Large JPEGs are decoded at a reduced DCT scale (Pillow's draft
+mode) when they are far larger than the network input. Anything that cannot
+be decoded raises :class:`~attr_utils.errors.ImageDecodeError` with a short
+reason, which the embedder records as a skipped file.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from attr_utils.errors import ImageDecodeError
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "MAX_PIXELS",
+    "RESIZE_POLICIES",
+    "decode_image",
+    "is_image_name",
+    "is_junk_name",
+    "to_model_input",
+]
+
+#: File extensions treated as images (compared case-insensitively).
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
+)
+#: System files and folders ignored silently.
+JUNK_NAMES = frozenset({".ds_store", "thumbs.db", "desktop.ini", "__macosx", "ehthumbs.db"})
+#: Images with more pixels than this are refused as decompression bombs.
+MAX_PIXELS = 89_478_485  # Pillow's own default limit
+#: How a non-square image becomes the square network input.
+RESIZE_POLICIES = ("stretch", "pad", "crop")
+
+
+def is_junk_name(name: str) -> bool:
+    """True for hidden files and OS junk (``.DS_Store``, ``Thumbs.db``, ``__MACOSX``)."""
+    return name.startswith(".") or name.lower() in JUNK_NAMES
+
+
+def is_image_name(name: str) -> bool:
+    """True when ``name`` has an image extension and is not junk."""
+    return not is_junk_name(name) and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to RGB, compositing transparency on white."""
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        img = Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    elif img.mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
+        scaled = (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
+        img = Image.fromarray((scaled * 255.0 + 0.5).astype(np.uint8), "L")
+    if img.mode in ("RGBA", "LA", "RGBa", "La", "PA"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba)
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    return img
+
+
+def decode_image(source: str | os.PathLike | bytes | Image.Image, *, size: int = 224) -> Image.Image:
+    """Decode ``source`` into an RGB :class:`PIL.Image.Image`.
+
+    Parameters
+    ----------
+    source : path, bytes or PIL.Image.Image
+        The image. Bytes are decoded in memory (uploads).
+    size : int, default=224
+        Target side; JPEGs much larger than this are decoded at a reduced
+        DCT scale that still leaves at least ``size`` pixels per side.
+
+    Returns
+    -------
+    PIL.Image.Image
+        Mode ``"RGB"``, EXIF orientation applied.
+
+    Raises
+    ------
+    ImageDecodeError
+        Empty, truncated or non-image data, or more than ``MAX_PIXELS`` pixels.
+    """
+    if isinstance(source, Image.Image):
+        img = source
+        img.load()
+    else:
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            data = bytes(source)
+        else:
+            try:
+                data = Path(source).read_bytes()
+            except OSError as exc:
+                raise ImageDecodeError(f"cannot read file: {exc.strerror or exc}") from None
+        if not data:
+            raise ImageDecodeError("empty file")
+        img = _open_bytes(data, size)
+    try:
+        img = ImageOps.exif_transpose(img)
+    except Exception:  # broken EXIF must not lose an otherwise good image
+        pass
+    return _to_rgb(img)
+
+
+def _open_bytes(data: bytes, size: int) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            width, height = img.size
+            if width * height > MAX_PIXELS:
+                raise ImageDecodeError(
+                    f"decompression bomb: {width}x{height} pixels exceeds the limit of {MAX_PIXELS}"
+                )
+            if getattr(img, "n_frames", 1) > 1:
+                img.seek(0)
+            if img.format == "JPEG" and min(width, height) >= 4 * size:
+                img.draft("RGB", (size, size))
+            img.load()
+    except ImageDecodeError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageDecodeError(f"decompression bomb: {exc}") from None
+    except UnidentifiedImageError:
+        raise ImageDecodeError("not an image (unrecognised format)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        text = str(exc).lower()
+        if "truncated" in text or "premature" in text or isinstance(exc, EOFError):
+            raise ImageDecodeError(f"truncated image: {exc}") from None
+        raise ImageDecodeError(f"corrupt image: {exc}") from None
+    return img
+
+
+def to_model_input(img: Image.Image, *, size: int = 224, resize: str = "stretch") -> np.ndarray:
+    """Square ``size`` x ``size`` uint8 RGB array following a resize policy.
+
+    Parameters
+    ----------
+    img : PIL.Image.Image
+        An RGB image (see :func:`decode_image`).
+    size : int, default=224
+        Output side.
+    resize : {"stretch", "pad", "crop"}, default="stretch"
+        ``"stretch"`` resizes to the square ignoring the aspect ratio (the
+        Keras ``load_img`` behaviour); ``"pad"`` pads to a square on white
+        first; ``"crop"`` takes the central square.
+    """
+    if resize not in RESIZE_POLICIES:
+        raise ValueError(f"resize must be one of {RESIZE_POLICIES}, got {resize!r}")
+    if resize == "pad":
+        img = ImageOps.pad(img, (max(img.size),) * 2, color=(255, 255, 255), method=Image.Resampling.BILINEAR)
+    elif resize == "crop":
+        side = min(img.size)
+        left, top = (img.width - side) // 2, (img.height - side) // 2
+        img = img.crop((left, top, left + side, top + side))
+    if img.size != (size, size):
+        img = img.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0)
+    return np.asarray(img, dtype=np.uint8)

@@ -1,0 +1,57 @@
+"""One multi-output Keras model that yields every block's pooled vector in a single forward pass."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from attr_utils.backbones import BackboneSpec, ResolvedWeights
+
+__all__ = ["BlockModel", "import_keras"]
+
+
+def import_keras():
+    """Import Keras (TensorFlow backend) quietly; the only place TF is imported."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    import keras
+
+    return keras
+
+
+class BlockModel:
+    """Backbone truncated at its last tap, with a global average pool on every tap.
+
+    Parameters
+    ----------
+    spec : BackboneSpec
+        The backbone.
+    weights : ResolvedWeights
+        Weights to build it with.
+
+    Notes
+    -----
+    One ``keras.Model`` with one output per tap: the network runs once per
+    batch, however many blocks are tapped, instead of once per block with
+    truncated copies of the network.
+    """
+
+    def __init__(self, spec: BackboneSpec, weights: ResolvedWeights):
+        keras = import_keras()
+        self.spec = spec
+        self.weights = weights
+        base = spec.build(weights)
+        outputs = [
+            keras.layers.GlobalAveragePooling2D(name=f"{tap.block}_gap")(base.get_layer(tap.layer).output)
+            for tap in spec.taps
+        ]
+        self.model = keras.Model(base.input, outputs, name=f"{spec.name}_blocks")
+
+    def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        """Pooled vectors of a batch of uint8 RGB images ``(n, size, size, 3)``."""
+        x = self.spec.preprocess(images.astype(np.float32))
+        outputs = self.model.predict_on_batch(x)
+        if not isinstance(outputs, (list, tuple)):
+            outputs = [outputs]
+        return {tap.block: np.asarray(out, dtype=np.float32) for tap, out in zip(self.spec.taps, outputs)}
