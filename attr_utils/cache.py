@@ -5,7 +5,7 @@ Layout::
     CACHE_DIR/
       embeddings/
         <backbone>-<signature[:16]>/       one folder per model signature
-          signature.json                   what the vectors were computed with
+          _signature.json                  what the vectors were computed with
           part-<time>-<pid>-<random>.parquet
 
 Each part file holds rows ``hash`` (sha256 of the image file's bytes) and one
@@ -27,7 +27,7 @@ Guarantees, and how they are kept:
   identical rows exist; readers keep the first. :meth:`SignatureStore.compact`
   merges parts and drops duplicates, itself atomically.
 * **Corruption.** A part that cannot be read (truncated by a disk failure,
-  edited by hand) is reported, moved aside as ``corrupt-*`` and ignored; its
+  edited by hand) is reported, moved aside as ``_corrupt-*`` and ignored; its
   images are simply embedded again.
 """
 
@@ -97,7 +97,7 @@ class SignatureStore:
         self.dims = dict(dims)
         self._index_memo: dict[str, np.ndarray] = {}  # part name -> hashes (parts are immutable)
         self.folder.mkdir(parents=True, exist_ok=True)
-        sig_file = folder / "signature.json"
+        sig_file = folder / "_signature.json"
         if self.signature and not sig_file.exists():
             payload = {"format": FORMAT_VERSION, "signature": self.signature, "dims": self.dims}
             _atomic_write_bytes(sig_file, json.dumps(payload, indent=2, sort_keys=True).encode())
@@ -106,7 +106,7 @@ class SignatureStore:
     def open(cls, folder: Path) -> SignatureStore:
         """Open an existing signature folder (its ``signature.json`` says what it holds)."""
         try:
-            meta = json.loads((folder / "signature.json").read_text())
+            meta = json.loads((folder / "_signature.json").read_text())
         except (OSError, ValueError):
             meta = {}
         return cls(folder, meta.get("signature", {}), meta.get("dims", {}))
@@ -119,7 +119,7 @@ class SignatureStore:
     def _quarantine(self, part: Path, exc: Exception) -> None:
         warnings.warn(f"embedding cache part {part} is unreadable ({exc}); it is moved aside and its images will be embedded again", RuntimeWarning, stacklevel=3)
         try:
-            os.replace(part, part.with_name("corrupt-" + part.name))
+            os.replace(part, part.with_name("_corrupt-" + part.name))
         except OSError:
             pass
         self._index_memo.pop(part.name, None)

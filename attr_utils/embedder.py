@@ -233,6 +233,20 @@ class Embedder:
         computed = sum(1 for h in hashes if h is not None and h in computed_hashes)
         return hashes, skipped, computed
 
+    def fill_dataset(self, data: str | os.PathLike | Dataset, *, progress: bool = True) -> EmbedReport:
+        """Embed a dataset into the cache only; see :func:`fill_cache`."""
+        start = time.perf_counter()
+        dataset = load_dataset(data)
+        hashes, skipped, computed = self.fill(dataset.paths, progress=progress)
+        kept = sum(h is not None for h in hashes)
+        return EmbedReport(
+            images=len(dataset),
+            embedded=computed,
+            cached=kept - computed,
+            skipped=tuple(list(dataset.skipped) + skipped),
+            seconds=time.perf_counter() - start,
+        )
+
     def embed(self, data: str | os.PathLike | Dataset, *, progress: bool = True) -> Embeddings:
         """Embed a dataset; see :func:`embed`."""
         start = time.perf_counter()
@@ -386,18 +400,8 @@ def fill_cache(
 
     Same parameters as :func:`embed`; returns only the :class:`EmbedReport`.
     """
-    start = time.perf_counter()
     embedder = Embedder(backbone, weights, cache_dir=cache_dir, batch_size=batch_size, resize=resize, seed=seed)
-    dataset = load_dataset(data)
-    hashes, skipped, computed = embedder.fill(dataset.paths, progress=progress)
-    kept = sum(h is not None for h in hashes)
-    return EmbedReport(
-        images=len(dataset),
-        embedded=computed,
-        cached=kept - computed,
-        skipped=tuple(list(dataset.skipped) + skipped),
-        seconds=time.perf_counter() - start,
-    )
+    return embedder.fill_dataset(data, progress=progress)
 
 
 def embed_images(
