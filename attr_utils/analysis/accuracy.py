@@ -1,0 +1,494 @@
+"""Per-block kNN accuracy under stratified cross-validation (the paper's Table 1).
+
+The protocol, with the paper's values as defaults: for every block, a
+k-nearest-neighbours classifier (k=5, uniform votes, Euclidean distance) is
+evaluated under stratified 5-fold cross-validation with shuffled, seeded
+folds. The same folds are used for every block, so blocks are compared on
+identical splits. Feature scaling, when asked for, is fitted on the training
+folds only (a scikit-learn Pipeline).
+
+Results are tidy DataFrames: :func:`block_accuracy` gives one row per
+(block, fold); :func:`summarize_accuracy` turns any such frame into one row
+per block with mean, sample standard deviation and a 95 % t-interval;
+:func:`recommend_blocks` picks the best block per label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from attr_utils.analysis._validation import (
+    METRICS,
+    SCALINGS,
+    check_blocks,
+    check_choice,
+    check_int,
+    check_seed,
+    labels_for_analysis,
+)
+
+__all__ = [
+    "block_accuracy",
+    "confusion_matrices",
+    "knn_predictions",
+    "per_class_accuracy",
+    "recommend_blocks",
+    "summarize_accuracy",
+]
+
+# Columns that identify a measurement but are not grouping keys when summarising.
+_FOLD_COLUMNS = ("fold", "accuracy", "n_test")
+
+
+def knn_classifier(*, k: int = 5, metric: str = "euclidean", scaling: str = "none"):
+    """The scikit-learn Pipeline used for every accuracy in this package.
+
+    ``scaling`` is ``"none"``, ``"l2"`` (each vector to unit length:
+    :class:`~sklearn.preprocessing.Normalizer`) or ``"standardize"``
+    (zero mean, unit variance per feature, fitted on the training rows:
+    :class:`~sklearn.preprocessing.StandardScaler`).
+    """
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import Normalizer, StandardScaler
+
+    steps = []
+    if scaling == "l2":
+        steps.append(("scale", Normalizer(norm="l2")))
+    elif scaling == "standardize":
+        steps.append(("scale", StandardScaler()))
+    algorithm = "brute" if metric == "cosine" else "auto"
+    steps.append(
+        ("knn", KNeighborsClassifier(n_neighbors=k, weights="uniform", metric=metric, algorithm=algorithm))
+    )
+    return Pipeline(steps)
+
+
+def stratified_folds(y: np.ndarray, *, folds: int = 5, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, test) index pairs of shuffled, seeded stratified k-fold CV."""
+    from sklearn.model_selection import StratifiedKFold
+
+    skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return list(skf.split(np.zeros(len(y)), y))
+
+
+def _check_common(k, folds, metric, scaling, seed):
+    k = check_int("k", k, 1)
+    folds = check_int("folds", folds, 2)
+    check_choice("metric", metric, METRICS)
+    check_choice("scaling", scaling, SCALINGS)
+    seed = check_seed(seed)
+    return k, folds, seed
+
+
+def _check_k_fits(k: int, splits) -> None:
+    smallest = min(len(train) for train, _ in splits)
+    if k > smallest:
+        raise ValueError(f"`k` must be <= the smallest training fold ({smallest} items), got {k}")
+
+
+def _oof_predictions(X, y, splits, model) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.base import clone
+
+    pred = np.empty(len(y), dtype=object)
+    fold_of = np.empty(len(y), dtype=np.int64)
+    for fold, (train, test) in enumerate(splits):
+        m = clone(model).fit(X[train], y[train])
+        pred[test] = m.predict(X[test])
+        fold_of[test] = fold
+    return pred.astype(str), fold_of
+
+
+def _attrs(emb, label, **protocol) -> dict:
+    return {
+        "provenance": emb.provenance,
+        "backbone": emb.backbone,
+        "weights": emb.weights,
+        "weights_label": emb.weights_label or emb.weights,
+        "pretrained": bool(emb.pretrained),
+        "label": label,
+        **protocol,
+    }
+
+
+def knn_predictions(
+    emb,
+    label: str,
+    *,
+    blocks: Iterable[str] | str | None = None,
+    k: int = 5,
+    folds: int = 5,
+    metric: str = "euclidean",
+    scaling: str = "none",
+    seed: int = 0,
+    drop_small_classes: bool = False,
+) -> pd.DataFrame:
+    """Out-of-fold kNN predictions for every item and block.
+
+    Every item is predicted exactly once per block, by the model trained on
+    the other folds. This is what :func:`per_class_accuracy` and
+    :func:`confusion_matrices` are computed from.
+
+    Parameters
+    ----------
+    emb : Embeddings
+        Per-block vectors and labels.
+    label : str
+        Label column to predict.
+    blocks, k, folds, metric, scaling, seed, drop_small_classes
+        As in :func:`block_accuracy`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (block, item): ``block``, ``row`` (position in ``emb``),
+        ``path``, ``fold``, ``true``, ``predicted``, ``correct``.
+    """
+    k, folds, seed = _check_common(k, folds, metric, scaling, seed)
+    names = check_blocks(emb, blocks)
+    rows, y = labels_for_analysis(emb, label, folds=folds, drop_small_classes=drop_small_classes)
+    splits = stratified_folds(y, folds=folds, seed=seed)
+    _check_k_fits(k, splits)
+    model = knn_classifier(k=k, metric=metric, scaling=scaling)
+    paths = np.asarray(emb.paths, dtype=object)[rows]
+    frames = []
+    for name in names:
+        pred, fold_of = _oof_predictions(emb[name][rows], y, splits, model)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "block": name,
+                    "row": rows,
+                    "path": paths,
+                    "fold": fold_of,
+                    "true": y,
+                    "predicted": pred,
+                    "correct": pred == y,
+                }
+            )
+        )
+    out = pd.concat(frames, ignore_index=True)
+    out.attrs = _attrs(emb, label, k=k, folds=folds, metric=metric, scaling=scaling, seed=seed)
+    return out
+
+
+def block_accuracy(
+    emb,
+    label: str,
+    *,
+    blocks: Iterable[str] | str | None = None,
+    k: int = 5,
+    folds: int = 5,
+    metric: str = "euclidean",
+    scaling: str = "none",
+    seed: int = 0,
+    drop_small_classes: bool = False,
+) -> pd.DataFrame:
+    """kNN accuracy of every block under stratified k-fold cross-validation.
+
+    The paper's Table 1: for each block, a kNN classifier with uniform votes
+    is trained on all folds but one and scored on the held-out fold. Folds are
+    stratified by ``label``, shuffled with ``seed``, and shared by all blocks.
+
+    Parameters
+    ----------
+    emb : Embeddings
+        Per-block vectors and labels (e.g. from :func:`attr_utils.embed`).
+    label : str
+        Label column to predict (e.g. ``"color"``).
+    blocks : str or list of str, optional
+        Blocks to evaluate; default every block, in network order.
+    k : int, default=5
+        Number of neighbours (the paper's value).
+    folds : int, default=5
+        Number of stratified folds (the paper's value).
+    metric : {"euclidean", "cosine"}, default="euclidean"
+        Distance between vectors.
+    scaling : {"none", "l2", "standardize"}, default="none"
+        Feature scaling before kNN, fitted on the training folds only.
+        The paper uses none.
+    seed : int, default=0
+        Seed of the fold shuffle; identical seeds give identical tables.
+    drop_small_classes : bool, default=False
+        A class with fewer members than ``folds`` is an error (it cannot be
+        stratified); with True it is left out with a warning instead.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (block, fold) with columns ``backbone``, ``weights``,
+        ``label``, ``block``, ``dim``, ``fold``, ``n_test``, ``accuracy``.
+        ``.attrs`` records the provenance and the protocol (k, folds,
+        metric, scaling, seed). Pass it to :func:`summarize_accuracy` for
+        mean, std and 95 % interval per block.
+
+    Raises
+    ------
+    DatasetError
+        Unknown label column, fewer than 2 classes, or a class smaller than
+        ``folds`` (unless ``drop_small_classes``).
+    ValueError, TypeError
+        Invalid parameter or unknown block.
+
+    See Also
+    --------
+    summarize_accuracy, per_class_accuracy, confusion_matrices, recommend_blocks
+
+    Notes
+    -----
+    Items with a missing label are left out with a warning.
+
+    Examples
+    --------
+    >>> per_fold = block_accuracy(emb, "color")            # doctest: +SKIP
+    >>> summarize_accuracy(per_fold)[["block", "mean", "std"]]  # doctest: +SKIP
+    """
+    preds = knn_predictions(
+        emb,
+        label,
+        blocks=blocks,
+        k=k,
+        folds=folds,
+        metric=metric,
+        scaling=scaling,
+        seed=seed,
+        drop_small_classes=drop_small_classes,
+    )
+    return _accuracy_from_predictions(emb, label, preds)
+
+
+def _accuracy_from_predictions(emb, label, preds: pd.DataFrame) -> pd.DataFrame:
+    dims = emb.dims
+    grouped = (
+        preds.groupby(["block", "fold"], sort=False)["correct"]
+        .agg(n_test="size", accuracy="mean")
+        .reset_index()
+    )
+    out = pd.DataFrame(
+        {
+            "backbone": emb.backbone,
+            "weights": emb.weights,
+            "label": label,
+            "block": grouped["block"],
+            "dim": grouped["block"].map(dims).astype(int),
+            "fold": grouped["fold"].astype(int),
+            "n_test": grouped["n_test"].astype(int),
+            "accuracy": grouped["accuracy"].astype(float),
+        }
+    )
+    out.attrs = dict(preds.attrs)
+    return out
+
+
+def summarize_accuracy(results: pd.DataFrame, *, confidence: float = 0.95) -> pd.DataFrame:
+    """Mean, standard deviation and confidence interval of per-fold accuracies.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Per-fold rows with ``fold`` and ``accuracy`` columns, as returned by
+        :func:`block_accuracy` or :func:`~attr_utils.analysis.reduction_sweep`
+        (several such frames may be concatenated).
+    confidence : float, default=0.95
+        Coverage of the interval.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group of the non-fold columns (e.g. per block, or per
+        block, protocol and dim): those columns plus ``n_folds``, ``mean``,
+        ``std``, ``ci_low``, ``ci_high``.
+
+    Notes
+    -----
+    ``std`` is the sample standard deviation of the fold accuracies
+    (``ddof=1``). The interval is the Student-t interval of the mean over
+    folds, ``mean ± t((1 + confidence) / 2, n_folds - 1) · std / sqrt(n_folds)``,
+    clipped to [0, 1]. Folds share training items, so the interval is
+    approximate (typically too narrow); it conveys fold-to-fold spread, not a
+    guarantee.
+    """
+    from scipy import stats
+
+    if not 0 < confidence < 1:
+        raise ValueError(f"`confidence` must be in (0, 1), got {confidence}")
+    missing = {"fold", "accuracy"} - set(results.columns)
+    if missing:
+        raise ValueError(f"`results` lacks column(s) {sorted(missing)}; pass per-fold results")
+    keys = [c for c in results.columns if c not in _FOLD_COLUMNS]
+    g = results.groupby(keys, sort=False, dropna=False)["accuracy"]
+    out = g.agg(n_folds="size", mean="mean", std=lambda s: s.std(ddof=1)).reset_index()
+    n = out["n_folds"].to_numpy()
+    t = np.where(n > 1, stats.t.ppf((1 + confidence) / 2, np.maximum(n - 1, 1)), np.nan)
+    half = t * out["std"].to_numpy() / np.sqrt(n)
+    out["ci_low"] = np.clip(out["mean"] - half, 0.0, 1.0)
+    out["ci_high"] = np.clip(out["mean"] + half, 0.0, 1.0)
+    out.attrs = dict(results.attrs)
+    out.attrs["confidence"] = confidence
+    return out
+
+
+def per_class_accuracy(
+    emb,
+    label: str,
+    *,
+    blocks: Iterable[str] | str | None = None,
+    k: int = 5,
+    folds: int = 5,
+    metric: str = "euclidean",
+    scaling: str = "none",
+    seed: int = 0,
+    drop_small_classes: bool = False,
+) -> pd.DataFrame:
+    """Accuracy (recall) of every class, per block, from out-of-fold predictions.
+
+    Parameters are those of :func:`block_accuracy`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (block, class): ``backbone``, ``weights``, ``label``,
+        ``block``, ``class``, ``n`` (members), ``correct``, ``accuracy``
+        (fraction of the class predicted as itself).
+    """
+    preds = knn_predictions(
+        emb, label, blocks=blocks, k=k, folds=folds, metric=metric, scaling=scaling,
+        seed=seed, drop_small_classes=drop_small_classes,
+    )
+    g = preds.groupby(["block", "true"], sort=False)["correct"].agg(n="size", correct="sum").reset_index()
+    out = pd.DataFrame(
+        {
+            "backbone": emb.backbone,
+            "weights": emb.weights,
+            "label": label,
+            "block": g["block"],
+            "class": g["true"],
+            "n": g["n"].astype(int),
+            "correct": g["correct"].astype(int),
+        }
+    )
+    out["accuracy"] = out["correct"] / out["n"]
+    out = out.sort_values(["block", "class"], key=_block_order_key(emb)).reset_index(drop=True)
+    out.attrs = dict(preds.attrs)
+    return out
+
+
+def confusion_matrices(
+    emb,
+    label: str,
+    *,
+    blocks: Iterable[str] | str | None = None,
+    k: int = 5,
+    folds: int = 5,
+    metric: str = "euclidean",
+    scaling: str = "none",
+    seed: int = 0,
+    drop_small_classes: bool = False,
+) -> pd.DataFrame:
+    """Confusion matrices of every block, as a tidy frame.
+
+    Parameters are those of :func:`block_accuracy`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (block, true class, predicted class), every pair present
+        (zeros included): ``block``, ``true``, ``predicted``, ``count``,
+        ``fraction`` (count divided by the size of the true class, so each
+        true class's row sums to 1). Use
+        ``df[df.block == "block2"].pivot(index="true", columns="predicted", values="count")``
+        for a square matrix, or :func:`attr_utils.figures.confusion_heatmap`.
+    """
+    preds = knn_predictions(
+        emb, label, blocks=blocks, k=k, folds=folds, metric=metric, scaling=scaling,
+        seed=seed, drop_small_classes=drop_small_classes,
+    )
+    classes = sorted(preds["true"].unique())
+    frames = []
+    for name, part in preds.groupby("block", sort=False):
+        counts = pd.crosstab(part["true"], part["predicted"]).reindex(
+            index=classes, columns=classes, fill_value=0
+        )
+        long = counts.rename_axis(index="true", columns="predicted").stack().rename("count").reset_index()
+        long.insert(0, "block", name)
+        frames.append(long)
+    out = pd.concat(frames, ignore_index=True)
+    out["count"] = out["count"].astype(int)
+    totals = out.groupby(["block", "true"])["count"].transform("sum")
+    out["fraction"] = np.where(totals > 0, out["count"] / totals.where(totals > 0, 1), 0.0)
+    out.insert(0, "label", label)
+    out.insert(0, "weights", emb.weights)
+    out.insert(0, "backbone", emb.backbone)
+    out.attrs = dict(preds.attrs)
+    return out
+
+
+def _block_order_key(emb):
+    order = {name: i for i, name in enumerate(emb.block_names)}
+
+    def key(col: pd.Series) -> pd.Series:
+        return col.map(order) if col.name == "block" else col
+
+    return key
+
+
+def recommend_blocks(
+    results: pd.DataFrame | Iterable[pd.DataFrame],
+) -> dict[str, str]:
+    """The block with the highest mean kNN accuracy, per label.
+
+    Parameters
+    ----------
+    results : DataFrame or iterable of DataFrames
+        Output(s) of :func:`block_accuracy` (per fold) or
+        :func:`summarize_accuracy`, for one backbone and weights, any number
+        of labels (e.g. one frame for ``"color"`` and one for ``"texture"``).
+
+    Returns
+    -------
+    dict of str to str
+        Label column -> best block, e.g. ``{"color": "block2",
+        "texture": "block4"}`` (the paper's finding on resnet50). Ties go to
+        the smaller (cheaper) block.
+
+    Raises
+    ------
+    ValueError
+        Empty results, missing columns, or results that mix backbones or
+        weights (filter them first: the best block is per model).
+    """
+    if isinstance(results, pd.DataFrame):
+        frames = [results]
+    elif isinstance(results, Mapping):
+        frames = list(results.values())
+    else:
+        frames = list(results)
+    if not frames or all(len(f) == 0 for f in frames):
+        raise ValueError("`results` is empty")
+    summaries = []
+    for f in frames:
+        if "mean" not in f.columns:
+            if "accuracy" not in f.columns:
+                raise ValueError("`results` needs an `accuracy` (per fold) or `mean` (summary) column")
+            f = summarize_accuracy(f)
+        missing = {"label", "block", "dim"} - set(f.columns)
+        if missing:
+            raise ValueError(f"`results` lacks column(s) {sorted(missing)}")
+        summaries.append(f)
+    table = pd.concat(summaries, ignore_index=True)
+    for col in ("backbone", "weights"):
+        if col in table.columns and table[col].nunique() > 1:
+            raise ValueError(
+                f"`results` mixes several {col} values {sorted(table[col].unique())}; "
+                "recommend blocks for one backbone and weights at a time"
+            )
+    if "protocol" in table.columns:
+        raise ValueError("`results` looks like a reduction sweep; pass block_accuracy results")
+    best = {}
+    for lab, part in table.groupby("label", sort=False):
+        part = part.sort_values(["mean", "dim"], ascending=[False, True], kind="stable")
+        best[str(lab)] = str(part["block"].iloc[0])
+    return best

@@ -1,0 +1,293 @@
+"""kNN accuracy after UMAP reduction (the paper's Table 2), and UMAP coordinates.
+
+:func:`reduction_sweep` reduces one block with UMAP to 2, 4, 8, ... dimensions
+and measures kNN accuracy under stratified cross-validation for each, ending
+with the unreduced block (the last row of the paper's Table 2). Two protocols:
+
+``"paper"``
+    UMAP is fitted once on all items, then kNN is cross-validated on the
+    reduced coordinates. This is what the paper appears to do. UMAP uses no
+    labels, but the test items shape the embedding the training items live
+    in (transductive), which can flatter the reduced spaces.
+``"inductive"``
+    For every fold, UMAP is fitted on the training items only and the test
+    items are mapped with ``transform``: no test item influences anything
+    fitted. This is how a reduction would be used on new images.
+
+:func:`umap_embedding` gives cached 2-D/3-D coordinates of a block for
+plots (e.g. :func:`attr_utils.figures.umap_scatter`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from attr_utils.analysis import umap_cache
+from attr_utils.analysis._validation import (
+    METRICS,
+    PROTOCOLS,
+    SCALINGS,
+    check_block,
+    check_choice,
+    check_int,
+    check_seed,
+    labels_for_analysis,
+)
+from attr_utils.analysis.accuracy import _attrs, _check_k_fits, knn_classifier, stratified_folds
+
+__all__ = ["default_dims", "reduction_sweep", "umap_embedding"]
+
+
+def default_dims(dim: int) -> list[int]:
+    """Powers of two from 2 below ``dim``: ``default_dims(256) == [2, 4, ..., 128]``."""
+    out, d = [], 2
+    while d < dim:
+        out.append(d)
+        d *= 2
+    return out
+
+
+def _check_dims(dims, block_dim: int) -> list[int]:
+    if dims is None:
+        return default_dims(block_dim)
+    if isinstance(dims, (int, np.integer)):
+        dims = [dims]
+    dims = list(dims)
+    for d in dims:
+        check_int("dims", d, 1)
+        if d >= block_dim:
+            raise ValueError(
+                f"`dims` must be < the block's dimension {block_dim} (the unreduced row is "
+                f"always added), got {d}"
+            )
+    return sorted(set(int(d) for d in dims))
+
+
+def _fit_task(X, train, test, d, params):
+    """One UMAP fit: on all rows (test is None) or on ``train`` with ``test`` transformed."""
+    if test is None:
+        emb, _ = umap_cache.cached_umap(X, n_components=d, **params)
+        return emb, None
+    return umap_cache.cached_umap(X[train], X[test], n_components=d, **params)
+
+
+def reduction_sweep(
+    emb,
+    label: str,
+    *,
+    block: str,
+    dims: Iterable[int] | None = None,
+    protocol: str = "both",
+    k: int = 5,
+    folds: int = 5,
+    metric: str = "euclidean",
+    scaling: str = "none",
+    seed: int = 0,
+    n_neighbors: int = 15,
+    min_dist: float = 0.1,
+    drop_small_classes: bool = False,
+    n_jobs: int = 1,
+    cache: bool = True,
+    cache_dir=None,
+) -> pd.DataFrame:
+    """kNN accuracy of one block reduced by UMAP to each of ``dims`` dimensions.
+
+    Parameters
+    ----------
+    emb : Embeddings
+        Per-block vectors and labels.
+    label : str
+        Label column to predict.
+    block : str
+        Block to reduce (e.g. ``"block2"`` for colour on resnet50).
+    dims : iterable of int, optional
+        Target dimensions, each below the block's own. Default: 2, 4, 8, ...
+        up to half the block's dimension. The unreduced block is always added
+        as the last row (``reduced=False``), as in the paper's Table 2.
+    protocol : {"both", "paper", "inductive"}, default="both"
+        ``"paper"``: UMAP fitted on all items, then cross-validated kNN
+        (what the paper appears to do). ``"inductive"``: UMAP fitted on each
+        training fold only, test fold transformed (no leakage). ``"both"``
+        reports both, distinguished by the ``protocol`` column.
+    k, folds, metric, scaling, seed, drop_small_classes
+        kNN protocol, as in :func:`~attr_utils.analysis.block_accuracy`
+        (same folds for every dimension and protocol). ``seed`` also seeds
+        UMAP. Scaling applies to the (reduced) vectors the kNN sees.
+    n_neighbors : int, default=15
+    min_dist : float, default=0.1
+        UMAP settings (umap-learn's defaults); UMAP uses ``metric`` too.
+    n_jobs : int, default=1
+        UMAP fits run in parallel worker processes when > 1 (-1: all cores).
+        A seeded UMAP is single-threaded, so this is how to use more cores
+        while staying reproducible.
+    cache : bool, default=True
+        Reuse UMAP coordinates cached on disk (keyed by input bytes and
+        parameters); a repeated sweep does not refit.
+    cache_dir : path-like, optional
+        attr-utils cache root for the UMAP coordinates.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (protocol, dim, fold): ``backbone``, ``weights``,
+        ``label``, ``block``, ``protocol``, ``dim``, ``reduced``, ``fold``,
+        ``n_test``, ``accuracy``. The unreduced rows are identical under both
+        protocols. Summarise with
+        :func:`~attr_utils.analysis.summarize_accuracy`.
+
+    Raises
+    ------
+    DatasetError
+        Unknown label column, fewer than 2 classes, or a class smaller than
+        ``folds`` (unless ``drop_small_classes``).
+    ValueError, TypeError
+        Invalid parameter, unknown block, or a dimension not below the
+        block's.
+    """
+    check_int("k", k, 1)
+    folds = check_int("folds", folds, 2)
+    check_choice("metric", metric, METRICS)
+    check_choice("scaling", scaling, SCALINGS)
+    check_choice("protocol", protocol, PROTOCOLS + ("both",))
+    seed = check_seed(seed)
+    n_neighbors = check_int("n_neighbors", n_neighbors, 2)
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0 or n_jobs < -1:
+        raise ValueError(f"`n_jobs` must be a positive int or -1, got {n_jobs!r}")
+    block = check_block(emb, block)
+    block_dim = emb.dims[block]
+    dims = _check_dims(dims, block_dim)
+    protocols = list(PROTOCOLS) if protocol == "both" else [protocol]
+
+    rows, y = labels_for_analysis(emb, label, folds=folds, drop_small_classes=drop_small_classes)
+    X = np.ascontiguousarray(emb[block][rows], dtype=np.float32)
+    splits = stratified_folds(y, folds=folds, seed=seed)
+    _check_k_fits(k, splits)
+    model = knn_classifier(k=k, metric=metric, scaling=scaling)
+    params = {
+        "n_neighbors": n_neighbors,
+        "min_dist": float(min_dist),
+        "metric": metric,
+        "random_state": seed,
+        "cache": cache,
+        "cache_dir": cache_dir,
+    }
+
+    tasks = []  # (protocol, dim, fold or None)
+    for p in protocols:
+        for d in dims:
+            if p == "paper":
+                tasks.append((p, d, None))
+            else:
+                tasks.extend((p, d, f) for f in range(folds))
+
+    def args_of(task):
+        p, d, f = task
+        if f is None:
+            return X, None, None, d, params
+        train, test = splits[f]
+        return X, train, test, d, params
+
+    if n_jobs == 1 or len(tasks) <= 1:
+        fitted = [_fit_task(*args_of(t)) for t in tasks]
+    else:
+        from joblib import Parallel, delayed
+
+        fitted = Parallel(n_jobs=n_jobs)(delayed(_fit_task)(*args_of(t)) for t in tasks)
+    results = dict(zip(tasks, fitted))
+
+    from sklearn.base import clone
+
+    records = []
+
+    def score(p, d, reduced, fold, Ztrain, ytrain, Ztest, ytest):
+        m = clone(model).fit(Ztrain, ytrain)
+        acc = float(np.mean(m.predict(Ztest) == ytest))
+        records.append((p, d, reduced, fold, len(ytest), acc))
+
+    for p in protocols:
+        for d in dims:
+            for f, (train, test) in enumerate(splits):
+                if p == "paper":
+                    Z = results[(p, d, None)][0]
+                    score(p, d, True, f, Z[train], y[train], Z[test], y[test])
+                else:
+                    Ztr, Zte = results[(p, d, f)]
+                    score(p, d, True, f, Ztr, y[train], Zte, y[test])
+        for f, (train, test) in enumerate(splits):
+            score(p, block_dim, False, f, X[train], y[train], X[test], y[test])
+
+    out = pd.DataFrame.from_records(
+        records, columns=["protocol", "dim", "reduced", "fold", "n_test", "accuracy"]
+    )
+    out.insert(0, "block", block)
+    out.insert(0, "label", label)
+    out.insert(0, "weights", emb.weights)
+    out.insert(0, "backbone", emb.backbone)
+    out.attrs = _attrs(
+        emb, label, k=k, folds=folds, metric=metric, scaling=scaling, seed=seed,
+        block=block, n_neighbors=n_neighbors, min_dist=float(min_dist),
+    )
+    return out
+
+
+def umap_embedding(
+    emb,
+    *,
+    block: str,
+    n_components: int = 2,
+    n_neighbors: int = 15,
+    min_dist: float = 0.1,
+    metric: str = "euclidean",
+    seed: int = 0,
+    cache: bool = True,
+    cache_dir=None,
+) -> np.ndarray:
+    """UMAP coordinates of one block, for plotting (cached on disk).
+
+    Parameters
+    ----------
+    emb : Embeddings
+        Per-block vectors.
+    block : str
+        Block to embed.
+    n_components : int, default=2
+        2 or 3 for plots (any positive int is accepted).
+    n_neighbors : int, default=15
+    min_dist : float, default=0.1
+    metric : {"euclidean", "cosine"}, default="euclidean"
+        UMAP settings.
+    seed : int, default=0
+        UMAP seed: identical seeds give identical coordinates.
+    cache : bool, default=True
+        Reuse coordinates cached for the same vectors and settings.
+    cache_dir : path-like, optional
+        attr-utils cache root.
+
+    Returns
+    -------
+    ndarray of shape (len(emb), n_components), float32
+        Row ``i`` is item ``i`` of ``emb``; pass it with
+        ``emb.labels(...)`` to :func:`attr_utils.figures.umap_scatter`.
+    """
+    block = check_block(emb, block)
+    n_components = check_int("n_components", n_components, 1)
+    n_neighbors = check_int("n_neighbors", n_neighbors, 2)
+    check_choice("metric", metric, METRICS)
+    seed = check_seed(seed)
+    X = emb[block]
+    if len(X) < 3:
+        raise ValueError(f"UMAP needs at least 3 items, got {len(X)}")
+    coords, _ = umap_cache.cached_umap(
+        X,
+        n_components=n_components,
+        n_neighbors=min(n_neighbors, len(X) - 1),
+        min_dist=min_dist,
+        metric=metric,
+        random_state=seed,
+        cache=cache,
+        cache_dir=cache_dir,
+    )
+    return coords

@@ -1,0 +1,30 @@
+"""Plotly figures. Every figure names the backbone and weights it came from.
+
+Analysis figures (:mod:`attr_utils.figures.analysis`):
+:func:`accuracy_per_block` (Table 1), :func:`clustering_per_block`
+(Figure 3), :func:`reduction_curve` (Table 2), :func:`confusion_heatmap`,
+:func:`umap_scatter`. Shared styling: :func:`titled`, :func:`apply_style`.
+
+Plotly is imported only when a figure is built.
+"""
+
+from __future__ import annotations
+
+from attr_utils.figures._style import apply_style, titled
+from attr_utils.figures.analysis import (
+    accuracy_per_block,
+    clustering_per_block,
+    confusion_heatmap,
+    reduction_curve,
+    umap_scatter,
+)
+
+__all__ = [
+    "accuracy_per_block",
+    "apply_style",
+    "clustering_per_block",
+    "confusion_heatmap",
+    "reduction_curve",
+    "titled",
+    "umap_scatter",
+]
