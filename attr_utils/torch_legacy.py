@@ -111,6 +111,8 @@ class _TensorRef:
                 f"tensor of shape {self.size} (offset {self.offset}, stride {self.stride}) "
                 f"reaches past its storage of {data.size} elements"
             )
+        if not self.size:  # 0-d tensor (as_strided treats shape=() as "keep")
+            return np.array(data[self.offset], copy=True)
         item = data.itemsize
         view = np.lib.stride_tricks.as_strided(
             data[self.offset:],

@@ -542,17 +542,19 @@ def build(weights: ResolvedWeights):
     if weights.path is None:
         raise WeightsError(f"weights {weights.spec!r} have no file; use 'imagenet', 'random[:SEED]' or a path")
     path = Path(weights.path)
-    model = build_model()
-    if weights.kind == "file" and _sniff(path) == "h5":
-        try:
-            model.load_weights(str(path))
-        except Exception as exc:
-            raise WeightsError(
-                f"cannot load Keras weights {str(path)!r} into EfficientNet-Lite0 "
-                f"({type(exc).__name__}: {str(exc)[:200]}). Fix: {_FILE_FIX}"
-            ) from None
+    if not (weights.kind == "file" and _sniff(path) == "h5"):
+        arrays = keras_arrays(path, package=weights.kind == "pretrained")  # fails before any Keras work
+        model = build_model()
+        set_keras_arrays(model, arrays)
         return model
-    set_keras_arrays(model, keras_arrays(path, package=weights.kind == "pretrained"))
+    model = build_model()
+    try:
+        model.load_weights(str(path))
+    except Exception as exc:
+        raise WeightsError(
+            f"cannot load Keras weights {str(path)!r} into EfficientNet-Lite0 "
+            f"({type(exc).__name__}: {str(exc)[:200]}). Fix: {_FILE_FIX}"
+        ) from None
     return model
 
 
