@@ -1,0 +1,107 @@
+"""``attr-utils cluster DATA --label COL``: HDBSCAN ARI/AMI per block (the paper's Figure 3)."""
+
+from __future__ import annotations
+
+import argparse
+
+from attr_utils.cli._common import add_embedding_options, add_json_option, embed_from_args, print_json
+from attr_utils.cli.evaluate import add_figure_option, embedding_summary, provenance_header, report_usage_error
+
+ORDER = 31
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "cluster",
+        help="HDBSCAN clustering of every block vs a label: ARI, AMI (the paper's Figure 3)",
+        description=(
+            "Embed DATA through the cache, cluster every block with HDBSCAN (paper: Euclidean, "
+            "min_cluster_size=50, min_samples=10, leaf_size=40) and compare with the label."
+        ),
+    )
+    p.add_argument("data", help="folder of images (one sub-folder per class), CSV manifest, or Kaggle styles.csv")
+    p.add_argument("--label", required=True, help="label column to compare the clusters with")
+    p.add_argument("--blocks", default=None, help="comma-separated blocks (default: all)")
+    p.add_argument(
+        "--space",
+        choices=["raw", "umap", "both"],
+        default="raw",
+        help="cluster the raw vectors (the paper), a UMAP reduction of them, or both (default: raw)",
+    )
+    g = p.add_argument_group("HDBSCAN (defaults: the paper's)")
+    g.add_argument("--min-cluster-size", type=int, default=50, help="(default: 50)")
+    g.add_argument("--min-samples", type=int, default=10, help="(default: 10)")
+    g.add_argument("--leaf-size", type=int, default=40, help="(default: 40)")
+    g.add_argument("--umap-components", type=int, default=2, help="UMAP dimensions for --space umap (default: 2)")
+    g.add_argument("--seed", type=int, default=0, help="UMAP seed (default: 0)")
+    add_figure_option(p)
+    add_embedding_options(p)
+    add_json_option(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from attr_utils.analysis import clustering_metrics
+
+    emb = embed_from_args(args, args.data, label=args.label)
+    try:
+        result = clustering_metrics(
+            emb,
+            args.label,
+            blocks=args.blocks.split(",") if args.blocks else None,
+            space=args.space,
+            min_cluster_size=args.min_cluster_size,
+            min_samples=args.min_samples,
+            leaf_size=args.leaf_size,
+            umap_components=args.umap_components,
+            seed=args.seed,
+            cache_dir=args.cache_dir,
+        )
+    except (ValueError, TypeError) as exc:
+        return report_usage_error("cluster", exc)
+    if args.figure:
+        from attr_utils.figures import clustering_per_block
+
+        clustering_per_block(result).write_html(args.figure, include_plotlyjs="cdn")
+    cols = ["block", "dim", "space", "ari", "ami", "n_clusters", "noise_fraction"]
+    if args.json:
+        rows = []
+        for r in result[cols].to_dict("records"):
+            r["dim"] = int(r["dim"])
+            r["n_clusters"] = int(r["n_clusters"])
+            for key in ("ari", "ami", "noise_fraction"):
+                r[key] = round(float(r[key]), 6)
+            rows.append(r)
+        print_json(
+            {
+                "backbone": emb.backbone,
+                "weights": emb.weights,
+                "label": args.label,
+                "rows": rows,
+                "pretrained": bool(emb.pretrained),
+                "hdbscan": {
+                    "min_cluster_size": args.min_cluster_size,
+                    "min_samples": args.min_samples,
+                    "leaf_size": args.leaf_size,
+                    "metric": "euclidean",
+                },
+                "embedding": embedding_summary(emb),
+            }
+        )
+        return 0
+    print(provenance_header(emb))
+    print(
+        f"HDBSCAN vs {args.label!r} (min_cluster_size={args.min_cluster_size}, "
+        f"min_samples={args.min_samples}, leaf_size={args.leaf_size}, euclidean)"
+    )
+    print(f"{'block':<10}{'dim':>6}  {'space':<6}{'ARI':>7}{'AMI':>7}{'clusters':>10}{'noise':>8}")
+    for r in result.itertuples():
+        print(
+            f"{r.block:<10}{int(r.dim):>6}  {r.space:<6}{r.ari:>7.3f}{r.ami:>7.3f}"
+            f"{int(r.n_clusters):>10}{r.noise_fraction:>8.0%}"
+        )
+    if (result["space"] == "raw").any() and (result.loc[result["space"] == "raw", "noise_fraction"] == 1).any():
+        print("note: all-noise rows are common for raw high-dimensional vectors; try --space umap")
+    if args.figure:
+        print(f"figure written to {args.figure}")
+    return 0

@@ -1,0 +1,135 @@
+"""``attr-utils evaluate DATA --label COL``: kNN accuracy per block (the paper's Table 1)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from attr_utils.cli._common import add_embedding_options, add_json_option, embed_from_args, print_json
+
+ORDER = 30
+
+
+def add_knn_options(parser: argparse.ArgumentParser, *, folds_help: str = "stratified folds") -> None:
+    """``--k --folds --seed --metric --scaling --drop-small-classes`` (shared with ``reduce``)."""
+    g = parser.add_argument_group("kNN protocol (defaults: the paper's)")
+    g.add_argument("--k", type=int, default=5, help="neighbours (default: 5)")
+    g.add_argument("--folds", type=int, default=5, help=f"{folds_help} (default: 5)")
+    g.add_argument("--seed", type=int, default=0, help="seed of the fold shuffle (and of UMAP) (default: 0)")
+    g.add_argument("--metric", choices=["euclidean", "cosine"], default="euclidean", help="distance (default: euclidean)")
+    g.add_argument(
+        "--scaling",
+        choices=["none", "l2", "standardize"],
+        default="none",
+        help="feature scaling fitted on training folds (default: none)",
+    )
+    g.add_argument(
+        "--drop-small-classes",
+        action="store_true",
+        help="leave out classes with fewer members than folds instead of failing",
+    )
+
+
+def add_figure_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--figure", metavar="HTML", default=None, help="also write the Plotly figure to this HTML file")
+
+
+def report_usage_error(command: str, exc: Exception) -> int:
+    """One-line message for an invalid option value; exit code 2."""
+    print(f"attr-utils {command}: error: {exc}", file=sys.stderr)
+    return 2
+
+
+def embedding_summary(emb) -> dict:
+    rep = emb.report
+    return {"images": rep.images, "embedded": rep.embedded, "cached": rep.cached, "skipped": len(rep.skipped)}
+
+
+def provenance_header(emb) -> str:
+    rep = emb.report
+    return (
+        f"{emb.provenance}\n{len(emb)} images ({rep.embedded} embedded now, {rep.cached} from cache, "
+        f"{len(rep.skipped)} skipped)"
+    )
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "evaluate",
+        help="kNN accuracy of every block for one label (the paper's Table 1)",
+        description=(
+            "Embed DATA through the cache, then measure the kNN accuracy of every block under "
+            "stratified, shuffled, seeded k-fold cross-validation (paper: k=5, 5 folds, Euclidean)."
+        ),
+    )
+    p.add_argument("data", help="folder of images (one sub-folder per class), CSV manifest, or Kaggle styles.csv")
+    p.add_argument("--label", required=True, help="label column to predict (a class folder's label is 'label')")
+    p.add_argument("--blocks", default=None, help="comma-separated blocks to evaluate (default: all)")
+    add_knn_options(p)
+    add_figure_option(p)
+    add_embedding_options(p)
+    add_json_option(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from attr_utils.analysis import block_accuracy, recommend_blocks, summarize_accuracy
+
+    emb = embed_from_args(args, args.data, label=args.label)
+    blocks = args.blocks.split(",") if args.blocks else None
+    try:
+        per_fold = block_accuracy(
+            emb,
+            args.label,
+            blocks=blocks,
+            k=args.k,
+            folds=args.folds,
+            metric=args.metric,
+            scaling=args.scaling,
+            seed=args.seed,
+            drop_small_classes=args.drop_small_classes,
+        )
+    except (ValueError, TypeError) as exc:
+        return report_usage_error("evaluate", exc)
+    summary = summarize_accuracy(per_fold)
+    best = recommend_blocks(summary)[args.label]
+    if args.figure:
+        from attr_utils.figures import accuracy_per_block
+
+        accuracy_per_block(summary).write_html(args.figure, include_plotlyjs="cdn")
+    if args.json:
+        print_json(
+            {
+                "backbone": emb.backbone,
+                "weights": emb.weights,
+                "label": args.label,
+                "rows": [
+                    {
+                        "block": r.block,
+                        "dim": int(r.dim),
+                        "accuracy": round(float(r.mean), 6),
+                        "std": round(float(r.std), 6),
+                        "ci_low": round(float(r.ci_low), 6),
+                        "ci_high": round(float(r.ci_high), 6),
+                    }
+                    for r in summary.itertuples()
+                ],
+                "best_block": best,
+                "pretrained": bool(emb.pretrained),
+                "protocol": {"k": args.k, "folds": args.folds, "seed": args.seed, "metric": args.metric, "scaling": args.scaling},
+                "embedding": embedding_summary(emb),
+            }
+        )
+        return 0
+    print(provenance_header(emb))
+    print(
+        f"kNN accuracy for {args.label!r} (k={args.k}, {args.folds}-fold stratified CV, seed {args.seed}, "
+        f"{args.metric}, scaling {args.scaling})"
+    )
+    print(f"{'block':<10}{'dim':>6}  {'accuracy':>8}  {'std':>6}  95% interval")
+    for r in summary.itertuples():
+        mark = "  <- best" if r.block == best else ""
+        print(f"{r.block:<10}{int(r.dim):>6}  {r.mean:>8.3f}  {r.std:>6.3f}  [{r.ci_low:.3f}, {r.ci_high:.3f}]{mark}")
+    if args.figure:
+        print(f"figure written to {args.figure}")
+    return 0
