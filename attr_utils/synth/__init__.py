@@ -1,0 +1,52 @@
+"""A labelled synthetic clothing catalog that ships as code.
+
+The paper's colour and texture datasets cannot be redistributed, so the
+toolkit's default data is generated: product-photo-like images of garments
+where every item carries a colour label (10 families), a texture label
+(10 classes) and a garment name, balanced over the colour x texture cells.
+
+Modules, one per concept:
+
+- :mod:`~attr_utils.synth.palette`: colour families (HSV boxes), sampling and
+  the documented rules that map a colour back to its family;
+- :mod:`~attr_utils.synth.textures`: the ten pattern generators;
+- :mod:`~attr_utils.synth.garments`: garment silhouettes and their masks;
+- :mod:`~attr_utils.synth.render`: compositing one photo (lighting, folds,
+  shadow, blur, noise);
+- :mod:`~attr_utils.synth.catalog`: catalogs on disk, the contact sheet and
+  the default catalog generated on first use.
+"""
+
+from __future__ import annotations
+
+from attr_utils.synth.catalog import (
+    GENERATOR_VERSION,
+    LABEL_COLUMNS,
+    catalog_plan,
+    contact_sheet,
+    data_root,
+    default_catalog,
+    make_catalog,
+)
+from attr_utils.synth.garments import GARMENTS
+from attr_utils.synth.palette import COLORS, FAMILIES, color_family, dominant_family
+from attr_utils.synth.render import render_item
+from attr_utils.synth.textures import TEXTURE_ALIASES, TEXTURES
+
+__all__ = [
+    "COLORS",
+    "FAMILIES",
+    "GARMENTS",
+    "GENERATOR_VERSION",
+    "LABEL_COLUMNS",
+    "TEXTURES",
+    "TEXTURE_ALIASES",
+    "catalog_plan",
+    "color_family",
+    "contact_sheet",
+    "data_root",
+    "default_catalog",
+    "dominant_family",
+    "make_catalog",
+    "render_item",
+]

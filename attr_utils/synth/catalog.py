@@ -1,0 +1,420 @@
+"""The labelled synthetic clothing catalog: generation, contact sheet, default copy.
+
+A catalog is a folder::
+
+    OUT/images/000000.png ...   product photos, names in a seeded random order
+    OUT/labels.csv              file,color,texture,garment (file relative to the CSV)
+    OUT/catalog.json            generation parameters; written last (completion marker)
+    OUT/contact_sheet.png       one thumbnail per colour x texture cell
+
+Every item carries both a colour and a texture label, balanced over the
+10 x 10 cells, so colour, texture and combined retrieval can all be scored.
+Each image is rendered from its own random stream, derived with
+:class:`numpy.random.SeedSequence` from ``(seed, colour, texture, repeat)``,
+so the files are byte-identical whatever the number of worker processes (and
+a larger catalog with the same seed contains the smaller one's images).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+from attr_utils.errors import CacheError, DatasetError
+from attr_utils.synth.garments import GARMENTS
+from attr_utils.synth.palette import COLORS
+from attr_utils.synth.textures import TEXTURES
+
+__all__ = [
+    "GENERATOR_VERSION",
+    "LABEL_COLUMNS",
+    "catalog_plan",
+    "contact_sheet",
+    "data_root",
+    "default_catalog",
+    "make_catalog",
+]
+
+#: Bumped whenever the rendering changes, so cached default catalogs are rebuilt.
+GENERATOR_VERSION = 1
+
+#: Columns of ``labels.csv`` after ``file``.
+LABEL_COLUMNS = ("color", "texture", "garment")
+
+_GARMENT_NAMES = tuple(GARMENTS)
+_PNG = {"format": "PNG", "compress_level": 1, "optimize": False}
+_FILE_RE = re.compile(r"^\d+\.png$")
+
+
+def _check_params(per_class, seed, size, workers):
+    if isinstance(per_class, bool) or not isinstance(per_class, (int, np.integer)):
+        raise TypeError(f"`per_class` must be an int, got {type(per_class).__name__}")
+    if per_class < 10 or per_class % 10:
+        raise ValueError(
+            f"`per_class` must be a positive multiple of 10 (each of the 10 x 10 colour-texture cells "
+            f"gets per_class/10 images), got {per_class}"
+        )
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"`seed` must be an int, got {type(seed).__name__}")
+    if seed < 0:
+        raise ValueError(f"`seed` must be >= 0, got {seed}")
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
+        raise TypeError(f"`size` must be an int, got {type(size).__name__}")
+    if not 32 <= size <= 2048:
+        raise ValueError(f"`size` must be between 32 and 2048 pixels, got {size}")
+    if workers is not None:
+        if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)):
+            raise TypeError(f"`workers` must be an int or None, got {type(workers).__name__}")
+        if workers < 1:
+            raise ValueError(f"`workers` must be >= 1 (or None for all cores), got {workers}")
+
+
+def catalog_plan(*, per_class: int = 100, seed: int = 0):
+    """The items of a catalog, without rendering them.
+
+    Parameters
+    ----------
+    per_class : int, default=100
+        Images per colour and per texture; a multiple of 10 (each colour x
+        texture cell gets ``per_class / 10`` images). 100 gives the paper's
+        size: 1000 images.
+    seed : int, default=0
+        Seeds the file order and every image.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per image in file order: ``file``, ``color``, ``texture``,
+        ``garment`` and the integer seed key ``key`` (colour, texture, repeat).
+    """
+    import pandas as pd
+
+    _check_params(per_class, seed, 224, None)
+    reps = per_class // 10
+    rows = []
+    for ci, color in enumerate(COLORS):
+        for ti, texture in enumerate(TEXTURES):
+            for r in range(reps):
+                garment = _GARMENT_NAMES[(r + 3 * ci + ti) % len(_GARMENT_NAMES)]
+                rows.append((color, texture, garment, (ci, ti, r)))
+    order = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0xCA7A,))).permutation(len(rows))
+    width = max(6, len(str(len(rows) - 1)))
+    table = pd.DataFrame(
+        [
+            {"file": f"images/{i:0{width}d}.png", "color": c, "texture": t, "garment": g, "key": k}
+            for i, (c, t, g, k) in enumerate(rows[j] for j in order)
+        ]
+    )
+    return table
+
+
+def _render_to_file(job):
+    """Worker: render one item and write its PNG (module level for pickling)."""
+    from PIL import Image
+
+    from attr_utils.synth.render import render_item
+
+    path, color, texture, garment, size, seed, key = job
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=tuple(key)))
+    arr = render_item(color, texture, garment, size=size, rng=rng)
+    Image.fromarray(arr, "RGB").save(path, **_PNG)
+    return path
+
+
+def _mp_context():
+    """``fork`` when it is safe (fast, works from unguarded scripts), else ``spawn``.
+
+    Forking a process that runs other threads (TensorFlow, a GUI) can deadlock
+    the children, so such processes spawn fresh interpreters instead.
+    """
+    import multiprocessing
+    import sys
+    import threading
+
+    if "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1 and not any(
+        m in sys.modules for m in ("tensorflow", "torch", "jax")
+    ):
+        return get_context("fork")
+    return get_context("spawn")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def make_catalog(
+    out,
+    *,
+    per_class: int = 100,
+    seed: int = 0,
+    size: int = 224,
+    workers: int | None = None,
+    sheet: bool = True,
+    overwrite: bool = False,
+) -> Path:
+    """Generate a labelled synthetic clothing catalog into folder ``out``.
+
+    Parameters
+    ----------
+    out : str or path-like
+        Output folder; created if missing.
+    per_class : int, default=100
+        Images per colour and per texture (a multiple of 10); the catalog has
+        ``10 * per_class`` images, ``per_class / 10`` per colour x texture cell.
+    seed : int, default=0
+        Same seed, same bytes (whatever ``workers``).
+    size : int, default=224
+        Image side in pixels (the backbones' input size).
+    workers : int or None, default=None
+        Worker processes; ``None`` uses every core.
+    sheet : bool, default=True
+        Also write ``contact_sheet.png``.
+    overwrite : bool, default=False
+        Replace a catalog already in ``out``.
+
+    Returns
+    -------
+    pathlib.Path
+        The path of ``labels.csv``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Invalid parameters.
+    DatasetError
+        ``out`` already holds a catalog and ``overwrite`` is False, or is not
+        a folder.
+
+    Examples
+    --------
+    >>> labels = make_catalog("/tmp/catalog", per_class=10)  # doctest: +SKIP
+    >>> load_dataset(labels).table.groupby(["color", "texture"]).size().unique()  # doctest: +SKIP
+    array([1])
+    """
+    _check_params(per_class, seed, size, workers)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DatasetError(f"catalog output {out} exists and is not a folder")
+    images = out / "images"
+    existing = [p for p in images.iterdir() if _FILE_RE.match(p.name)] if images.is_dir() else []
+    if (existing or (out / "labels.csv").exists()) and not overwrite:
+        raise DatasetError(
+            f"{out} already holds a catalog (labels.csv or images/*.png); "
+            "pass overwrite=True (CLI: --overwrite) to replace it, or choose another folder"
+        )
+    for name in ("catalog.json", "labels.csv", "contact_sheet.png"):
+        with contextlib.suppress(FileNotFoundError):
+            (out / name).unlink()
+    for p in existing:
+        p.unlink()
+    images.mkdir(parents=True, exist_ok=True)
+
+    plan = catalog_plan(per_class=per_class, seed=seed)
+    jobs = [
+        (str(out / f), c, t, g, int(size), int(seed), tuple(int(x) for x in k))
+        for f, c, t, g, k in plan[["file", "color", "texture", "garment", "key"]].itertuples(index=False)
+    ]
+    n_workers = min(len(jobs), workers or os.cpu_count() or 1)
+    start = time.perf_counter()
+    if n_workers <= 1:
+        for job in jobs:
+            _render_to_file(job)
+    else:
+        with ProcessPoolExecutor(max_workers=n_workers, mp_context=_mp_context()) as pool:
+            chunk = max(1, len(jobs) // (n_workers * 8))
+            for _ in pool.map(_render_to_file, jobs, chunksize=chunk):
+                pass
+    seconds = time.perf_counter() - start
+
+    labels = out / "labels.csv"
+    _write_atomic(labels, plan[["file", *LABEL_COLUMNS]].to_csv(index=False, lineterminator="\n"))
+    if sheet:
+        contact_sheet(labels, out / "contact_sheet.png")
+    meta = {
+        "generator": "attr_utils.synth",
+        "generator_version": GENERATOR_VERSION,
+        "per_class": int(per_class),
+        "seed": int(seed),
+        "size": int(size),
+        "images": len(jobs),
+        "colors": list(COLORS),
+        "textures": list(TEXTURES),
+        "garments": list(_GARMENT_NAMES),
+        "workers": n_workers,
+        "seconds": round(seconds, 3),
+        "complete": True,
+    }
+    _write_atomic(out / "catalog.json", json.dumps(meta, indent=2) + "\n")
+    return labels
+
+
+def contact_sheet(labels, out=None, *, thumb: int = 96, columns: str = "texture", rows: str = "color") -> Path:
+    """Write a grid with one labelled thumbnail per ``rows`` x ``columns`` cell.
+
+    Parameters
+    ----------
+    labels : str or path-like
+        A catalog's ``labels.csv`` (or its folder).
+    out : str or path-like, optional
+        Output PNG; default ``contact_sheet.png`` next to ``labels.csv``.
+    thumb : int, default=96
+        Thumbnail side in pixels.
+    columns, rows : str, default="texture", "color"
+        Label columns spread along the grid's axes.
+
+    Returns
+    -------
+    pathlib.Path
+        The written PNG.
+    """
+    import pandas as pd
+    from PIL import Image, ImageDraw, ImageFont
+
+    if thumb < 16:
+        raise ValueError(f"`thumb` must be >= 16 pixels, got {thumb}")
+    labels = Path(labels)
+    if labels.is_dir():
+        labels = labels / "labels.csv"
+    if not labels.is_file():
+        raise DatasetError(f"no catalog labels at {labels}")
+    table = pd.read_csv(labels)
+    for col in (rows, columns):
+        if col not in table.columns:
+            raise DatasetError(f"{labels} has no column {col!r}; columns: {', '.join(table.columns)}")
+    row_vals = [c for c in COLORS if c in set(table[rows])] if rows == "color" else sorted(table[rows].unique())
+    col_vals = (
+        [t for t in TEXTURES if t in set(table[columns])] if columns == "texture" else sorted(table[columns].unique())
+    )
+    first = table.sort_values("file").drop_duplicates([rows, columns]).set_index([rows, columns])["file"]
+    try:
+        font = ImageFont.load_default(size=max(10, thumb // 7))
+    except TypeError:  # Pillow < 10.1
+        font = ImageFont.load_default()
+    left, top, pad = thumb + 8, thumb // 3 + 8, 2
+    sheet = Image.new("RGB", (left + len(col_vals) * (thumb + pad), top + len(row_vals) * (thumb + pad)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for j, cv in enumerate(col_vals):
+        draw.text((left + j * (thumb + pad) + thumb // 2, top // 2), str(cv), fill="black", font=font, anchor="mm")
+    for i, rv in enumerate(row_vals):
+        y = top + i * (thumb + pad)
+        draw.text((left - 6, y + thumb // 2), str(rv), fill="black", font=font, anchor="rm")
+        for j, cv in enumerate(col_vals):
+            if (rv, cv) not in first.index:
+                continue
+            with Image.open(labels.parent / first[(rv, cv)]) as im:
+                sheet.paste(im.convert("RGB").resize((thumb, thumb), Image.Resampling.LANCZOS), (left + j * (thumb + pad), y))
+    dest = Path(out) if out is not None else labels.parent / "contact_sheet.png"
+    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
+    sheet.save(tmp, **_PNG)
+    os.replace(tmp, dest)
+    return dest
+
+
+def data_root() -> Path:
+    """Where the default catalog (and other generated data) lives.
+
+    ``$ATTR_UTILS_DATA`` if set; else the ``data/`` folder of the source
+    checkout when attr-utils runs from one (the folder above the package holds
+    ``pyproject.toml``); else ``~/.cache/attr-utils/data``.
+    """
+    env = os.environ.get("ATTR_UTILS_DATA")
+    if env:
+        return Path(env).expanduser()
+    repo = Path(__file__).resolve().parents[2]
+    if (repo / "pyproject.toml").is_file() and (repo / "attr_utils").is_dir():
+        return repo / "data"
+    return Path.home() / ".cache" / "attr-utils" / "data"
+
+
+def _complete(folder: Path, per_class: int, seed: int, size: int) -> bool:
+    try:
+        meta = json.loads((folder / "catalog.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (
+        meta.get("complete") is True
+        and meta.get("generator_version") == GENERATOR_VERSION
+        and (meta.get("per_class"), meta.get("seed"), meta.get("size")) == (per_class, seed, size)
+        and (folder / "labels.csv").is_file()
+    )
+
+
+@contextlib.contextmanager
+def _lock(path: Path):
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: rely on the atomic rename
+        yield
+        return
+    with open(path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def default_catalog(*, per_class: int = 100, seed: int = 0, size: int = 224, workers: int | None = None) -> Path:
+    """The default synthetic catalog, generated on first use and reused afterwards.
+
+    Parameters
+    ----------
+    per_class : int, default=100
+        Images per colour and per texture (1000 images: the paper's size).
+    seed : int, default=0
+        Generation seed.
+    size : int, default=224
+        Image side in pixels.
+    workers : int or None, default=None
+        Worker processes for a first generation (``None``: every core).
+
+    Returns
+    -------
+    pathlib.Path
+        The catalog's ``labels.csv``.
+
+    Notes
+    -----
+    The catalog lives under :func:`data_root` in ``synthetic/`` (default
+    parameters) or ``synthetic-p{per_class}-s{seed}-{size}px/``. It is
+    generated into a temporary sibling folder and renamed into place under a
+    file lock, so concurrent first uses do not collide and an interrupted
+    generation (no ``catalog.json`` completion marker) is regenerated.
+    """
+    _check_params(per_class, seed, size, workers)
+    root = data_root()
+    name = "synthetic" if (per_class, seed, size) == (100, 0, 224) else f"synthetic-p{per_class}-s{seed}-{size}px"
+    final = root / name
+    if _complete(final, per_class, seed, size):
+        return final / "labels.csv"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CacheError(f"cannot create the data folder {root}: {exc}; set ATTR_UTILS_DATA to a writable folder") from exc
+    with _lock(root / f".{name}.lock"):
+        if _complete(final, per_class, seed, size):
+            return final / "labels.csv"
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=root))
+        try:
+            make_catalog(tmp, per_class=per_class, seed=seed, size=size, workers=workers)
+            if final.exists():  # stale or incomplete: move aside, then delete
+                stale = Path(tempfile.mkdtemp(prefix=f".{name}.stale-", dir=root))
+                os.replace(final, stale / name)
+                shutil.rmtree(stale, ignore_errors=True)
+            os.replace(tmp, final)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+    return final / "labels.csv"
