@@ -1,4 +1,4 @@
-"""``attr-utils embed DATA``: embed a dataset into the cache."""
+"""``attr-utils embed DATA``: embed a dataset into the cache, in this process or on a Dask cluster."""
 
 from __future__ import annotations
 
@@ -7,6 +7,16 @@ import argparse
 from attr_utils.cli._common import add_embedding_options, add_json_option, print_json
 
 ORDER = 10
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
+    return value
 
 
 def register(subparsers) -> None:
@@ -18,6 +28,14 @@ def register(subparsers) -> None:
     p.add_argument("data", help="folder of images (one sub-folder per class), CSV manifest, or Kaggle styles.csv")
     p.add_argument("--label", default=None, help="require this label column to exist")
     add_embedding_options(p)
+    g = p.add_argument_group("scale-out on Dask (see docs/distributed.md)")
+    where = g.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                       help="run on a local Dask cluster of N worker processes (one model per process)")
+    where.add_argument("--scheduler", default=None, metavar="ADDR",
+                       help="run on an existing Dask cluster, e.g. tcp://HOST:8786 (cache and images on shared storage)")
+    g.add_argument("--shard-size", type=_positive_int, default=None, metavar="K",
+                   help="images per Dask task (default: about 4 tasks per worker, at most 4096)")
     add_json_option(p)
     p.set_defaults(func=run)
 
@@ -31,7 +49,24 @@ def run(args: argparse.Namespace) -> int:
         dataset.require_label(args.label)
     embedder = Embedder(args.backbone, args.weights, cache_dir=args.cache_dir, batch_size=args.batch_size, resize=args.resize)
     resolved = embedder.resolved
-    report = embedder.fill_dataset(dataset, progress=not args.json)
+    distributed = args.workers is not None or args.scheduler is not None
+    if distributed:
+        from attr_utils.distributed import embed_distributed
+
+        report = embed_distributed(
+            dataset,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            backbone=resolved.spec.name,
+            weights=args.weights if args.weights is not None else resolved.weights.spec,
+            cache_dir=args.cache_dir,
+            batch_size=args.batch_size,
+            resize=args.resize,
+            shard_size=args.shard_size,
+            progress=not args.json,
+        )
+    else:
+        report = embedder.fill_dataset(dataset, progress=not args.json)
     summary = {
         "backbone": resolved.spec.name,
         "weights": resolved.weights.name,
@@ -44,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
         "blocks": resolved.spec.dims,
         "seconds": round(report.seconds, 3),
     }
+    if distributed:
+        summary.update({"dashboard": report.dashboard, "workers": report.workers, "shards": report.shards})
     if args.json:
         print_json(summary)
         return 0
@@ -55,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
         f"{report.images} images: {report.embedded} embedded now, {report.cached} from cache, "
         f"{len(report.skipped)} skipped, in {report.seconds:.1f} s"
     )
+    if distributed:
+        print(f"on {report.workers} Dask workers in {report.shards} shards; dashboard: {report.dashboard}")
     for s in report.skipped[:20]:
         print(f"  skipped {s.path}: {s.reason}")
     if len(report.skipped) > 20:
