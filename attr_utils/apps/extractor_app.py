@@ -1,0 +1,325 @@
+"""Add a new attribute value from a few examples and predict with it, live (ipywidgets).
+
+The logic is :class:`attr_utils.attribute_extractor.AttributeExtractor`: its
+examples are the catalog's labelled items; adding a value appends a few
+example vectors, nothing is trained. To make that visible on a labelled
+catalog the app can *hold out* one value: the extractor starts without it
+(its items are predicted as something else, or flagged unknown), then the
+visitor adds it back from a handful of examples and sees the held-out items
+recognised.
+"""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pandas as pd
+
+from attr_utils.apps._ui import describe_row, error_html, info_html, label_column
+from attr_utils.apps.upload import MAX_UPLOAD_BYTES, UploadError, read_upload
+
+__all__ = ["ExtractorApp", "extractor_app", "holdout_accuracy"]
+
+_NONE = "(none)"
+
+
+def holdout_accuracy(extractor, emb, rows, truth) -> pd.DataFrame:
+    """Predictions of an extractor on catalog ``rows`` compared with their ``truth`` values.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per item: ``row``, ``truth``, ``value``, ``confidence``,
+        ``unknown``, ``correct`` (predicted value equals truth and not unknown).
+    """
+    rows = np.asarray(rows, dtype=int)
+    if len(rows) == 0:
+        return pd.DataFrame(columns=["row", "truth", "value", "confidence", "unknown", "correct"])
+    pred = extractor.predict(emb.subset(rows))
+    out = pd.DataFrame({"row": rows, "truth": [str(t) for t in truth], "value": pred["value"].to_numpy(),
+                        "confidence": pred["confidence"].to_numpy(), "unknown": pred["unknown"].to_numpy()})
+    out["correct"] = (out["value"] == out["truth"]) & ~out["unknown"]
+    return out
+
+
+class ExtractorApp:
+    """Widgets to teach an attribute extractor a new value and query it.
+
+    Parameters
+    ----------
+    emb : Embeddings
+        A labelled catalog: its items are the extractor's examples.
+    label : str, optional
+        Attribute (label column); default the colour column, else the first.
+    holdout : str or None, optional
+        Value left out of the initial examples (default: the last value of
+        ``label`` in sorted order); ``None`` keeps every value.
+    examples : int, default=3
+        How many held-out items are preselected as the new value's examples.
+    k : int, default=5
+        Voting neighbours of the extractor.
+    thumb : int, default=112
+
+    Attributes
+    ----------
+    widget : ipywidgets.Widget
+    extractor : AttributeExtractor
+        The extractor as the visitor has shaped it.
+    prediction : pandas.DataFrame or None
+        The last prediction shown.
+    holdout_report : pandas.DataFrame or None
+        Current predictions on the held-out items (see :func:`holdout_accuracy`).
+    """
+
+    def __init__(self, emb, *, label: str | None = None, holdout: str | None = "auto", examples: int = 3, k: int = 5,
+                 thumb: int = 112, max_upload_bytes: int = MAX_UPLOAD_BYTES):
+        import ipywidgets as widgets
+
+        from attr_utils.apps.banner import provenance_banner
+
+        if not emb.label_columns:
+            raise ValueError("the extractor app needs a labelled catalog (no label columns found)")
+        label = label or label_column(emb, "color") or emb.label_columns[0]
+        if label not in emb.label_columns:
+            raise ValueError(f"`label` must be one of {list(emb.label_columns)}, got {label!r}")
+        if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
+            raise ValueError(f"`examples` must be an integer >= 1, got {examples!r}")
+        self.emb, self.k, self.thumb, self.n_examples = emb, int(k), int(thumb), examples
+        self.max_upload_bytes = int(max_upload_bytes)
+        self.prediction: pd.DataFrame | None = None
+        self.holdout_report: pd.DataFrame | None = None
+        self._uploaded_examples: list[tuple[str, bytes]] = []
+        self._query_upload: tuple[str, bytes] | None = None
+        self._describe_cols = list(emb.label_columns)
+        item_options = [(describe_row(emb.table, i, self._describe_cols), i) for i in range(len(emb))]
+
+        self.attribute = widgets.Dropdown(options=list(emb.label_columns), value=label, description="Attribute")
+        self.holdout = widgets.Dropdown(description="Start without", style={"description_width": "initial"})
+        self.value_name = widgets.Text(description="New value", placeholder="e.g. teal", style={"description_width": "initial"})
+        self.example_picker = widgets.SelectMultiple(options=item_options, rows=8, description="Examples",
+                                                     layout=widgets.Layout(width="420px"))
+        self.example_upload = widgets.FileUpload(accept="image/*", multiple=True, description="Upload examples")
+        self.add_button = widgets.Button(description="Add value", button_style="primary", icon="plus")
+        self.query_picker = widgets.Dropdown(options=item_options, description="Catalog item",
+                                             layout=widgets.Layout(width="420px"), style={"description_width": "initial"})
+        self.query_upload = widgets.FileUpload(accept="image/*", multiple=False, description="Upload a query")
+        self.status = widgets.HTML()
+        self.summary = widgets.HTML()
+        self.result = widgets.VBox()
+        self.result.add_class("attr-utils-extractor-result")
+
+        teach = widgets.VBox([
+            widgets.HTML("<h4>1 · Teach a value</h4>"),
+            widgets.HBox([self.attribute, self.holdout]),
+            widgets.HBox([self.value_name, self.add_button]),
+            widgets.HBox([self.example_picker, self.example_upload]),
+        ])
+        ask = widgets.VBox([
+            widgets.HTML("<h4>2 · Predict</h4>"),
+            widgets.HBox([self.query_picker, self.query_upload]),
+        ])
+        self.widget = widgets.VBox([provenance_banner(emb), teach, self.status, self.summary, ask, self.result])
+        self.widget.add_class("attr-utils-extractor-app")
+
+        self.attribute.observe(self._on_attribute, names="value")
+        self._quiet = False
+        self.holdout.observe(self._on_holdout, names="value")
+        self.add_button.on_click(lambda _: self.add_value())
+        self.example_upload.observe(self._on_example_upload, names="value")
+        self.query_picker.observe(self._on_query_pick, names="value")
+        self.query_upload.observe(self._on_query_upload, names="value")
+        self._fill_holdout(holdout)
+        self.reset()
+
+    # -- setup ------------------------------------------------------------------
+    def _values(self) -> list[str]:
+        return sorted({str(v) for v in self.emb.labels(self.attribute.value) if pd.notna(v)})
+
+    def _fill_holdout(self, holdout) -> None:
+        values = self._values()
+        if holdout == "auto":
+            holdout = values[-1] if len(values) > 1 else None
+        if holdout is not None and str(holdout) not in values:
+            raise ValueError(f"`holdout` must be one of {values} or None, got {holdout!r}")
+        self._quiet = True
+        try:
+            self.holdout.options = [_NONE, *values]
+            self.holdout.value = _NONE if holdout is None else str(holdout)
+        finally:
+            self._quiet = False
+
+    def _on_attribute(self, change) -> None:
+        self._fill_holdout("auto")
+        self.reset()
+
+    def _on_holdout(self, change) -> None:
+        if not self._quiet:
+            self.reset()
+
+    def reset(self) -> None:
+        """Refit the extractor on every catalog item except the held-out value's."""
+        from attr_utils.attribute_extractor import AttributeExtractor
+
+        label = self.attribute.value
+        truth = np.array([str(v) for v in self.emb.labels(label)], dtype=object)
+        held = None if self.holdout.value == _NONE else self.holdout.value
+        self._held_rows = np.flatnonzero(truth == held) if held is not None else np.array([], dtype=int)
+        train = np.setdiff1d(np.arange(len(self.emb)), self._held_rows)
+        self._uploaded_examples = []
+        try:
+            self.extractor = AttributeExtractor(k=self.k).fit(self.emb.subset(train), label)
+        except Exception as exc:
+            self.status.value = error_html(f"cannot build the extractor: {exc}")
+            return
+        self.value_name.value = held or ""
+        self.example_picker.value = tuple(int(r) for r in self._held_rows[: self.n_examples])
+        if len(self._held_rows):
+            self._quiet = True
+            try:
+                self.query_picker.value = int(self._held_rows[-1])
+            finally:
+                self._quiet = False
+        self.status.value = info_html(
+            f"Extractor on {self.extractor.block_} with {len(self.extractor.examples_)} examples of "
+            f"{len(self.extractor.classes_)} values" + (f"; {held!r} is held out." if held else ".")
+        )
+        self._update_summary()
+        self.predict()
+
+    # -- teaching -----------------------------------------------------------------
+    def _on_example_upload(self, change) -> None:
+        items = list(change["new"] or ())
+        if not items:
+            return
+        accepted, problems = [], []
+        for item in items:
+            try:
+                up = read_upload((item,), max_bytes=self.max_upload_bytes)
+            except UploadError as exc:
+                problems.append(str(exc))
+                continue
+            accepted.append((up.name, up.data))
+        self._uploaded_examples.extend(accepted)
+        self.example_upload.unobserve(self._on_example_upload, names="value")
+        self.example_upload.value = ()
+        self.example_upload.observe(self._on_example_upload, names="value")
+        msg = f"{len(self._uploaded_examples)} uploaded example(s) ready; press 'Add value'."
+        self.status.value = (error_html("; ".join(problems)) if problems else "") + info_html(msg)
+
+    def add_value(self, name: str | None = None, rows=None) -> None:
+        """Add ``name`` with the picked catalog items (``rows``) and uploaded examples, then re-predict."""
+        name = (name if name is not None else self.value_name.value).strip()
+        rows = list(rows if rows is not None else self.example_picker.value)
+        if not name:
+            self.status.value = error_html("type a name for the new value first")
+            return
+        if not rows and not self._uploaded_examples:
+            self.status.value = error_html("pick example items (or upload example images) first")
+            return
+        try:
+            if rows:
+                self.extractor.add_examples(name, self.emb.subset(np.asarray(rows, dtype=int)))
+            if self._uploaded_examples:
+                self.extractor.add_examples(name, [data for _, data in self._uploaded_examples])
+        except Exception as exc:
+            self.status.value = error_html(f"cannot add {name!r}: {exc}")
+            return
+        n = len(rows) + len(self._uploaded_examples)
+        self._uploaded_examples = []
+        self.status.value = info_html(f"Added {n} example(s) of {name!r}; the extractor now knows {len(self.extractor.classes_)} values.")
+        self._update_summary()
+        self.predict()
+
+    def _update_summary(self) -> None:
+        if not len(self._held_rows):
+            self.holdout_report = None
+            self.summary.value = ""
+            return
+        truth = self.emb.labels(self.attribute.value)[self._held_rows]
+        report = holdout_accuracy(self.extractor, self.emb, self._held_rows, truth)
+        self.holdout_report = report
+        held = self.holdout.value
+        self.summary.value = (
+            f"<b>Held-out items of {html.escape(held)}</b>: {int(report['correct'].sum())} of {len(report)} "
+            f"recognised, {int(report['unknown'].sum())} flagged unknown "
+            f"(the examples you add are among them, so they count as recognised once added)."
+        )
+
+    # -- prediction -----------------------------------------------------------------
+    def _on_query_pick(self, change) -> None:
+        self._query_upload = None
+        if not self._quiet:
+            self.predict()
+
+    def _on_query_upload(self, change) -> None:
+        try:
+            up = read_upload(change["new"], max_bytes=self.max_upload_bytes)
+        except UploadError as exc:
+            self.status.value = error_html(str(exc))
+            return
+        finally:
+            if change["new"]:
+                self.query_upload.unobserve(self._on_query_upload, names="value")
+                self.query_upload.value = ()
+                self.query_upload.observe(self._on_query_upload, names="value")
+        if up is not None:
+            self._query_upload = (up.name, up.data)
+            self.predict()
+
+    def predict(self) -> None:
+        """Predict the current query and show the value and the nearest examples."""
+        from attr_utils.apps.gallery import image_grid
+
+        if self._query_upload is not None:
+            name, data = self._query_upload
+            query, image, title = [data], data, f"Uploaded: {name}"
+        else:
+            row = int(self.query_picker.value)
+            query = self.emb.subset([row])
+            image = self.emb.table["path"].iloc[row]
+            title = f"Query: {describe_row(self.emb.table, row, self._describe_cols)}"
+        try:
+            pred = self.extractor.predict(query)
+            dist, rows, _ = self.extractor.kneighbors(query)
+        except Exception as exc:
+            self.status.value = error_html(f"prediction failed: {exc}")
+            return
+        self.prediction = pred
+        p = pred.iloc[0]
+        verdict = "unknown (farther than any known value's examples)" if p["unknown"] else f"{p['value']}"
+        examples = self.extractor.examples_.iloc[rows[0]]
+        captions = [f"{v}\ndistance {d:.3f}" for v, d in zip(examples["value"], dist[0])]
+        grid = image_grid(examples["path"].tolist(), captions, size=self.thumb, columns=min(5, len(examples)))
+        # uploaded examples have no file path: show their value only
+        answer = widgets_html(
+            f"<div class='attr-utils-prediction' style='font-size:15px'><b>{html.escape(self.attribute.value)}: "
+            f"{html.escape(verdict)}</b> · confidence {p['confidence']:.2f} · nearest distance {p['distance']:.3f} "
+            f"(unknown above {self.extractor.threshold_:.3f})</div>"
+        )
+        self.result.children = [
+            image_grid([image], [title], size=self.thumb + 48, columns=1),
+            answer,
+            widgets_html(f"<i>The {len(examples)} nearest examples that voted:</i>"),
+            grid,
+        ]
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+
+def widgets_html(text: str):
+    import ipywidgets as widgets
+
+    return widgets.HTML(text)
+
+
+def extractor_app(emb, *, label: str | None = None, holdout: str | None = "auto", examples: int = 3,
+                  k: int = 5) -> ExtractorApp:
+    """Build the attribute extractor app for catalog ``emb`` (display the returned object).
+
+    See :class:`ExtractorApp` for the parameters.
+    """
+    return ExtractorApp(emb, label=label, holdout=holdout, examples=examples, k=k)

@@ -1,0 +1,102 @@
+"""Thumbnails and image grids as widgets (images travel inside the widget state, no file serving)."""
+
+from __future__ import annotations
+
+import html
+import io
+from collections.abc import Sequence
+from functools import lru_cache
+
+__all__ = ["image_grid", "thumbnail_png", "class_examples"]
+
+
+@lru_cache(maxsize=4096)
+def _thumbnail_cached(path: str, size: int, mtime_ns: int) -> bytes:
+    from attr_utils.images import decode_image
+
+    return _png(decode_image(path, size=size), size)
+
+
+def _png(img, size: int) -> bytes:
+    img = img.copy()
+    img.thumbnail((size, size))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def thumbnail_png(source, *, size: int = 128) -> bytes:
+    """A PNG thumbnail (longest side ``size``) of a catalog path, image bytes or PIL image.
+
+    Catalog paths are cached in memory, so redrawing a grid is cheap.
+    Raises :class:`~attr_utils.errors.ImageDecodeError` for undecodable images.
+    """
+    import os
+
+    from attr_utils.images import decode_image
+
+    if size < 16:
+        raise ValueError(f"`size` must be >= 16 pixels, got {size}")
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        try:
+            mtime = os.stat(path).st_mtime_ns
+        except OSError:
+            mtime = 0
+        return _thumbnail_cached(path, size, mtime)
+    return _png(decode_image(source, size=size), size)
+
+
+def image_grid(
+    images: Sequence,
+    captions: Sequence[str] | None = None,
+    *,
+    size: int = 128,
+    columns: int = 6,
+):
+    """A grid of thumbnails with HTML captions under each.
+
+    Parameters
+    ----------
+    images : sequence
+        Paths, image bytes or PIL images.
+    captions : sequence of str, optional
+        One caption per image (HTML is escaped; ``\\n`` starts a new line).
+    size : int, default=128
+        Thumbnail side in pixels.
+    columns : int, default=6
+        Thumbnails per row.
+
+    Returns
+    -------
+    ipywidgets.GridBox
+    """
+    import ipywidgets as widgets
+
+    if columns < 1:
+        raise ValueError(f"`columns` must be >= 1, got {columns}")
+    captions = list(captions) if captions is not None else [""] * len(images)
+    if len(captions) != len(images):
+        raise ValueError(f"got {len(images)} images but {len(captions)} captions")
+    cells = []
+    for img, cap in zip(images, captions):
+        try:
+            pic = widgets.Image(value=thumbnail_png(img, size=size), format="png", layout=widgets.Layout(width=f"{size}px"))
+        except Exception as exc:  # one unreadable file must not break the grid
+            pic = widgets.HTML(f"<i>cannot show image: {html.escape(str(exc))}</i>")
+        text = "<br>".join(html.escape(line) for line in str(cap).split("\n"))
+        label = widgets.HTML(f'<div style="font-size:11px;line-height:1.3">{text}</div>', layout=widgets.Layout(width=f"{size + 8}px"))
+        cells.append(widgets.VBox([pic, label], layout=widgets.Layout(align_items="center")))
+    return widgets.GridBox(
+        cells,
+        layout=widgets.Layout(grid_template_columns=f"repeat({columns}, {size + 16}px)", grid_gap="6px"),
+    )
+
+
+def class_examples(table, label: str, *, per_class: int = 1):
+    """Rows of ``table`` holding the first ``per_class`` images of every ``label`` value, classes sorted."""
+    if label not in table.columns:
+        raise KeyError(f"no label column {label!r}; available: {[c for c in table.columns if c not in ('path', 'hash')]}")
+    if per_class < 1:
+        raise ValueError(f"`per_class` must be >= 1, got {per_class}")
+    return table.sort_values(label, kind="stable").groupby(label, sort=True).head(per_class)

@@ -1,0 +1,194 @@
+"""Notebook parameters from environment variables, and the data every notebook starts from.
+
+Every notebook's first code cell is ``params = notebook_params()``: the same
+environment variables drive Jupyter, Voilà, nbval and CI, so a notebook never
+hard-codes a path or a backbone.
+
+=========================  ===========================================  ==================
+variable                   meaning                                      default
+=========================  ===========================================  ==================
+``ATTR_UTILS_DATASET``     folder, CSV manifest or Kaggle styles.csv    the synthetic catalog
+``ATTR_UTILS_BACKBONE``    registered backbone name or ``auto``         ``auto``
+``ATTR_UTILS_WEIGHTS``     ``imagenet``, ``random[:SEED]`` or a file    the backbone's own
+``ATTR_UTILS_SMOKE``       images per class for quick test runs         unset (everything)
+=========================  ===========================================  ==================
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+__all__ = ["ENV", "NotebookParams", "load_notebook_dataset", "load_notebook_embeddings", "notebook_params"]
+
+#: Environment variable read for each parameter.
+ENV = {
+    "dataset": "ATTR_UTILS_DATASET",
+    "backbone": "ATTR_UTILS_BACKBONE",
+    "weights": "ATTR_UTILS_WEIGHTS",
+    "smoke": "ATTR_UTILS_SMOKE",
+}
+
+
+@dataclass(frozen=True)
+class NotebookParams:
+    """What a notebook runs on.
+
+    Attributes
+    ----------
+    dataset : str or None
+        Dataset path; ``None`` means the bundled synthetic catalog (generated
+        on first use).
+    backbone : str
+        Backbone name, or ``"auto"`` (the paper's ResNet-50 when its ImageNet
+        weights are available, else the offline pretrained EfficientNet-Lite0).
+    weights : str or None
+        Weights specification; ``None`` lets the backbone use its pretrained
+        weights.
+    smoke : int or None
+        When set, only this many images per class are used (test runs).
+    """
+
+    dataset: str | None = None
+    backbone: str = "auto"
+    weights: str | None = None
+    smoke: int | None = None
+
+    @property
+    def dataset_label(self) -> str:
+        """Human name of the dataset, for headers."""
+        name = self.dataset or "synthetic catalog (bundled default)"
+        return f"{name}, smoke run: {self.smoke} per class" if self.smoke else name
+
+    def _repr_markdown_(self) -> str:
+        rows = [
+            ("dataset", self.dataset_label),
+            ("backbone", self.backbone),
+            ("weights", self.weights or "the backbone's pretrained weights"),
+        ]
+        lines = ["| parameter | value |", "|---|---|"] + [f"| {k} | `{v}` |" for k, v in rows]
+        return "\n".join(lines)
+
+
+def _parse_smoke(text: str) -> int | None:
+    text = text.strip()
+    if not text or text.lower() in ("0", "false", "no", "off"):
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"`{ENV['smoke']}` must be a positive integer (images per class), got {text!r}") from None
+    if value < 1:
+        raise ValueError(f"`{ENV['smoke']}` must be a positive integer (images per class), got {value}")
+    return value
+
+
+def notebook_params(
+    *,
+    dataset: str | None = None,
+    backbone: str | None = None,
+    weights: str | None = None,
+    smoke: int | None = None,
+) -> NotebookParams:
+    """Read the notebook parameters from the environment.
+
+    Keyword arguments override the environment (handy in tests).
+
+    Parameters
+    ----------
+    dataset, backbone, weights : str, optional
+        Override ``ATTR_UTILS_DATASET``, ``ATTR_UTILS_BACKBONE`` and
+        ``ATTR_UTILS_WEIGHTS``.
+    smoke : int, optional
+        Override ``ATTR_UTILS_SMOKE``.
+
+    Returns
+    -------
+    NotebookParams
+
+    Raises
+    ------
+    ValueError
+        ``ATTR_UTILS_SMOKE`` is not a positive integer.
+
+    Examples
+    --------
+    >>> notebook_params(backbone="resnet50", smoke=10).backbone
+    'resnet50'
+    """
+    env = os.environ
+    if smoke is not None:
+        if isinstance(smoke, bool) or not isinstance(smoke, int) or smoke < 1:
+            raise ValueError(f"`smoke` must be a positive integer (images per class), got {smoke!r}")
+    else:
+        smoke = _parse_smoke(env.get(ENV["smoke"], ""))
+    return NotebookParams(
+        dataset=dataset or env.get(ENV["dataset"]) or None,
+        backbone=backbone or env.get(ENV["backbone"]) or "auto",
+        weights=weights or env.get(ENV["weights"]) or None,
+        smoke=smoke,
+    )
+
+
+def _synthetic_per_class(smoke: int | None) -> int:
+    """Catalog size for a smoke run: the smallest multiple of 10 holding ``smoke`` per class."""
+    if smoke is None:
+        return 100
+    return max(10, int(math.ceil(smoke / 10.0)) * 10)
+
+
+def load_notebook_dataset(params: NotebookParams | None = None):
+    """The :class:`~attr_utils.datasets.Dataset` a notebook runs on.
+
+    The synthetic catalog is generated on first use (a smaller one in smoke
+    runs). In smoke runs every dataset keeps only the first ``smoke`` images
+    of each class of its first label column.
+
+    Parameters
+    ----------
+    params : NotebookParams, optional
+        Default: :func:`notebook_params`.
+
+    Returns
+    -------
+    attr_utils.datasets.Dataset
+    """
+    from attr_utils.datasets import Dataset, load_dataset
+
+    params = params or notebook_params()
+    if params.dataset is None:
+        from attr_utils.synth import default_catalog
+
+        source = default_catalog(per_class=_synthetic_per_class(params.smoke))
+    else:
+        source = params.dataset
+    ds = load_dataset(source)
+    if params.smoke and ds.label_columns:
+        first = ds.label_columns[0]
+        table = ds.table.groupby(first, sort=False, group_keys=False).head(params.smoke).reset_index(drop=True)
+        ds = Dataset(table, list(ds.label_columns), ds.root, ds.kind, list(ds.skipped))
+    elif params.smoke:
+        ds = ds.head(params.smoke)
+    return ds
+
+
+def load_notebook_embeddings(params: NotebookParams | None = None, *, progress: bool = True):
+    """Embed the notebook's dataset with its backbone and weights (cached).
+
+    Parameters
+    ----------
+    params : NotebookParams, optional
+        Default: :func:`notebook_params`.
+    progress : bool, default=True
+        Show a progress bar while images go through the network (a warm cache
+        skips the network entirely).
+
+    Returns
+    -------
+    Embeddings
+    """
+    from attr_utils.embedder import embed
+
+    params = params or notebook_params()
+    return embed(load_notebook_dataset(params), backbone=params.backbone, weights=params.weights, progress=progress)

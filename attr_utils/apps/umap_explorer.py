@@ -1,0 +1,152 @@
+"""Interactive UMAP explorer: one block at a time, coloured by any label, with the hovered image beside the plot."""
+
+from __future__ import annotations
+
+import html
+
+__all__ = ["UmapExplorer", "umap_explorer"]
+
+
+class UmapExplorer:
+    """A Plotly ``FigureWidget`` of UMAP coordinates with block, colour and 2-D/3-D selectors.
+
+    Coordinates come from :func:`attr_utils.analysis.umap_embedding` (cached
+    on disk, so switching back to a block is instant); the figure from
+    :func:`attr_utils.figures.umap_scatter`. Hovering or clicking a point
+    shows its image and labels beside the plot.
+
+    Parameters
+    ----------
+    emb : Embeddings
+    block : str, optional
+        Block shown first (default: the first block).
+    color_by : str, optional
+        Label column used for colours (default: the first).
+    n_components : {2, 3}, default=2
+    n_neighbors, min_dist, seed
+        UMAP parameters (see :func:`~attr_utils.analysis.umap_embedding`).
+
+    Attributes
+    ----------
+    widget : ipywidgets.Widget
+    figure : plotly.graph_objects.FigureWidget
+        The figure currently shown.
+    selected : int or None
+        Catalog row of the last hovered or clicked point.
+    """
+
+    def __init__(self, emb, *, block: str | None = None, color_by: str | None = None, n_components: int = 2,
+                 n_neighbors: int = 15, min_dist: float = 0.1, seed: int = 0, thumb: int = 192):
+        import ipywidgets as widgets
+
+        from attr_utils.apps.banner import provenance_banner
+
+        if n_components not in (2, 3):
+            raise ValueError(f"`n_components` must be 2 or 3, got {n_components!r}")
+        block = block or emb.block_names[0]
+        if block not in emb.blocks:
+            raise ValueError(f"`block` must be one of {emb.block_names}, got {block!r}")
+        labels = list(emb.label_columns)
+        if color_by is not None and color_by not in labels:
+            raise ValueError(f"`color_by` must be one of {labels}, got {color_by!r}")
+        self.emb = emb
+        self.umap_params = dict(n_neighbors=n_neighbors, min_dist=min_dist, seed=seed)
+        self.thumb = int(thumb)
+        self.selected: int | None = None
+        self.figure = None
+        dims = emb.dims
+        self.block = widgets.Dropdown(options=[(f"{b} ({dims[b]} dims)", b) for b in emb.block_names], value=block,
+                                      description="Block")
+        self.color_by = widgets.Dropdown(options=labels or ["(none)"], value=color_by or (labels[0] if labels else "(none)"),
+                                         description="Colour by")
+        self.n_components = widgets.ToggleButtons(options=[("2-D", 2), ("3-D", 3)], value=n_components)
+        self.status = widgets.HTML()
+        self.plot_box = widgets.Box(layout=widgets.Layout(width="760px"))
+        self.detail_image = widgets.Image(format="png", layout=widgets.Layout(width=f"{self.thumb}px"))
+        self.detail_text = widgets.HTML("<i>Hover over or click a point to see its image.</i>",
+                                        layout=widgets.Layout(width=f"{self.thumb + 40}px"))
+        self.widget = widgets.VBox([
+            provenance_banner(emb),
+            widgets.HBox([self.block, self.color_by, self.n_components]),
+            self.status,
+            widgets.HBox([self.plot_box, widgets.VBox([self.detail_image, self.detail_text])],
+                         layout=widgets.Layout(align_items="flex-start")),
+        ])
+        self.widget.add_class("attr-utils-umap-explorer")
+        for w in (self.block, self.color_by, self.n_components):
+            w.observe(lambda change: self.refresh(), names="value")
+        self.refresh()
+
+    def coordinates(self):
+        """UMAP coordinates of the selected block and dimensionality (cached)."""
+        from attr_utils.analysis import umap_embedding
+
+        return umap_embedding(self.emb, block=self.block.value, n_components=self.n_components.value, **self.umap_params)
+
+    def refresh(self) -> None:
+        """Recompute (or load) the coordinates and redraw the figure."""
+        import plotly.graph_objects as go
+
+        from attr_utils.apps._ui import error_html, info_html
+        from attr_utils.figures import umap_scatter
+
+        self.status.value = info_html(f"Computing UMAP of {self.block.value} (cached after the first time)...")
+        try:
+            coords = self.coordinates()
+        except Exception as exc:
+            self.status.value = error_html(f"UMAP failed: {exc}")
+            return
+        label = self.color_by.value if self.color_by.value in self.emb.label_columns else None
+        hover = {c: self.emb.table[c].to_numpy() for c in self.emb.label_columns if c != label}
+        fig = umap_scatter(
+            coords,
+            self.emb.labels(label) if label else None,
+            paths=self.emb.paths,
+            hover=hover or None,
+            provenance=self.emb,
+            title=f"UMAP of {self.block.value} ({self.emb.dims[self.block.value]} dims), coloured by {label or 'nothing'}",
+        )
+        fig.update_layout(width=760, height=560)
+        fw = go.FigureWidget(fig)
+        for trace in fw.data:
+            trace.on_hover(self._on_point)
+            trace.on_click(self._on_point)
+        self.figure = fw
+        self.plot_box.children = [fw]
+        self.status.value = ""
+
+    def _on_point(self, trace, points, state) -> None:
+        if not points.point_inds:
+            return
+        custom = trace.customdata[points.point_inds[0]]
+        self.show_row(int(custom[0]))
+
+    def show_row(self, row: int) -> None:
+        """Show the image and labels of catalog row ``row`` beside the plot."""
+        from pathlib import PurePath
+
+        from attr_utils.apps.gallery import thumbnail_png
+
+        rec = self.emb.table.iloc[row]
+        self.selected = int(row)
+        try:
+            self.detail_image.value = thumbnail_png(rec["path"], size=self.thumb)
+        except Exception as exc:
+            self.detail_image.value = b""
+            self.detail_text.value = f"<i>cannot show image: {html.escape(str(exc))}</i>"
+            return
+        lines = [f"<b>{html.escape(PurePath(str(rec['path'])).name)}</b>"]
+        lines += [f"{html.escape(str(c))}: {html.escape(str(rec[c]))}" for c in self.emb.label_columns]
+        self.detail_text.value = "<br>".join(lines)
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+
+def umap_explorer(emb, *, block: str | None = None, color_by: str | None = None, n_components: int = 2,
+                  n_neighbors: int = 15, min_dist: float = 0.1, seed: int = 0) -> UmapExplorer:
+    """Build the UMAP explorer for ``emb`` (display the returned object); see :class:`UmapExplorer`."""
+    return UmapExplorer(emb, block=block, color_by=color_by, n_components=n_components,
+                        n_neighbors=n_neighbors, min_dist=min_dist, seed=seed)
