@@ -131,12 +131,15 @@ def test_unusable_weights_file_is_a_clear_error(class_folder, tmp_path):
 def test_imagenet_unavailable_error_names_file_place_and_alternatives(class_folder, tmp_path, monkeypatch):
     import keras
 
+    from attr_utils.backbones import resnet50
+
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
 
     def offline(*args, **kwargs):
         raise Exception("URL fetch failure on https://storage.googleapis.com/...: None -- [Errno -2] Name or service not known")
 
     monkeypatch.setattr(keras.utils, "get_file", offline)
+    monkeypatch.setattr(resnet50, "_reachable", lambda url, timeout=5.0: None)  # pretend online: get_file fails
     with pytest.raises(WeightsUnavailableError) as info:
         au.embed(class_folder, cache_dir=tmp_path, progress=False)
     message = str(info.value)
@@ -229,3 +232,46 @@ def test_two_concurrent_writers_leave_a_consistent_cache(tmp_path):
     store = Embedder("resnet50", "random", cache_dir=cache).store
     store.compact()
     assert len(store.parts()) == 1 and len(store.hashes()) == 18
+
+
+def test_imagenet_unreachable_host_is_reported_without_tensorflow(tmp_path, monkeypatch):
+    from attr_utils.backbones import resnet50
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(resnet50, "_reachable", lambda url, timeout=5.0: "host unreachable (test)")
+    with pytest.raises(WeightsUnavailableError, match=r"host unreachable \(test\)"):
+        resnet50.resolve_weights("imagenet")
+
+
+@pytest.fixture()
+def offline_keras(tmp_path, monkeypatch):
+    from attr_utils.backbones import resnet50
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setattr(resnet50, "_reachable", lambda url, timeout=5.0: "offline (test)")
+    return tmp_path / "keras" / "models" / resnet50.IMAGENET_FILE
+
+
+def test_auto_falls_back_to_efficientnet_lite0_offline_and_says_why(offline_keras):
+    resolved = au.resolve_backbone("auto")
+    assert resolved.spec.name == "efficientnet-lite0" and resolved.weights.pretrained
+    assert "neither cached nor downloadable" in resolved.reason
+
+
+def test_auto_uses_resnet50_when_imagenet_weights_are_cached(offline_keras):
+    offline_keras.parent.mkdir(parents=True)
+    offline_keras.write_bytes(b"stand-in for the cached weights file")
+    resolved = au.resolve_backbone("auto")
+    assert resolved.spec.name == "resnet50" and resolved.weights.kind == "pretrained"
+    assert "paper" in resolved.reason
+
+
+def test_strict_default_never_falls_back(offline_keras, class_folder, tmp_path):
+    with pytest.raises(WeightsUnavailableError):
+        au.embed(class_folder, cache_dir=tmp_path, progress=False)
+
+
+def test_auto_records_the_choice_in_results(offline_keras, class_folder, tmp_path):
+    emb = au.embed(class_folder, backbone="auto", cache_dir=tmp_path, progress=False)
+    assert emb.backbone == "efficientnet-lite0" and emb.pretrained
+    assert emb.backbone_reason.startswith("auto:")

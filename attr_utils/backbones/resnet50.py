@@ -78,14 +78,32 @@ def _unavailable_message(reason: str) -> str:
     )
 
 
+def _reachable(url: str, timeout: float = 5.0) -> str | None:
+    """None when ``url`` answers, else the reason (checked without importing TensorFlow)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout):
+            return None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return f"{url} is unreachable: {getattr(exc, 'reason', exc)}"
+
+
 def download_imagenet() -> Path:
     """Download the weights with Keras's own ``get_file`` into its cache.
+
+    A cheap reachability probe comes first, so an offline machine learns it
+    in milliseconds without importing TensorFlow.
 
     Raises
     ------
     WeightsUnavailableError
         When the download fails (no internet, blocked host).
     """
+    problem = _reachable(IMAGENET_URL)
+    if problem is not None:
+        raise WeightsUnavailableError(_unavailable_message(problem))
     import keras
 
     try:
