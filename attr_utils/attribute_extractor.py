@@ -1,0 +1,484 @@
+"""A trainless attribute classifier over one block: nearest labelled examples vote.
+
+The paper's practical point: an eCommerce catalog's attribute values change
+often (a new colour name, a new pattern), so the extractor must take new
+values from a few examples without any training. :class:`AttributeExtractor`
+stores L2-normalised example vectors of one block with their values and
+classifies a new image by a distance-weighted vote of its ``k`` nearest
+examples (cosine distance). Adding a value or more examples of one appends
+rows: nothing else is recomputed except the unknown threshold.
+
+Unknown threshold
+-----------------
+For every example, the distance to its nearest *other* example is measured
+(leave-one-out). ``threshold_`` is the ``unknown_quantile`` quantile of those
+distances (default 0.95) times ``1 + unknown_margin`` (default 0.25): a query
+farther from every example than known items typically are from their nearest
+fellow example is flagged ``unknown``. It is recomputed whenever examples are
+added.
+
+Saved form
+----------
+``save(dir)`` writes ``extractor.json`` (parameters, backbone, weights
+identity, model signature, threshold, format version) and ``examples.parquet``
+(``path``, ``value`` and the float32 vector as a fixed-size list): no pickle.
+``load(dir, backbone=..., weights=...)`` refuses a directory written by a
+different backbone or weights, saying which.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from attr_utils.embeddings import Embeddings
+from attr_utils.errors import BackboneError, DatasetError, WeightsError
+from attr_utils.index import normalize_rows
+
+__all__ = ["AttributeExtractor"]
+
+_FORMAT = 1
+_META = "extractor.json"
+_EXAMPLES = "examples.parquet"
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+
+class AttributeExtractor:
+    """Classify one attribute (colour, texture, ...) from labelled examples, without training.
+
+    Parameters
+    ----------
+    block : str, optional
+        Block whose vectors are compared. Default: the backbone's registered
+        default block for the attribute named like the label column (e.g.
+        ``"color"`` -> block2 on resnet50), else the backbone's last block.
+    k : int, default=5
+        Nearest examples that vote (the paper's kNN uses 5).
+    unknown_quantile : float or None, default=0.95
+        Quantile of the leave-one-out nearest-example distances that
+        calibrates the unknown threshold; None disables ``unknown``.
+    unknown_margin : float, default=0.25
+        The threshold is the quantile times ``1 + unknown_margin``.
+    backbone : str, default="resnet50"
+        Backbone used to embed images given as paths/bytes/PIL (when fitting
+        on Embeddings, the Embeddings' backbone wins).
+    weights : str, optional
+        Weights spec for the same purpose (default: the backbone's).
+    resize : {"stretch", "pad", "crop"}, default="stretch"
+        Resize policy for the same purpose.
+    cache_dir : path-like, optional
+        Embedding cache.
+
+    Attributes
+    ----------
+    classes_ : list of str
+        Known values, sorted.
+    examples_ : pandas.DataFrame
+        ``path`` and ``value`` of every example, in insertion order.
+    vectors_ : ndarray of shape (n_examples, dim)
+        L2-normalised example vectors.
+    threshold_ : float
+        Distance above which a prediction is ``unknown`` (inf if disabled).
+    block_, backbone_, weights_, weights_spec_, signature_, resize_ : str
+        The model identity the examples were embedded with.
+
+    Notes
+    -----
+    Values are stored as strings (labels read from CSV files may be numbers).
+
+    Examples
+    --------
+    >>> ex = AttributeExtractor(k=5).fit(emb, "color")  # doctest: +SKIP
+    >>> ex.add_examples("teal", ["teal1.jpg", "teal2.jpg", "teal3.jpg"])  # doctest: +SKIP
+    >>> ex.predict(["new.jpg"])  # doctest: +SKIP
+    """
+
+    def __init__(self, block: str | None = None, *, k: int = 5, unknown_quantile: float | None = 0.95,
+                 unknown_margin: float = 0.25, backbone: str = "resnet50", weights: str | None = None,
+                 resize: str = "stretch", cache_dir: str | os.PathLike | None = None):
+        self.block = block
+        self.k = k
+        self.unknown_quantile = unknown_quantile
+        self.unknown_margin = unknown_margin
+        self.backbone = backbone
+        self.weights = weights
+        self.resize = resize
+        self.cache_dir = cache_dir
+
+    # -- validation ---------------------------------------------------------
+    def _validate_params(self) -> None:
+        if not _is_int(self.k) or self.k < 1:
+            raise ValueError(f"`k` must be an integer >= 1, got {self.k!r}")
+        q = self.unknown_quantile
+        if q is not None and (isinstance(q, bool) or not isinstance(q, (int, float)) or not 0.0 < q <= 1.0):
+            raise ValueError(f"`unknown_quantile` must be in (0, 1] or None, got {q!r}")
+        m = self.unknown_margin
+        if isinstance(m, bool) or not isinstance(m, (int, float)) or m < 0:
+            raise ValueError(f"`unknown_margin` must be a number >= 0, got {m!r}")
+        if self.block is not None and not isinstance(self.block, str):
+            raise TypeError(f"`block` must be a block name or None, got {type(self.block).__name__}")
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "vectors_"):
+            raise RuntimeError("this AttributeExtractor is not fitted yet; call fit() or from_examples() first")
+
+    # -- embedding ------------------------------------------------------------
+    def _embed_dataset(self, data, label: str) -> Embeddings:
+        from attr_utils.datasets import load_dataset
+        from attr_utils.embedder import embed
+
+        dataset = load_dataset(data)
+        dataset.require_label(label)
+        return embed(dataset, backbone=self.backbone, weights=self.weights, cache_dir=self.cache_dir,
+                     resize=self.resize, progress=False)
+
+    def _embed_images(self, images) -> Embeddings:
+        from attr_utils.embedder import embed_images
+
+        if self.backbone_ == "arrays" or not self.weights_spec_:
+            raise TypeError(
+                f"this extractor was fitted on precomputed vectors ({self.backbone_} · {self.weights_}); "
+                "pass Embeddings or an array of block vectors instead of images"
+            )
+        return embed_images(list(images), backbone=self.backbone_, weights=self.weights_spec_,
+                            resize=self.resize_, cache_dir=self.cache_dir)
+
+    def _vectors_of(self, images) -> tuple[np.ndarray, list[str]]:
+        """Block vectors (normalised) and names of ``images``: Embeddings, array, or images."""
+        if isinstance(images, Embeddings):
+            emb = images
+        elif isinstance(images, np.ndarray) and images.dtype != object:
+            x = np.atleast_2d(np.asarray(images, dtype=np.float32))
+            if x.shape[1] != self.vectors_.shape[1]:
+                raise ValueError(f"vectors have dimension {x.shape[1]}; block {self.block_!r} has {self.vectors_.shape[1]}")
+            return normalize_rows(x), [f"vector-{i}" for i in range(len(x))]
+        else:
+            if isinstance(images, (str, os.PathLike, bytes)) or not isinstance(images, Iterable):
+                images = [images]
+            emb = self._embed_images(images)
+        self._check_identity(emb.backbone, emb.weights, emb.signature, what="these images")
+        if self.block_ not in emb.blocks:
+            raise ValueError(f"block {self.block_!r} is not in these embeddings; available: {emb.block_names}")
+        return normalize_rows(emb[self.block_]), emb.paths
+
+    def _check_identity(self, backbone: str | None, weights: str | None, signature: str | None = None, *, what: str) -> None:
+        if backbone is not None and backbone != self.backbone_:
+            raise BackboneError(
+                f"{what} come from backbone {backbone!r}, but the extractor was built with {self.backbone_!r}; "
+                "embed with the same backbone or rebuild the extractor"
+            )
+        if weights is not None and weights != self.weights_:
+            raise WeightsError(
+                f"{what} come from weights {weights!r}, but the extractor was built with {self.weights_!r}; "
+                "use the same weights or rebuild the extractor"
+            )
+        if signature and self.signature_ and signature != self.signature_:
+            raise WeightsError(
+                f"{what} were embedded under model signature {signature}, the extractor under {self.signature_} "
+                "(same names, different model or preprocessing); rebuild the extractor"
+            )
+
+    # -- fitting --------------------------------------------------------------
+    def fit(self, X, label: str | None = None) -> AttributeExtractor:
+        """Store the labelled examples of ``X``.
+
+        Parameters
+        ----------
+        X : Embeddings, Dataset, str or path-like
+            Embeddings with a label column, or a dataset (folder per class,
+            CSV manifest) that is embedded with ``backbone``/``weights``.
+        label : str
+            The label column holding the attribute values. Default ``"label"``
+            (the column of a folder-per-class dataset).
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        label = label or "label"
+        emb = X if isinstance(X, Embeddings) else self._embed_dataset(X, label)
+        values = emb.labels(label)
+        keep = pd.notna(values)
+        if not keep.all():
+            emb = emb.subset(np.flatnonzero(keep))
+            values = values[keep]
+        if len(emb) == 0:
+            raise DatasetError(f"no labelled examples in column {label!r}")
+        self.label_ = label
+        self.block_ = self._choose_block(emb, label)
+        self.backbone_, self.weights_ = emb.backbone, emb.weights
+        self.weights_label_, self.pretrained_ = emb.weights_label or emb.weights, bool(emb.pretrained)
+        self.weights_spec_, self.signature_, self.resize_ = emb.weights_spec, emb.signature, emb.resize
+        self.vectors_ = normalize_rows(emb[self.block_])
+        self.examples_ = pd.DataFrame({"path": emb.paths, "value": [str(v) for v in values]})
+        self._calibrate()
+        return self
+
+    def _choose_block(self, emb: Embeddings, label: str) -> str:
+        block = self.block
+        if block is None:
+            try:
+                from attr_utils.backbones import get_backbone
+
+                defaults = get_backbone(emb.backbone).default_blocks
+            except BackboneError:
+                defaults = {}
+            key = {"colour": "color", "pattern": "texture"}.get(label.lower(), label.lower())
+            block = defaults.get(key) or emb.block_names[-1]
+        if block not in emb.blocks:
+            raise ValueError(f"block {block!r} is not in these embeddings; available: {emb.block_names}")
+        return block
+
+    @classmethod
+    def from_examples(cls, examples: Mapping[str, Iterable] | pd.DataFrame | str | os.PathLike, *,
+                      label: str | None = None, **params) -> AttributeExtractor:
+        """Build an extractor from ``{value: [images...]}``, a dataset path or a CSV.
+
+        Parameters
+        ----------
+        examples : mapping, Dataset, str or path-like
+            ``{"red": ["a.jpg", ...], "blue": [...]}`` (images as paths,
+            bytes or PIL images), or anything :meth:`fit` accepts.
+        label : str, optional
+            Label column when ``examples`` is a dataset; with a mapping, the
+            attribute's name (``"color"`` picks the backbone's colour block).
+        **params
+            Constructor parameters (``block``, ``k``, ``backbone``, ``weights``...).
+        """
+        self = cls(**params)
+        if not isinstance(examples, Mapping):
+            return self.fit(examples, label)
+        self._validate_params()
+        if not examples:
+            raise ValueError("`examples` is empty: give at least one value with its images")
+        from attr_utils.embedder import embed_images
+
+        names, values, parts = [], [], []
+        for value, images in examples.items():
+            images = list(images)
+            if not images:
+                raise ValueError(f"value {value!r} has no example images")
+            emb = embed_images(images, backbone=self.backbone, weights=self.weights, resize=self.resize,
+                               cache_dir=self.cache_dir)
+            parts.append(emb)
+            names += emb.paths
+            values += [str(value)] * len(emb)
+        first = parts[0]
+        blocks = {b: np.concatenate([p[b] for p in parts]) for b in first.block_names}
+        column = label or "value"
+        table = pd.DataFrame({"path": names, "hash": "", column: values})
+        emb = Embeddings(table=table, blocks=blocks, backbone=first.backbone, weights=first.weights,
+                         weights_label=first.weights_label, pretrained=first.pretrained, label_columns=(column,),
+                         signature=first.signature, weights_spec=first.weights_spec, resize=first.resize)
+        return self.fit(emb, column)
+
+    def add_examples(self, value, images) -> AttributeExtractor:
+        """Add a new attribute value, or more examples of a known one.
+
+        Existing examples are kept as they are; only the unknown threshold is
+        recalibrated.
+
+        Parameters
+        ----------
+        value : str
+            The attribute value the images show.
+        images : Embeddings, ndarray or iterable of images
+            Example images (paths, bytes, PIL), their Embeddings (same
+            backbone/weights), or vectors of the extractor's block.
+
+        Returns
+        -------
+        self
+        """
+        self._check_fitted()
+        x, names = self._vectors_of(images)
+        if len(x) == 0:
+            raise ValueError("`images` is empty")
+        self.vectors_ = np.concatenate([self.vectors_, x.astype(np.float32)])
+        self.examples_ = pd.concat(
+            [self.examples_, pd.DataFrame({"path": names, "value": [str(value)] * len(x)})], ignore_index=True
+        )
+        self._calibrate()
+        return self
+
+    def _calibrate(self) -> None:
+        self.classes_ = sorted(self.examples_["value"].unique().tolist())
+        n = len(self.vectors_)
+        if self.unknown_quantile is None or n < 2:
+            self.threshold_ = float("inf")
+            self.loo_distances_ = np.full(n, np.nan)
+            return
+        nearest = np.empty(n)
+        for s in range(0, n, 1024):
+            d = 1.0 - self.vectors_[s : s + 1024] @ self.vectors_.T
+            d[np.arange(d.shape[0]), np.arange(s, s + d.shape[0])] = np.inf
+            nearest[s : s + 1024] = np.maximum(d.min(axis=1), 0.0)
+        self.loo_distances_ = nearest
+        self.threshold_ = float(np.quantile(nearest, self.unknown_quantile) * (1.0 + self.unknown_margin))
+
+    # -- prediction -----------------------------------------------------------
+    def kneighbors(self, images) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Distances and example rows of the ``k`` nearest examples of each image."""
+        self._check_fitted()
+        x, names = self._vectors_of(images)
+        k = min(int(self.k), len(self.vectors_))
+        d = np.maximum(1.0 - x @ self.vectors_.T, 0.0)
+        part = np.argpartition(d, k - 1, axis=1)[:, :k] if k < d.shape[1] else np.tile(np.arange(d.shape[1]), (len(d), 1))
+        dd = np.take_along_axis(d, part, axis=1)
+        order = np.lexsort((part, dd), axis=1)
+        return np.take_along_axis(dd, order, axis=1), np.take_along_axis(part, order, axis=1), names
+
+    def predict(self, images) -> pd.DataFrame:
+        """Attribute value of each image.
+
+        Parameters
+        ----------
+        images : Embeddings, ndarray or iterable of images
+            Paths, bytes or PIL images (embedded like the examples), their
+            Embeddings, or vectors of the extractor's block.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per image: ``path``, ``value`` (the winning value),
+            ``confidence`` (its share of the inverse-distance-weighted vote of
+            the ``k`` nearest examples, in (0, 1]), ``unknown`` (True when
+            even the nearest example is farther than ``threshold_``),
+            ``distance`` (to the nearest example).
+
+        Raises
+        ------
+        ImageDecodeError
+            An image cannot be read or decoded.
+        BackboneError, WeightsError
+            Embeddings from a different model than the examples'.
+        """
+        dist, rows, names = self.kneighbors(images)
+        values = self.examples_["value"].to_numpy()[rows]
+        weights = 1.0 / (dist + 1e-6)
+        out_value, out_conf = [], []
+        for v_row, w_row in zip(values, weights):
+            totals: dict[str, float] = {}
+            for v, w in zip(v_row, w_row):
+                totals[v] = totals.get(v, 0.0) + float(w)
+            best = min(totals, key=lambda v: (-totals[v], v))
+            out_value.append(best)
+            out_conf.append(totals[best] / sum(totals.values()))
+        nearest = dist[:, 0]
+        out = pd.DataFrame({
+            "path": names, "value": out_value, "confidence": out_conf,
+            "unknown": nearest > self.threshold_, "distance": nearest.astype(float),
+        })
+        out.attrs.update({"backbone": self.backbone_, "weights": self.weights_, "block": self.block_,
+                          "pretrained": self.pretrained_, "weights_label": self.weights_label_})
+        return out
+
+    # -- persistence ----------------------------------------------------------
+    def save(self, folder: str | os.PathLike) -> Path:
+        """Write the extractor to ``folder`` (``extractor.json`` + ``examples.parquet``)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self._check_fitted()
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        dim = int(self.vectors_.shape[1])
+        vectors = pa.FixedSizeListArray.from_arrays(pa.array(self.vectors_.reshape(-1), type=pa.float32()), dim)
+        table = pa.table({"path": self.examples_["path"].astype(str).tolist(),
+                          "value": self.examples_["value"].astype(str).tolist(), "vector": vectors})
+        pq.write_table(table, folder / _EXAMPLES)
+        meta = {
+            "format": _FORMAT, "kind": "attr_utils.AttributeExtractor",
+            "params": {"block": self.block, "k": self.k, "unknown_quantile": self.unknown_quantile,
+                       "unknown_margin": self.unknown_margin, "backbone": self.backbone, "weights": self.weights,
+                       "resize": self.resize},
+            "label": self.label_, "block": self.block_, "dim": dim, "n_examples": len(self.vectors_),
+            "classes": self.classes_, "threshold": self.threshold_ if np.isfinite(self.threshold_) else None,
+            "backbone": self.backbone_, "weights": self.weights_, "weights_label": self.weights_label_,
+            "pretrained": self.pretrained_, "weights_spec": self.weights_spec_, "signature": self.signature_,
+            "resize": self.resize_,
+        }
+        (folder / _META).write_text(json.dumps(meta, indent=2))
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike, *, backbone: str | None = None, weights: str | None = None,
+             cache_dir: str | os.PathLike | None = None) -> AttributeExtractor:
+        """Load an extractor written by :meth:`save`.
+
+        Parameters
+        ----------
+        folder : path-like
+            The directory.
+        backbone, weights : str, optional
+            The model the caller will embed with; a directory written by a
+            different backbone or weights raises.
+        cache_dir : path-like, optional
+            Embedding cache for later predictions.
+
+        Raises
+        ------
+        FileNotFoundError
+            ``folder`` holds no saved extractor.
+        ValueError
+            A file of an unknown format, or inconsistent contents.
+        BackboneError, WeightsError
+            ``backbone`` or ``weights`` differ from the saved ones.
+        """
+        import pyarrow.parquet as pq
+
+        folder = Path(folder)
+        meta_path = folder / _META
+        if not meta_path.is_file() or not (folder / _EXAMPLES).is_file():
+            raise FileNotFoundError(f"{str(folder)!r} holds no saved attribute extractor ({_META} and {_EXAMPLES} expected)")
+        meta = json.loads(meta_path.read_text())
+        if meta.get("kind") != "attr_utils.AttributeExtractor" or meta.get("format") != _FORMAT:
+            raise ValueError(f"{str(meta_path)!r} is not an attr-utils attribute extractor of format {_FORMAT}")
+        params = dict(meta["params"])
+        params["cache_dir"] = cache_dir
+        self = cls(**params)
+        self.label_, self.block_ = meta["label"], meta["block"]
+        self.backbone_, self.weights_ = meta["backbone"], meta["weights"]
+        self.weights_label_, self.pretrained_ = meta["weights_label"], meta["pretrained"]
+        self.weights_spec_, self.signature_, self.resize_ = meta["weights_spec"], meta["signature"], meta["resize"]
+        if backbone is not None or weights is not None:
+            self._check_identity(backbone, _weights_name(weights, backbone or self.backbone_), what=f"the requested model ({backbone or self.backbone_} · {weights or self.weights_})")
+        table = pq.read_table(folder / _EXAMPLES)
+        flat = table.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        vectors = np.ascontiguousarray(flat.reshape(len(table), -1), dtype=np.float32)
+        if vectors.shape != (meta["n_examples"], meta["dim"]):
+            raise ValueError(f"{str(folder)!r}: examples.parquet holds {vectors.shape}, extractor.json says "
+                             f"({meta['n_examples']}, {meta['dim']}); the directory is inconsistent")
+        self.vectors_ = vectors
+        self.examples_ = pd.DataFrame({"path": table.column("path").to_pylist(), "value": table.column("value").to_pylist()})
+        self._calibrate()
+        saved = meta["threshold"]
+        self.threshold_ = float("inf") if saved is None else float(saved)
+        return self
+
+    def __repr__(self) -> str:
+        if not hasattr(self, "vectors_"):
+            return f"AttributeExtractor(block={self.block!r}, k={self.k})"
+        return (f"AttributeExtractor({self.label_!r} on {self.block_} of {self.backbone_} · {self.weights_}: "
+                f"{len(self.vectors_)} examples, {len(self.classes_)} values, k={self.k})")
+
+
+def _weights_name(spec: str | None, backbone: str) -> str | None:
+    """The identity name ``spec`` resolves to for ``backbone`` (``random`` -> ``random:0``)."""
+    if spec is None:
+        return None
+    from attr_utils.backbones import get_backbone
+
+    try:
+        return get_backbone(backbone).resolve_weights(spec, 0).name
+    except (BackboneError, WeightsError):  # unregistered backbone (precomputed arrays) or unusable spec: compare as given
+        return spec
