@@ -267,6 +267,12 @@ def _accuracy_from_predictions(emb, label, preds: pd.DataFrame) -> pd.DataFrame:
         .agg(n_test="size", accuracy="mean")
         .reset_index()
     )
+    order = {name: i for i, name in enumerate(dict.fromkeys(preds["block"]))}
+    grouped = (
+        grouped.assign(_order=grouped["block"].map(order))
+        .sort_values(["_order", "fold"], kind="stable")
+        .reset_index(drop=True)
+    )
     out = pd.DataFrame(
         {
             "backbone": emb.backbone,

@@ -9,9 +9,9 @@ under ``$ATTR_UTILS_CACHE/umap`` (default ``~/.cache/attr-utils/umap``).
 Writes are atomic (temporary file + rename), so concurrent runs never read a
 half-written file.
 
-It also owns how umap-learn is imported (:func:`import_umap`): numba's
-compilation cache is pointed at a persistent folder, and umap-learn's optional
-ParametricUMAP (which imports TensorFlow and PyTorch, ~15 s) is skipped.
+It also owns how umap-learn is imported (:func:`import_umap`): umap-learn's
+optional ParametricUMAP (which imports TensorFlow and PyTorch, ~15 s) is
+skipped.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 
 from attr_utils.errors import CacheError
 
-__all__ = ["cached_umap", "import_umap", "numba_cache_dir", "umap_cache_dir"]
+__all__ = ["cached_umap", "import_umap", "umap_cache_dir"]
 
 _KEY_VERSION = 1
 
@@ -51,34 +51,27 @@ def umap_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
     return root / "umap"
 
 
-def numba_cache_dir() -> Path:
-    """Persistent folder for numba's compiled functions (``~/.cache/attr-utils/numba``)."""
-    return _base_cache_dir() / "numba"
-
-
 def import_umap():
-    """Import and return the ``umap`` module, cheaply and with a persistent numba cache.
+    """Import and return the ``umap`` module without TensorFlow or PyTorch.
 
-    * If ``NUMBA_CACHE_DIR`` is unset it is set to :func:`numba_cache_dir`
-      before numba is first imported, so functions compiled with
-      ``cache=True`` (most of pynndescent, parts of umap) are reused by the
-      next process instead of recompiled.
-    * umap-learn's ``__init__`` imports ParametricUMAP, which imports
-      TensorFlow and PyTorch (about 15 s on two cores) although plain UMAP
-      needs neither. Unless ``umap`` is already imported, that submodule is
-      made unavailable during the import; ``umap.ParametricUMAP`` is then
-      umap-learn's placeholder. ``import umap.parametric_umap`` still works
-      afterwards for users who want it.
+    umap-learn's ``__init__`` imports ParametricUMAP, which imports
+    TensorFlow and PyTorch (about 15 s on two cores) although plain UMAP
+    needs neither. Unless ``umap`` is already imported, that submodule is
+    made unavailable during the import; ``umap.ParametricUMAP`` is then
+    umap-learn's placeholder, and ``import umap.parametric_umap`` still
+    works afterwards for users who want it.
+
+    Notes
+    -----
+    numba's compilation cache is persistent by default (``__pycache__``
+    next to the library's sources when writable, else a per-user cache
+    folder; ``NUMBA_CACHE_DIR`` overrides both), so functions compiled with
+    ``cache=True`` (most of pynndescent's, some of umap's) are not recompiled
+    by the next process. umap's layout optimiser is not cached by umap-learn
+    itself and is compiled once per process (about 10 s).
     """
     if "umap" in sys.modules:
         return sys.modules["umap"]
-    if "NUMBA_CACHE_DIR" not in os.environ and "numba" not in sys.modules:
-        path = numba_cache_dir()
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-            os.environ["NUMBA_CACHE_DIR"] = str(path)
-        except OSError:  # read-only home: numba falls back to __pycache__
-            pass
     blocked = "umap.parametric_umap" not in sys.modules
     if blocked:
         sys.modules["umap.parametric_umap"] = None  # makes the import raise ImportError
@@ -166,11 +159,13 @@ def cached_umap(
         The cache folder cannot be written.
     """
     X = np.ascontiguousarray(X, dtype=np.float32)
+    if X.ndim != 2 or len(X) < 3:
+        raise ValueError(f"UMAP needs a 2-D array of at least 3 rows, got shape {X.shape}")
     if X_new is not None:
         X_new = np.ascontiguousarray(X_new, dtype=np.float32)
     params = {
         "n_components": int(n_components),
-        "n_neighbors": int(n_neighbors),
+        "n_neighbors": int(min(n_neighbors, len(X) - 1)),
         "min_dist": float(min_dist),
         "metric": str(metric),
         "random_state": random_state,
