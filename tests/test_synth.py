@@ -1,0 +1,390 @@
+"""Tests of the synthetic clothing catalog (attr_utils.synth).
+
+Everything is measured from the written PNG files, not from what the
+generator knows: the garment is segmented from the light background, its
+dominant colour family is computed with the documented HSV rules, and the
+texture classes must be separable by a simple non-deep baseline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from attr_utils.errors import AttrUtilsError, DatasetError
+from attr_utils.synth import (
+    COLORS,
+    GARMENTS,
+    TEXTURES,
+    catalog_plan,
+    color_family,
+    contact_sheet,
+    data_root,
+    default_catalog,
+    dominant_family,
+    make_catalog,
+    render_item,
+)
+from attr_utils.synth.palette import FAMILIES, color_families, rgb_to_hsv, sample_color
+
+PER_CLASS = 30  # 300 images, 3 per colour x texture cell
+
+
+@pytest.fixture(scope="session")
+def catalog(tmp_path_factory):
+    out = tmp_path_factory.mktemp("catalog")
+    labels = make_catalog(out, per_class=PER_CLASS, seed=0, workers=2)
+    return labels, pd.read_csv(labels)
+
+
+@pytest.fixture(scope="session")
+def decoded(catalog):
+    """Each catalog image as an RGB array with its segmented garment mask."""
+    labels, table = catalog
+    out = []
+    for f in table["file"]:
+        arr = np.asarray(Image.open(labels.parent / f).convert("RGB"))
+        out.append((arr, _segment(arr)))
+    return out
+
+
+def _digest(folder):
+    table = pd.read_csv(folder / "labels.csv")
+    return {f: hashlib.sha256((folder / f).read_bytes()).hexdigest() for f in table["file"]}
+
+
+def _segment(arr: np.ndarray) -> np.ndarray:
+    """Garment mask: pixels that differ from the border (background) colour."""
+    from scipy import ndimage as ndi
+
+    a = arr.astype(np.float32)
+    border = np.concatenate([a[:4].reshape(-1, 3), a[-4:].reshape(-1, 3), a[:, :4].reshape(-1, 3), a[:, -4:].reshape(-1, 3)])
+    diff = np.abs(a - np.median(border, axis=0)).max(axis=2)
+    mask = ndi.binary_fill_holes(ndi.binary_closing(diff > 40, iterations=3))
+    return ndi.binary_opening(mask, iterations=1)
+
+
+def _texture_features(arr: np.ndarray, garment: np.ndarray) -> np.ndarray:
+    """LBP histograms, gradient orientation histogram and FFT radial energy of the garment."""
+    from scipy import ndimage as ndi
+    from skimage.feature import local_binary_pattern
+
+    mask = ndi.binary_erosion(garment, iterations=3)
+    gray8 = np.asarray(Image.fromarray(arr).convert("L"))
+    gray = gray8.astype(np.float32)
+    feats = []
+    for points, radius in ((8, 1), (8, 3)):
+        lbp = local_binary_pattern(gray8, points, radius, "uniform")
+        feats += list(np.bincount(lbp[mask].astype(int), minlength=points + 2) / max(1, mask.sum()))
+    gy, gx = np.gradient(ndi.gaussian_filter(gray, 0.8))
+    mag = np.hypot(gx, gy)[mask]
+    ang = np.mod(np.arctan2(gy, gx)[mask], np.pi)
+    hist = np.bincount((ang / np.pi * 12).astype(int) % 12, weights=mag, minlength=12)
+    hist = hist / (hist.sum() + 1e-6)
+    feats += list(np.sort(hist)) + list(hist)
+    vals = gray[mask]
+    feats += [vals.std() / (vals.mean() + 1.0), mag.mean(), np.percentile(mag, 90), np.mean(mag > 20)]
+    ys, xs = np.nonzero(mask)
+    cy, cx = int(np.median(ys)), int(np.median(xs))
+    win = gray[max(0, cy - 24) : cy + 24, max(0, cx - 24) : cx + 24]
+    win = (win - win.mean()) * np.outer(np.hanning(win.shape[0]), np.hanning(win.shape[1]))
+    power = np.abs(np.fft.fftshift(np.fft.fft2(win))) ** 2
+    yy, xx = np.indices(power.shape)
+    ring = np.minimum(np.hypot(yy - power.shape[0] / 2, xx - power.shape[1] / 2).astype(int) // 2, 11)
+    radial = np.bincount(ring.ravel(), weights=power.ravel(), minlength=12)
+    feats += list(np.log1p(radial / (radial.sum() + 1e-6) * 100))
+    return np.asarray(feats, dtype=np.float64)
+
+
+# --- the catalog on disk ------------------------------------------------------
+
+
+def test_labels_are_balanced_and_complete(catalog):
+    labels, table = catalog
+    assert list(table.columns) == ["file", "color", "texture", "garment"]
+    assert len(table) == 10 * PER_CLASS
+    assert set(table["color"]) == set(COLORS)
+    assert set(table["texture"]) == set(TEXTURES)
+    assert set(table["garment"]) <= set(GARMENTS)
+    assert len(set(table["garment"])) >= 6
+    cells = table.groupby(["color", "texture"]).size()
+    assert len(cells) == 100 and (cells == PER_CLASS // 10).all()
+    assert table["file"].is_unique
+    for f in table["file"]:
+        assert re.fullmatch(r"images/\d{6}\.png", f)
+        assert (labels.parent / f).is_file()
+
+
+def test_file_names_do_not_reveal_labels(catalog):
+    _, table = catalog
+    # the file order is shuffled: consecutive files rarely share a cell
+    same = (table["color"].eq(table["color"].shift()) & table["texture"].eq(table["texture"].shift())).mean()
+    assert same < 0.05
+    # and the colour is not a function of the file index modulo 10
+    idx = table["file"].str.extract(r"(\d+)")[0].astype(int)
+    assert table.groupby(idx % 10)["color"].nunique().min() >= 5
+
+
+def test_images_are_rgb_at_the_requested_size(catalog):
+    labels, table = catalog
+    for f in table["file"][:20]:
+        with Image.open(labels.parent / f) as im:
+            assert im.mode == "RGB" and im.size == (224, 224)
+
+
+def test_catalog_json_marks_completion(catalog):
+    labels, _ = catalog
+    meta = json.loads((labels.parent / "catalog.json").read_text())
+    assert meta["complete"] is True
+    assert (meta["per_class"], meta["seed"], meta["size"], meta["images"]) == (PER_CLASS, 0, 224, 10 * PER_CLASS)
+
+
+def test_contact_sheet_has_one_thumbnail_per_cell(catalog, tmp_path):
+    labels, _ = catalog
+    assert (labels.parent / "contact_sheet.png").is_file()
+    out = contact_sheet(labels, tmp_path / "sheet.png", thumb=40)
+    with Image.open(out) as im:
+        w, h = im.size
+        arr = np.asarray(im.convert("RGB"))
+    assert w >= 10 * 40 and h >= 10 * 40
+    # every thumbnail slot holds an image (not the white sheet background)
+    left, top, pad = 48, 40 // 3 + 8, 2
+    for i in range(10):
+        for j in range(10):
+            cell = arr[top + i * (40 + pad) : top + i * (40 + pad) + 40, left + j * (40 + pad) : left + j * (40 + pad) + 40]
+            assert cell.std() > 3
+
+
+# --- colour: the labelled family dominates the garment -------------------------
+
+
+def test_garment_dominant_colour_is_the_labelled_family(catalog, decoded):
+    _, table = catalog
+    from scipy import ndimage as ndi
+
+    hits, wrong = 0, []
+    for row, (arr, garment) in zip(table.itertuples(), decoded):
+        mask = ndi.binary_erosion(garment, iterations=2)
+        assert mask.mean() > 0.04, f"no garment segmented in {row.file}"
+        family, share = dominant_family(arr[mask])
+        if family == row.color:
+            hits += 1
+        else:
+            wrong.append((row.file, row.color, row.texture, family, round(share, 2)))
+    assert hits / len(table) >= 0.97, wrong[:10]
+
+
+def test_garment_is_separable_from_background(decoded):
+    fractions = np.array([garment.mean() for _, garment in decoded])
+    assert 0.08 < np.median(fractions) < 0.6
+    assert fractions.min() > 0.04 and fractions.max() < 0.8
+
+
+# --- texture: separable by a simple non-deep baseline ---------------------------
+
+
+def test_textures_are_separable_by_a_simple_baseline(catalog, decoded):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    _, table = catalog
+    X = np.stack([_texture_features(arr, garment) for arr, garment in decoded])
+    y = table["texture"].to_numpy(dtype=str)
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000))
+    scores = cross_val_score(clf, X, y, cv=StratifiedKFold(5, shuffle=True, random_state=0))
+    assert scores.mean() >= 0.8, scores
+
+
+# --- determinism -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def small_pair(tmp_path_factory):
+    a = tmp_path_factory.mktemp("w1")
+    b = tmp_path_factory.mktemp("w2")
+    make_catalog(a, per_class=10, seed=0, workers=1, sheet=False)
+    make_catalog(b, per_class=10, seed=0, workers=2, sheet=False)
+    return a, b
+
+
+def test_same_seed_same_bytes_whatever_the_worker_count(small_pair):
+    a, b = small_pair
+    assert (a / "labels.csv").read_bytes() == (b / "labels.csv").read_bytes()
+    assert _digest(a) == _digest(b)
+
+
+def test_other_seed_gives_other_images(tmp_path):
+    make_catalog(tmp_path / "s0", per_class=10, seed=0, size=48, workers=1, sheet=False)
+    make_catalog(tmp_path / "s3", per_class=10, seed=3, size=48, workers=1, sheet=False)
+    assert set(_digest(tmp_path / "s0").values()).isdisjoint(_digest(tmp_path / "s3").values())
+    assert (tmp_path / "s0" / "labels.csv").read_bytes() != (tmp_path / "s3" / "labels.csv").read_bytes()
+
+
+def test_larger_catalog_contains_the_smaller_ones_images(catalog, small_pair):
+    labels, _ = catalog
+    small, _ = small_pair
+    big = catalog_plan(per_class=PER_CLASS, seed=0).set_index("key")["file"]
+    little = catalog_plan(per_class=10, seed=0)
+    for f, key in zip(little["file"], little["key"]):
+        assert (small / f).read_bytes() == (labels.parent / big[key]).read_bytes()
+
+
+def test_render_item_is_deterministic_given_the_rng():
+    one = render_item("blue", "argyle", "sweater", size=96, rng=np.random.default_rng(5))
+    two = render_item("blue", "argyle", "sweater", size=96, rng=np.random.default_rng(5))
+    assert one.shape == (96, 96, 3) and one.dtype == np.uint8
+    assert np.array_equal(one, two)
+
+
+# --- palette ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("family", COLORS)
+def test_sampled_colours_fall_in_their_family(family):
+    rng = np.random.default_rng(0)
+    rgb = np.stack([sample_color(family, rng) for _ in range(300)])
+    got = color_families(rgb_to_hsv(rgb))
+    assert (got == COLORS.index(family)).all()
+
+
+def test_color_family_rules():
+    assert color_family((220.0, 0.8, 0.4)) == "blue"
+    assert color_family((0.0, 0.0, 0.5)) == "gray"
+    assert color_family((0.0, 0.0, 0.1)) == "black"
+    assert color_family((0.0, 0.0, 0.95)) is None
+    assert color_family((25.0, 0.7, 0.35)) == "brown"
+    assert color_family((25.0, 0.9, 0.95)) == "orange"
+    assert color_family((345.0, 0.35, 0.95)) == "pink"
+    assert color_family((2.0, 0.85, 0.7)) == "red"
+    assert set(FAMILIES) == set(COLORS)
+
+
+def test_dominant_family_counts_pixels():
+    px = np.array([[200, 20, 20]] * 6 + [[20, 20, 200]] * 4, dtype=np.uint8)
+    assert dominant_family(px) == ("red", pytest.approx(0.6))
+
+
+# --- default catalog ---------------------------------------------------------------
+
+
+def test_default_catalog_is_generated_once_then_reused(tmp_path, monkeypatch):
+    monkeypatch.setenv("ATTR_UTILS_DATA", str(tmp_path))
+    labels = default_catalog(per_class=10, seed=1, size=48)
+    assert labels.parent.parent == tmp_path and labels.is_file()
+    assert labels.parent.name == "synthetic-p10-s1-48px"
+    first = labels.stat().st_mtime_ns
+    assert default_catalog(per_class=10, seed=1, size=48) == labels
+    assert labels.stat().st_mtime_ns == first
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".") and p.is_dir()]
+
+
+def test_default_catalog_regenerates_an_incomplete_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("ATTR_UTILS_DATA", str(tmp_path))
+    labels = default_catalog(per_class=10, seed=2, size=48)
+    reference = _digest(labels.parent)
+    (labels.parent / "catalog.json").unlink()  # as if interrupted
+    next(iter((labels.parent / "images").iterdir())).unlink()
+    again = default_catalog(per_class=10, seed=2, size=48)
+    assert (again.parent / "catalog.json").is_file()
+    assert _digest(again.parent) == reference
+
+
+def test_data_root_is_the_checkout_data_folder(monkeypatch):
+    from pathlib import Path
+
+    import attr_utils
+
+    monkeypatch.delenv("ATTR_UTILS_DATA", raising=False)
+    repo = Path(attr_utils.__file__).resolve().parents[1]
+    expected = repo / "data" if (repo / "pyproject.toml").is_file() else Path.home() / ".cache" / "attr-utils" / "data"
+    assert data_root() == expected
+
+
+# --- invalid parameters --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("per_class", [0, 5, 25, -10])
+def test_per_class_not_a_multiple_of_ten(tmp_path, per_class):
+    with pytest.raises(ValueError, match="multiple of 10"):
+        make_catalog(tmp_path / "x", per_class=per_class)
+    assert not (tmp_path / "x").exists()
+
+
+def test_per_class_wrong_type(tmp_path):
+    with pytest.raises(TypeError):
+        make_catalog(tmp_path, per_class="10")
+
+
+def test_negative_seed(tmp_path):
+    with pytest.raises(ValueError, match="seed"):
+        make_catalog(tmp_path, per_class=10, seed=-1)
+
+
+def test_size_too_small(tmp_path):
+    with pytest.raises(ValueError, match="size"):
+        make_catalog(tmp_path, per_class=10, size=8)
+
+
+def test_zero_workers(tmp_path):
+    with pytest.raises(ValueError, match="workers"):
+        make_catalog(tmp_path, per_class=10, workers=0)
+
+
+def test_existing_catalog_needs_overwrite(catalog):
+    labels, _ = catalog
+    with pytest.raises(DatasetError, match="overwrite"):
+        make_catalog(labels.parent, per_class=10)
+
+
+def test_output_is_a_file(tmp_path):
+    f = tmp_path / "file.txt"
+    f.write_text("x")
+    with pytest.raises(DatasetError):
+        make_catalog(f, per_class=10)
+
+
+def test_unknown_colour_texture_garment():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="colour"):
+        render_item("teal", "basic", "dress", rng=rng)
+    with pytest.raises(ValueError, match="texture"):
+        render_item("red", "tweed", "dress", rng=rng)
+    with pytest.raises(ValueError, match="garment"):
+        render_item("red", "basic", "hat", rng=rng)
+
+
+def test_contact_sheet_without_labels(tmp_path):
+    with pytest.raises(DatasetError):
+        contact_sheet(tmp_path)
+
+
+# --- CLI --------------------------------------------------------------------------------
+
+
+def test_cli_synth_writes_a_catalog(tmp_path, capsys):
+    from attr_utils.cli import main
+
+    rc = main(["synth", str(tmp_path / "cat"), "--per-class", "10", "--size", "64", "--workers", "1", "--json"])
+    assert rc == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["images"] == 100 and info["size"] == 64
+    table = pd.read_csv(tmp_path / "cat" / "labels.csv")
+    assert len(table) == 100
+    with Image.open(tmp_path / "cat" / table["file"][0]) as im:
+        assert im.size == (64, 64)
+
+
+def test_cli_synth_rejects_bad_per_class(tmp_path, capsys):
+    from attr_utils.cli import main
+
+    assert main(["synth", str(tmp_path / "cat"), "--per-class", "15"]) == 2
+    assert "multiple of 10" in capsys.readouterr().err
+    assert issubclass(DatasetError, AttrUtilsError)
