@@ -3,7 +3,8 @@
 Analysis figures (:mod:`attr_utils.figures.analysis`):
 :func:`accuracy_per_block` (Table 1), :func:`clustering_per_block`
 (Figure 3), :func:`reduction_curve` (Table 2), :func:`confusion_heatmap`,
-:func:`umap_scatter`. Shared styling: :func:`titled`, :func:`apply_style`.
+:func:`umap_scatter`. Retrieval figures (:mod:`attr_utils.figures.retrieval`):
+:func:`precision_vs_alpha`. Shared styling: :func:`titled`, :func:`apply_style`.
 
 Plotly is imported only when a figure is built.
 """
@@ -18,12 +19,14 @@ from attr_utils.figures.analysis import (
     reduction_curve,
     umap_scatter,
 )
+from attr_utils.figures.retrieval import precision_vs_alpha
 
 __all__ = [
     "accuracy_per_block",
     "apply_style",
     "clustering_per_block",
     "confusion_heatmap",
+    "precision_vs_alpha",
     "reduction_curve",
     "titled",
     "umap_scatter",
