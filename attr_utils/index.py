@@ -341,7 +341,8 @@ class IVFIndex(_FaissIndex):
     nprobe : int or "auto", default="auto"
         Cells visited per query. ``"auto"`` doubles nprobe from 1 until the
         recall@10 of ``calibration_queries`` catalog vectors (each searching the
-        catalog without itself) against exact search reaches ``target_recall``,
+        catalog without itself) against exact search reaches ``target_recall``
+        + 0.01 (a margin for the sampling error of the calibration queries),
         then bisects back to within 1/8 of the smallest such nprobe.
     target_recall : float, default=0.95
         Recall@10 aimed at by ``nprobe="auto"``.
@@ -430,16 +431,18 @@ class IVFIndex(_FaissIndex):
             hits = sum(len(ts & set(f[f != r][:k])) for ts, f, r in zip(truth_sets, found, rows))
             return hits / max(1, sum(len(ts) for ts in truth_sets))
 
-        # double until the target is met, then bisect between the last miss and the hit
+        # double until the target is met, then bisect between the last miss and the hit;
+        # aim 0.01 above the target to absorb the sampling error of the calibration queries
+        aim = min(1.0, self.target_recall + 0.01)
         lo, hi = 0, 1
         recall = measure(hi)
-        while recall < self.target_recall and hi < self.nlist:
+        while recall < aim and hi < self.nlist:
             lo, hi = hi, min(self.nlist, hi * 2)
             recall = measure(hi)
         while hi - lo > max(1, hi // 8):
             mid = (lo + hi) // 2
             r = measure(mid)
-            if r >= self.target_recall:
+            if r >= aim:
                 hi, recall = mid, r
             else:
                 lo = mid

@@ -1,0 +1,54 @@
+"""``attr-utils predict IMG... --extractor DIR``: attribute values of images."""
+
+from __future__ import annotations
+
+import argparse
+
+from attr_utils.cli._common import add_json_option, print_json
+
+ORDER = 75
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "predict",
+        help="predict an attribute of images with an extractor built by `attr-utils extractor build`",
+        description=(
+            "Embed the images with the extractor's own backbone and weights, and let the k nearest labelled "
+            "examples vote. `unknown` marks images farther from every example than the calibrated threshold."
+        ),
+    )
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--extractor", required=True, help="directory written by `attr-utils extractor build`")
+    p.add_argument("--cache-dir", default=None, help="embedding cache folder (default: $ATTR_UTILS_CACHE or ~/.cache/attr-utils)")
+    add_json_option(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from attr_utils.attribute_extractor import AttributeExtractor
+    from attr_utils.errors import DatasetError, ImageDecodeError
+
+    try:
+        extractor = AttributeExtractor.load(args.extractor, cache_dir=args.cache_dir)
+    except (FileNotFoundError, ValueError) as exc:
+        raise DatasetError(str(exc)) from None
+    for image in args.images:
+        if not Path(image).is_file():
+            raise ImageDecodeError(f"cannot read image {image!r}: no such file")
+    result = extractor.predict(args.images)
+    if args.json:
+        print_json([
+            {"path": r["path"], "value": r["value"], "confidence": round(float(r["confidence"]), 6),
+             "unknown": bool(r["unknown"]), "distance": round(float(r["distance"]), 6)}
+            for r in result.to_dict("records")
+        ])
+        return 0
+    flag = "" if extractor.pretrained_ else "  [RANDOM WEIGHTS: not pretrained]"
+    print(f"{extractor.backbone_} · {extractor.weights_label_}{flag} · {extractor.label_!r} on {extractor.block_}")
+    for r in result.to_dict("records"):
+        value = f"unknown (nearest: {r['value']})" if r["unknown"] else r["value"]
+        print(f"{r['path']}\t{value}\tconfidence {r['confidence']:.2f}")
+    return 0

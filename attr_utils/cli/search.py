@@ -1,0 +1,113 @@
+"""``attr-utils search DATA --query IMG``: rank a catalog by colour, texture or both."""
+
+from __future__ import annotations
+
+import argparse
+
+from attr_utils.cli._common import add_embedding_options, add_json_option, embed_from_args, print_json
+
+ORDER = 60
+
+
+def _alpha(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"alpha must be a number in [0, 1], got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"alpha must be in [0, 1], got {value}")
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "search",
+        help="find catalog items similar to a query image by colour, texture or both",
+        description=(
+            "Rank the images of DATA by their distance to the query image in the colour block, the texture "
+            "block, or a weighted combination (score = alpha * colour + (1 - alpha) * texture, each distance "
+            "standardised by the catalog's median and IQR of pairwise distances). The catalog is embedded "
+            "through the cache (a rerun does no forward pass)."
+        ),
+    )
+    p.add_argument("data", help="catalog: folder of images, CSV manifest, or Kaggle styles.csv")
+    p.add_argument("--query", required=True, help="query image file")
+    p.add_argument("--mode", choices=["color", "texture", "both"], default="both", help="what to match (default: both)")
+    p.add_argument("--alpha", type=_alpha, default=0.5, help="weight of colour in mode both, in [0, 1] (default: 0.5)")
+    p.add_argument("-k", type=_positive, default=10, help="number of results (default: 10)")
+    p.add_argument("--color-block", default=None, help="block used for colour (default: the backbone's, block2 on resnet50)")
+    p.add_argument("--texture-block", default=None, help="block used for texture (default: the backbone's, block4 on resnet50)")
+    p.add_argument("--index", choices=["auto", "exact", "ann"], default="auto",
+                   help="exact search, approximate index, or auto by catalog size (default: auto)")
+    add_embedding_options(p)
+    add_json_option(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from attr_utils.errors import ImageDecodeError
+    from attr_utils.retrieval import Catalog
+
+    query = Path(args.query)
+    if not query.is_file():  # fail before embedding the whole catalog
+        raise ImageDecodeError(f"cannot read query image {args.query!r}: no such file")
+    emb = embed_from_args(args, args.data)
+    blocks = {m: b for m, b in (("color", args.color_block), ("texture", args.texture_block)) if b}
+    try:
+        catalog = Catalog(emb, blocks=blocks or None, index=args.index, cache_dir=args.cache_dir)
+    except ValueError as exc:  # a block name the backbone does not have
+        from attr_utils.errors import BackboneError
+
+        raise BackboneError(str(exc)) from None
+    result = catalog.search(str(query), mode=args.mode, alpha=args.alpha, k=args.k)
+    labels = list(emb.label_columns)
+    if args.json:
+        print_json({
+            "backbone": emb.backbone,
+            "weights": emb.weights,
+            "pretrained": emb.pretrained,
+            "mode": args.mode,
+            "alpha": result.attrs["alpha"],
+            "blocks": catalog.blocks,
+            "index": catalog.kind,
+            "results": [
+                {
+                    "rank": int(r["rank"]),
+                    "path": r["path"],
+                    "score": float(r["score"]),
+                    "distance_color": float(r["distance_color"]),
+                    "distance_texture": float(r["distance_texture"]),
+                    "labels": {c: _plain(r[c]) for c in labels},
+                }
+                for r in result.to_dict("records")
+            ],
+        })
+        return 0
+    print(f"{emb.provenance} · colour {catalog.blocks['color']}, texture {catalog.blocks['texture']} · "
+          f"mode {args.mode}" + (f" (alpha {args.alpha:g})" if args.mode == "both" else ""))
+    shown = result[["rank", "path", "score", "distance_color", "distance_texture", *labels]]
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    return 0
+
+
+def _plain(value):
+    """A JSON-friendly label value (numpy scalars and NaN made plain)."""
+    import math
+
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value

@@ -1,0 +1,165 @@
+"""End-to-end: `attr-utils search`, `extractor build` and `predict` on a tiny generated catalog.
+
+Random ResNet-50 weights (``--weights random``) keep these fast and offline;
+the assertions only rely on what random convolutional features still carry
+(exact self-matches, dominant colour).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from attr_utils.cli import main
+
+COLOURS = {"red": (210, 40, 40), "green": (40, 170, 60), "blue": (40, 70, 210)}
+TEXTURES = ("plain", "stripes")
+PER_CELL = 3
+
+
+def garment(colour, texture, seed, size=64):
+    rng = np.random.default_rng(seed)
+    arr = np.empty((size, size, 3), dtype=np.float32)
+    arr[:] = colour
+    if texture == "stripes":
+        arr[:, (np.arange(size) // 4) % 2 == 1] *= 0.45
+    arr += rng.normal(0, 12, arr.shape)
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory):
+    """A CSV manifest (path,color,texture) of 18 small PNGs, and a cache folder shared by the module."""
+    root = tmp_path_factory.mktemp("catalog")
+    rows = []
+    seed = 0
+    for colour, rgb in COLOURS.items():
+        for texture in TEXTURES:
+            for i in range(PER_CELL):
+                name = f"images/{colour}_{texture}_{i}.png"
+                (root / "images").mkdir(exist_ok=True)
+                garment(rgb, texture, seed).save(root / name)
+                rows.append({"path": name, "color": colour, "texture": texture})
+                seed += 1
+    with open(root / "labels.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["path", "color", "texture"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return root / "labels.csv", tmp_path_factory.mktemp("cache")
+
+
+def run_json(capsys, argv):
+    code = main(argv)
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    return json.loads(out.out)
+
+
+def common(cache):
+    return ["--weights", "random", "--cache-dir", str(cache)]
+
+
+def test_search_json_query_in_catalog_ranks_first(catalog, capsys):
+    manifest, cache = catalog
+    query = manifest.parent / "images" / "green_stripes_1.png"
+    out = run_json(capsys, ["search", str(manifest), "--query", str(query), "-k", "5", "--json", *common(cache)])
+    assert {"backbone", "weights", "mode", "alpha", "results"} <= set(out)
+    assert out["backbone"] == "resnet50" and out["weights"] == "random:0"
+    assert out["mode"] == "both" and out["alpha"] == 0.5
+    assert [r["rank"] for r in out["results"]] == [1, 2, 3, 4, 5]
+    first = out["results"][0]
+    assert Path(first["path"]).resolve() == query.resolve()
+    assert first["labels"] == {"color": "green", "texture": "stripes"}
+    assert {"rank", "path", "score", "labels"} <= set(first)
+    scores = [r["score"] for r in out["results"]]
+    assert scores == sorted(scores)
+
+
+def test_search_color_mode_returns_same_colour(catalog, capsys):
+    manifest, cache = catalog
+    query = manifest.parent / "images" / "blue_plain_0.png"
+    out = run_json(capsys, ["search", str(manifest), "--query", str(query), "--mode", "color", "-k", "4",
+                            "--json", *common(cache)])
+    assert out["mode"] == "color"
+    assert [r["labels"]["color"] for r in out["results"]] == ["blue"] * 4
+
+
+def test_search_human_output_names_random_weights(catalog, capsys):
+    manifest, cache = catalog
+    query = manifest.parent / "images" / "red_plain_0.png"
+    assert main(["search", str(manifest), "--query", str(query), "-k", "2", *common(cache)]) == 0
+    out = capsys.readouterr().out
+    assert "RANDOM WEIGHTS" in out and "red_plain_0.png" in out
+
+
+def test_unreadable_query_is_one_line_error(catalog, tmp_path, capsys):
+    manifest, cache = catalog
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"this is not an image")
+    assert main(["search", str(manifest), "--query", str(bad), *common(cache)]) == 2
+    err = capsys.readouterr().err
+    assert "broken.png" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_missing_query_is_one_line_error(catalog, tmp_path, capsys):
+    manifest, cache = catalog
+    assert main(["search", str(manifest), "--query", str(tmp_path / "nope.png"), *common(cache)]) == 2
+    err = capsys.readouterr().err
+    assert "nope.png" in err and "Traceback" not in err
+
+
+def test_search_unknown_block_is_one_line_error(catalog, capsys):
+    manifest, cache = catalog
+    query = manifest.parent / "images" / "red_plain_0.png"
+    assert main(["search", str(manifest), "--query", str(query), "--color-block", "block9", *common(cache)]) == 2
+    assert "block9" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", [["--alpha", "1.5"], ["--mode", "shape"], ["-k", "0"]])
+def test_search_invalid_options_exit_2(catalog, option, capsys):
+    manifest, cache = catalog
+    with pytest.raises(SystemExit) as exc:
+        main(["search", str(manifest), "--query", "x.png", *option])
+    assert exc.value.code == 2
+
+
+def test_extractor_build_then_predict(catalog, tmp_path, capsys):
+    manifest, cache = catalog
+    out_dir = tmp_path / "colour-extractor"
+    built = run_json(capsys, ["extractor", "build", str(manifest), "--label", "color", "--out", str(out_dir),
+                              "-k", "3", "--json", *common(cache)])
+    assert built["block"] == "block2" and built["examples"] == 18
+    assert built["values"] == {"blue": 6, "green": 6, "red": 6}
+    assert (out_dir / "extractor.json").is_file() and (out_dir / "examples.parquet").is_file()
+
+    new = tmp_path / "new"
+    new.mkdir()
+    paths = []
+    for i, (colour, rgb) in enumerate(COLOURS.items()):
+        p = new / f"{colour}.png"
+        garment(rgb, "plain", 1000 + i).save(p)
+        paths.append(str(p))
+    preds = run_json(capsys, ["predict", *paths, "--extractor", str(out_dir), "--cache-dir", str(cache), "--json"])
+    assert [Path(p["path"]).name for p in preds] == ["red.png", "green.png", "blue.png"]
+    assert [p["value"] for p in preds] == ["red", "green", "blue"]
+    assert all(0 < p["confidence"] <= 1 for p in preds)
+
+
+def test_extractor_build_unknown_label_is_one_line_error(catalog, tmp_path, capsys):
+    manifest, cache = catalog
+    assert main(["extractor", "build", str(manifest), "--label", "fabric", "--out", str(tmp_path / "x"),
+                 *common(cache)]) == 2
+    assert "fabric" in capsys.readouterr().err
+
+
+def test_predict_missing_extractor_is_one_line_error(tmp_path, capsys):
+    img = tmp_path / "a.png"
+    garment((10, 10, 10), "plain", 0).save(img)
+    assert main(["predict", str(img), "--extractor", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err
+    assert "none" in err and "Traceback" not in err
