@@ -163,3 +163,18 @@ def test_predict_missing_extractor_is_one_line_error(tmp_path, capsys):
     assert main(["predict", str(img), "--extractor", str(tmp_path / "none")]) == 2
     err = capsys.readouterr().err
     assert "none" in err and "Traceback" not in err
+
+
+def test_library_search_accepts_bytes_and_pil_queries(catalog):
+    from attr_utils.embedder import embed
+    from attr_utils.retrieval import Catalog
+
+    manifest, cache = catalog
+    emb = embed(manifest, weights="random", cache_dir=cache, progress=False)
+    cat = Catalog(emb, cache_dir=cache)
+    path = manifest.parent / "images" / "red_stripes_2.png"
+    row = emb.paths.index(str(path.resolve())) if str(path.resolve()) in emb.paths else emb.paths.index(str(path))
+    for query in (path.read_bytes(), Image.open(path), str(path)):
+        out = cat.search(query, k=3)
+        assert out["row"].iloc[0] == row
+        assert out["distance_color"].iloc[0] < 1e-4 and out["distance_texture"].iloc[0] < 1e-4
