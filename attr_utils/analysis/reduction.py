@@ -36,7 +36,13 @@ from attr_utils.analysis._validation import (
     check_seed,
     labels_for_analysis,
 )
-from attr_utils.analysis.accuracy import _attrs, _check_k_fits, knn_classifier, stratified_folds
+from attr_utils.analysis.accuracy import (
+    _attrs,
+    _check_k_fits,
+    knn_classifier,
+    single_threaded_knn,
+    stratified_folds,
+)
 
 __all__ = ["default_dims", "reduction_sweep", "umap_embedding"]
 
@@ -203,8 +209,9 @@ def reduction_sweep(
     records = []
 
     def score(p, d, reduced, fold, Ztrain, ytrain, Ztest, ytest):
-        m = clone(model).fit(Ztrain, ytrain)
-        acc = float(np.mean(m.predict(Ztest) == ytest))
+        with single_threaded_knn():
+            m = clone(model).fit(Ztrain, ytrain)
+            acc = float(np.mean(m.predict(Ztest) == ytest))
         records.append((p, d, reduced, fold, len(ytest), acc))
 
     for p in protocols:

@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     if args.figure:
         from attr_utils.figures import clustering_per_block
 
-        clustering_per_block(result).write_html(args.figure, include_plotlyjs="cdn")
+        clustering_per_block(result).write_html(args.figure, include_plotlyjs=True)
     cols = ["block", "dim", "space", "ari", "ami", "n_clusters", "noise_fraction"]
     if args.json:
         rows = []

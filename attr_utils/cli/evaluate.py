@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     if args.figure:
         from attr_utils.figures import accuracy_per_block
 
-        accuracy_per_block(summary).write_html(args.figure, include_plotlyjs="cdn")
+        accuracy_per_block(summary).write_html(args.figure, include_plotlyjs=True)
     if args.json:
         print_json(
             {

@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     if args.figure:
         from attr_utils.figures import reduction_curve
 
-        reduction_curve(summary).write_html(args.figure, include_plotlyjs="cdn")
+        reduction_curve(summary).write_html(args.figure, include_plotlyjs=True)
     if args.json:
         print_json(
             {
