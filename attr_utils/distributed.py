@@ -42,6 +42,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from attr_utils.datasets import Dataset, load_dataset
 from attr_utils.embeddings import EmbedReport, Skipped
@@ -311,7 +312,7 @@ def embed_distributed(
     w = local.resolved.weights
     config = {
         "backbone": local.spec.name,
-        "weights": str(w.path) if w.kind == "file" else w.name if w.kind == "random" else w.spec,
+        "weights": str(Path(w.path).resolve()) if w.kind == "file" else w.name if w.kind == "random" else w.spec,
         "cache_dir": str(local.store.folder.parent.parent.resolve()),
         "batch_size": int(batch_size),
         "resize": resize,
