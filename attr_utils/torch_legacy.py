@@ -250,7 +250,9 @@ def _read_legacy(f, path: Path) -> dict[str, np.ndarray]:
             raise TorchFormatError(f"{path} is truncated (storage {key!r} missing)")
         (numel,) = struct.unpack("<q", header)
         if numel != storage.numel:
-            raise TorchFormatError(f"{path}: storage {key!r} holds {numel} elements, its tensors expect {storage.numel}")
+            raise TorchFormatError(
+                f"{path}: storage {key!r} holds {numel} elements, its tensors expect {storage.numel}"
+            )
         nbytes = numel * storage.dtype.itemsize
         raw = f.read(nbytes)
         if len(raw) != nbytes:
@@ -274,7 +276,9 @@ def _read_zip(path: Path) -> dict[str, np.ndarray]:
             except KeyError:
                 raise TorchFormatError(f"{path}: storage member {member!r} is missing") from None
             if len(raw) != numel * dtype.itemsize:
-                raise TorchFormatError(f"{path}: storage {key!r} has {len(raw)} bytes, expected {numel * dtype.itemsize}")
+                raise TorchFormatError(
+                    f"{path}: storage {key!r} has {len(raw)} bytes, expected {numel * dtype.itemsize}"
+                )
             return np.frombuffer(raw, dtype=dtype)
 
         obj = _StateDictUnpickler(io.BytesIO(zf.read(pkl[0])), storage_data=storage_data).load()
@@ -334,5 +338,6 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError,
             AttributeError, struct.error, zipfile.BadZipFile, MemoryError, RecursionError) as exc:
         raise TorchFormatError(
-            f"{p} is not a readable PyTorch state dict (truncated or corrupted?): {type(exc).__name__}: {str(exc)[:160]}"
+            f"{p} is not a readable PyTorch state dict (truncated or corrupted?): "
+            f"{type(exc).__name__}: {str(exc)[:160]}"
         ) from None

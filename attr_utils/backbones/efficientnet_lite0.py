@@ -236,7 +236,9 @@ def resolve_weights(spec: str, seed: int = 0) -> ResolvedWeights:
     if parse_random_spec(spec, seed) is not None:
         return random_weights(spec, seed)
     if spec in ("", "none", "None"):
-        raise WeightsError("weights must be 'imagenet', 'random[:SEED]' or a path to a weights file, got an empty value")
+        raise WeightsError(
+            "weights must be 'imagenet', 'random[:SEED]' or a path to a weights file, got an empty value"
+        )
     resolved = file_weights(spec)
     if _sniff(resolved.path) == "unknown":
         raise WeightsError(f"{str(resolved.path)!r} is not an EfficientNet-Lite0 weights file. Fix: {_FILE_FIX}")
@@ -307,7 +309,9 @@ def convert_state_dict(state: Mapping[str, np.ndarray], *, source: str = "state 
     def take(name: str, shape: tuple[int, ...]) -> np.ndarray:
         expected.add(name)
         if name not in state:
-            raise WeightsError(f"{source}: tensor {name!r} is missing; this is not an EfficientNet-Lite0 state dict. {fix}")
+            raise WeightsError(
+                f"{source}: tensor {name!r} is missing; this is not an EfficientNet-Lite0 state dict. {fix}"
+            )
         arr = np.asarray(state[name])
         if arr.shape != shape:
             raise WeightsError(
@@ -415,7 +419,10 @@ def keras_arrays(path: str | os.PathLike, *, cache: bool = True, package: bool =
         _check_converted(arrays, str(p), fix)
         return arrays
     if kind not in ("torch-legacy", "torch-zip"):
-        raise WeightsError(f"{str(p)!r} is not an EfficientNet-Lite0 weights file (neither a PyTorch state dict nor a converted .npz). {fix}")
+        raise WeightsError(
+            f"{str(p)!r} is not an EfficientNet-Lite0 weights file "
+            f"(neither a PyTorch state dict nor a converted .npz). {fix}"
+        )
     digest = file_sha256(p)
     cached = weights_cache_dir() / f"efficientnet-lite0-{digest}.npz"
     if cache and cached.is_file():
