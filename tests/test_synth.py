@@ -28,6 +28,7 @@ from attr_utils.synth import (
     data_root,
     default_catalog,
     dominant_family,
+    generator_fingerprint,
     make_catalog,
     render_item,
 )
@@ -295,6 +296,17 @@ def test_default_catalog_regenerates_an_incomplete_one(tmp_path, monkeypatch):
     again = default_catalog(per_class=10, seed=2, size=48)
     assert (again.parent / "catalog.json").is_file()
     assert _digest(again.parent) == reference
+
+
+def test_default_catalog_regenerates_after_a_generator_change(tmp_path, monkeypatch):
+    monkeypatch.setenv("ATTR_UTILS_DATA", str(tmp_path))
+    labels = default_catalog(per_class=10, seed=5, size=48)
+    meta_path = labels.parent / "catalog.json"
+    meta = json.loads(meta_path.read_text())
+    meta["generator_fingerprint"] = "0" * 16  # as if made by another generator
+    meta_path.write_text(json.dumps(meta))
+    default_catalog(per_class=10, seed=5, size=48)
+    assert json.loads(meta_path.read_text())["generator_fingerprint"] == generator_fingerprint()
 
 
 def test_data_root_is_the_checkout_data_folder(monkeypatch):

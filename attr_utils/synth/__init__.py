@@ -26,6 +26,7 @@ from attr_utils.synth.catalog import (
     contact_sheet,
     data_root,
     default_catalog,
+    generator_fingerprint,
     make_catalog,
 )
 from attr_utils.synth.garments import GARMENTS
@@ -47,6 +48,7 @@ __all__ = [
     "data_root",
     "default_catalog",
     "dominant_family",
+    "generator_fingerprint",
     "make_catalog",
     "render_item",
 ]

@@ -42,10 +42,13 @@ __all__ = [
     "contact_sheet",
     "data_root",
     "default_catalog",
+    "generator_fingerprint",
     "make_catalog",
 ]
 
-#: Bumped whenever the rendering changes, so cached default catalogs are rebuilt.
+#: Bumped whenever the rendering changes on purpose (release notes); cached
+#: default catalogs are also rebuilt whenever the rendering source changes
+#: (see :func:`generator_fingerprint`).
 GENERATOR_VERSION = 1
 
 #: Columns of ``labels.csv`` after ``file``.
@@ -54,6 +57,21 @@ LABEL_COLUMNS = ("color", "texture", "garment")
 _GARMENT_NAMES = tuple(GARMENTS)
 _PNG = {"format": "PNG", "compress_level": 1, "optimize": False}
 _FILE_RE = re.compile(r"^\d+\.png$")
+
+
+def generator_fingerprint() -> str:
+    """SHA-256 over the source of the modules that decide the pixels.
+
+    Stored in ``catalog.json``; a cached default catalog whose fingerprint
+    differs (the generator was edited or upgraded) is regenerated.
+    """
+    import hashlib
+
+    h = hashlib.sha256(f"v{GENERATOR_VERSION}".encode())
+    here = Path(__file__).resolve().parent
+    for name in ("palette.py", "textures.py", "garments.py", "render.py"):
+        h.update((here / name).read_bytes())
+    return h.hexdigest()[:16]
 
 
 def _check_params(per_class, seed, size, workers):
@@ -245,6 +263,7 @@ def make_catalog(
     meta = {
         "generator": "attr_utils.synth",
         "generator_version": GENERATOR_VERSION,
+        "generator_fingerprint": generator_fingerprint(),
         "per_class": int(per_class),
         "seed": int(seed),
         "size": int(size),
@@ -346,6 +365,7 @@ def _complete(folder: Path, per_class: int, seed: int, size: int) -> bool:
     return (
         meta.get("complete") is True
         and meta.get("generator_version") == GENERATOR_VERSION
+        and meta.get("generator_fingerprint") == generator_fingerprint()
         and (meta.get("per_class"), meta.get("seed"), meta.get("size")) == (per_class, seed, size)
         and (folder / "labels.csv").is_file()
     )
@@ -391,7 +411,9 @@ def default_catalog(*, per_class: int = 100, seed: int = 0, size: int = 224, wor
     parameters) or ``synthetic-p{per_class}-s{seed}-{size}px/``. It is
     generated into a temporary sibling folder and renamed into place under a
     file lock, so concurrent first uses do not collide and an interrupted
-    generation (no ``catalog.json`` completion marker) is regenerated.
+    generation (no ``catalog.json`` completion marker) or one made by another
+    version of the generator (see :func:`generator_fingerprint`) is
+    regenerated.
     """
     _check_params(per_class, seed, size, workers)
     root = data_root()
