@@ -197,7 +197,9 @@ def read_styles(styles) -> tuple[pd.DataFrame, int]:
     """
     styles = Path(styles)
     if not styles.is_file():
-        raise DatasetError(f"styles file {styles} not found; download styles.csv of the Kaggle Fashion Product Images dataset")
+        raise DatasetError(
+            f"styles file {styles} not found; download styles.csv of the Kaggle Fashion Product Images dataset"
+        )
     with open(styles, encoding="utf-8", errors="replace") as fh:
         header = fh.readline().strip().split(",")
     bad = 0
@@ -246,7 +248,9 @@ def _sample(groups: dict[str, pd.DataFrame], per_class, seed, order) -> tuple[pd
             rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(ci,)))
             idx = np.sort(rng.choice(available, size=take, replace=False))
             picked.append(rows.iloc[idx])
-        counts.append({"label": label, "available": available, "requested": want, "selected": take, "short": want - take})
+        counts.append(
+            {"label": label, "available": available, "requested": want, "selected": take, "short": want - take}
+        )
     table = pd.concat(picked, ignore_index=True) if picked else pd.DataFrame()
     return table, counts
 
@@ -336,7 +340,8 @@ def build_paper_colors(
             f"({len(missing)} referenced files missing); check --images"
         )
     out_dir = out.resolve().parent
-    manifest = pd.DataFrame({"file": [_relative(p.resolve(), out_dir) for p in sample["_path"]], "color": sample["color"]})
+    files = [_relative(p.resolve(), out_dir) for p in sample["_path"]]
+    manifest = pd.DataFrame({"file": files, "color": sample["color"].to_numpy()})
     manifest["id"] = sample["id"].to_numpy()
     manifest["baseColour"] = sample["baseColour"].to_numpy()
     for col in ("articleType", "gender"):
@@ -393,12 +398,16 @@ def build_folder_manifest(
     groups: dict[str, list[Path]] = {}
     for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         files = sorted(
-            p for p in sub.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+            p
+            for p in sub.rglob("*")
+            if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
         )
         if files:
             groups.setdefault(rename.get(sub.name, sub.name), []).extend(files)
     if not groups:
-        raise DatasetError(f"{root} has no sub-folder with images ({', '.join(IMAGE_EXTENSIONS)}); expected ROOT/<class>/<image>")
+        raise DatasetError(
+            f"{root} has no sub-folder with images ({', '.join(IMAGE_EXTENSIONS)}); expected ROOT/<class>/<image>"
+        )
     order = sorted(groups)
     frames = {k: pd.DataFrame({"_path": v}) for k, v in groups.items()}
     sample, counts = _sample(frames, per_class, seed, order)

@@ -28,7 +28,9 @@ def register(subparsers) -> None:
     pc.add_argument("--styles", required=True, help="the Kaggle styles.csv")
     pc.add_argument("--images", required=True, help="folder of <id>.jpg images")
     pc.add_argument("--out", required=True, help="manifest CSV to write")
-    pc.add_argument("--per-class", type=int, default=100, help="images per colour (default: 100, the paper's); 0 keeps all")
+    pc.add_argument(
+        "--per-class", type=int, default=100, help="images per colour (default: 100, the paper's); 0 keeps all"
+    )
     pc.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
     pc.add_argument(
         "--map",

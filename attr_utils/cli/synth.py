@@ -18,7 +18,12 @@ def register(subparsers) -> None:
         ),
     )
     p.add_argument("out", metavar="OUT", help="output folder")
-    p.add_argument("--per-class", type=int, default=100, help="images per colour and per texture, a multiple of 10 (default: 100 -> 1000 images)")
+    p.add_argument(
+        "--per-class",
+        type=int,
+        default=100,
+        help="images per colour and per texture, a multiple of 10 (default: 100 -> 1000 images)",
+    )
     p.add_argument("--seed", type=int, default=0, help="generation seed (default: 0)")
     p.add_argument("--size", type=int, default=224, help="image side in pixels (default: 224)")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: every core)")

@@ -18,6 +18,7 @@ a larger catalog with the same seed contains the smaller one's images).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -59,18 +60,24 @@ _PNG = {"format": "PNG", "compress_level": 1, "optimize": False}
 _FILE_RE = re.compile(r"^\d+\.png$")
 
 
+@functools.lru_cache(maxsize=1)
 def generator_fingerprint() -> str:
-    """SHA-256 over the source of the modules that decide the pixels.
+    """A short hash of what the generator draws, to detect a changed generator.
 
-    Stored in ``catalog.json``; a cached default catalog whose fingerprint
-    differs (the generator was edited or upgraded) is regenerated.
+    Ten small probe images (one per colour and texture, 64 px) are rendered
+    and their pixels hashed, so any change that alters the pixels (an edited
+    pattern, another numpy or Pillow behaviour) changes the fingerprint while
+    cosmetic source edits do not. Stored in ``catalog.json``; a cached default
+    catalog whose fingerprint differs is regenerated.
     """
     import hashlib
 
+    from attr_utils.synth.render import render_item
+
     h = hashlib.sha256(f"v{GENERATOR_VERSION}".encode())
-    here = Path(__file__).resolve().parent
-    for name in ("palette.py", "textures.py", "garments.py", "render.py"):
-        h.update((here / name).read_bytes())
+    for i, (color, texture) in enumerate(zip(COLORS, TEXTURES)):
+        rng = np.random.default_rng(np.random.SeedSequence(0, spawn_key=(i,)))
+        h.update(render_item(color, texture, _GARMENT_NAMES[i % len(_GARMENT_NAMES)], size=64, rng=rng).tobytes())
     return h.hexdigest()[:16]
 
 
@@ -333,7 +340,8 @@ def contact_sheet(labels, out=None, *, thumb: int = 96, columns: str = "texture"
             if (rv, cv) not in first.index:
                 continue
             with Image.open(labels.parent / first[(rv, cv)]) as im:
-                sheet.paste(im.convert("RGB").resize((thumb, thumb), Image.Resampling.LANCZOS), (left + j * (thumb + pad), y))
+                tile = im.convert("RGB").resize((thumb, thumb), Image.Resampling.LANCZOS)
+                sheet.paste(tile, (left + j * (thumb + pad), y))
     dest = Path(out) if out is not None else labels.parent / "contact_sheet.png"
     tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
     sheet.save(tmp, **_PNG)
@@ -424,7 +432,9 @@ def default_catalog(*, per_class: int = 100, seed: int = 0, size: int = 224, wor
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise CacheError(f"cannot create the data folder {root}: {exc}; set ATTR_UTILS_DATA to a writable folder") from exc
+        raise CacheError(
+            f"cannot create the data folder {root}: {exc}; set ATTR_UTILS_DATA to a writable folder"
+        ) from exc
     with _lock(root / f".{name}.lock"):
         if _complete(final, per_class, seed, size):
             return final / "labels.csv"

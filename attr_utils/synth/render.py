@@ -158,7 +158,8 @@ def render_item(color: str, texture: str, garment: str, *, size: int = 224, rng:
 
     # lighting gradient across the garment, darker edges, inner parts, seams
     theta = rng.uniform(0, 2 * np.pi)
-    light = 1.0 + np.float32(rng.uniform(0.12, 0.25) / size) * ((xx - cx) * np.float32(np.cos(theta)) + (yy - cy) * np.float32(np.sin(theta)))
+    along = (xx - cx) * np.float32(np.cos(theta)) + (yy - cy) * np.float32(np.sin(theta))
+    light = 1.0 + np.float32(rng.uniform(0.12, 0.25) / size) * along
     edge = _blur(mask, 4.0 * unit)
     shade = shade * light * (0.82 + 0.18 * np.clip(edge * 1.6, 0.0, 1.0))
     shade = shade * (1.0 - 0.35 * inner) * (1.0 - 0.22 * seams)

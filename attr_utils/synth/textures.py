@@ -318,7 +318,8 @@ def _paisley_tile(rng, size):
         for q in range(8):
             phi = 2 * np.pi * q / 8
             r = length * 0.55
-            for pts in _wrapped(_ellipse(cx + r * np.cos(phi), cy + r * np.sin(phi) - 0.1 * length, 2.2, 2.2, 0.0, 8), size):
+            dot = _ellipse(cx + r * np.cos(phi), cy + r * np.sin(phi) - 0.1 * length, 2.2, 2.2, 0.0, 8)
+            for pts in _wrapped(dot, size):
                 da.polygon(pts, fill=255)
     return a_img, b_img
 
