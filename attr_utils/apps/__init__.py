@@ -4,6 +4,7 @@ The notebooks stay thin: each app is one call here, and every app holds only
 user-interface wiring over the library's functions.
 
 ==================================  ==============================================
+:func:`setup_notebook`              first cell of every notebook: quiet logs, offline Plotly, parameters
 :func:`notebook_params`             parameters from ``ATTR_UTILS_*`` environment variables
 :func:`load_notebook_embeddings`    the dataset embedded with the chosen backbone (cached)
 :func:`provenance_banner`           which backbone and weights are in use, with a warning
@@ -27,6 +28,9 @@ _LAZY = {
     "notebook_params": "attr_utils.apps.params",
     "load_notebook_dataset": "attr_utils.apps.params",
     "load_notebook_embeddings": "attr_utils.apps.params",
+    "setup_notebook": "attr_utils.apps.params",
+    "attribute_columns": "attr_utils.apps.params",
+    "dataset_preview": "attr_utils.apps.gallery",
     "provenance_banner": "attr_utils.apps.banner",
     "provenance_html": "attr_utils.apps.banner",
     "is_paper_setup": "attr_utils.apps.banner",

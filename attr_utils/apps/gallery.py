@@ -7,7 +7,7 @@ import io
 from collections.abc import Sequence
 from functools import lru_cache
 
-__all__ = ["image_grid", "thumbnail_png", "class_examples"]
+__all__ = ["class_examples", "dataset_preview", "image_grid", "thumbnail_png"]
 
 
 @lru_cache(maxsize=4096)
@@ -100,3 +100,38 @@ def class_examples(table, label: str, *, per_class: int = 1):
     if per_class < 1:
         raise ValueError(f"`per_class` must be >= 1, got {per_class}")
     return table.sort_values(label, kind="stable").groupby(label, sort=True).head(per_class)
+
+
+def dataset_preview(dataset, *, label: str | None = None, size: int = 96, columns: int = 10):
+    """A picture of a dataset: its contact sheet when it has one, else one thumbnail per class.
+
+    The synthetic catalog ships a ``contact_sheet.png`` (one image per colour x
+    texture cell) next to its ``labels.csv``; other datasets get a grid with the
+    first image of every value of ``label`` (default: the first label column).
+
+    Parameters
+    ----------
+    dataset : Dataset
+        As returned by :func:`attr_utils.load_dataset`.
+    label : str, optional
+    size : int, default=96
+    columns : int, default=10
+
+    Returns
+    -------
+    ipywidgets.Widget
+    """
+    from pathlib import Path
+
+    import ipywidgets as widgets
+
+    root = Path(dataset.root)
+    sheet = (root if root.is_dir() else root.parent) / "contact_sheet.png"
+    if label is None and sheet.is_file():
+        return widgets.Image(value=sheet.read_bytes(), format="png", layout=widgets.Layout(max_width="100%"))
+    if not dataset.label_columns:
+        rows = dataset.table.head(columns * 2)
+        return image_grid(rows["path"].tolist(), [Path(p).name for p in rows["path"]], size=size, columns=columns)
+    label = label or dataset.label_columns[0]
+    rows = class_examples(dataset.table, label)
+    return image_grid(rows["path"].tolist(), [str(v) for v in rows[label]], size=size, columns=columns)

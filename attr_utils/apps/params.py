@@ -16,11 +16,21 @@ variable                   meaning                                      default
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import sys
 from dataclasses import dataclass
 
-__all__ = ["ENV", "NotebookParams", "load_notebook_dataset", "load_notebook_embeddings", "notebook_params"]
+__all__ = [
+    "ENV",
+    "NotebookParams",
+    "load_notebook_dataset",
+    "load_notebook_embeddings",
+    "attribute_columns",
+    "notebook_params",
+    "setup_notebook",
+]
 
 #: Environment variable read for each parameter.
 ENV = {
@@ -131,6 +141,31 @@ def notebook_params(
     )
 
 
+def setup_notebook(**overrides) -> NotebookParams:
+    """First call of every notebook: quiet logs, offline Plotly, parameters from the environment.
+
+    * TensorFlow's C++ start-up logs are silenced (``TF_CPP_MIN_LOG_LEVEL=2``
+      unless already set), so pages show results, not log noise.
+    * Plotly renders with the ``plotly_mimetype`` renderer: the figure travels
+      as JSON and is drawn by the plotly.js bundled with the Jupyter
+      extension, so figures work in JupyterLab and Voilà without internet.
+
+    Parameters
+    ----------
+    **overrides
+        Passed to :func:`notebook_params`.
+
+    Returns
+    -------
+    NotebookParams
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import plotly.io as pio
+
+    pio.renderers.default = "plotly_mimetype"
+    return notebook_params(**overrides)
+
+
 def _synthetic_per_class(smoke: int | None) -> int:
     """Catalog size for a smoke run: the smallest multiple of 10 holding ``smoke`` per class."""
     if smoke is None:
@@ -173,6 +208,33 @@ def load_notebook_dataset(params: NotebookParams | None = None):
     return ds
 
 
+@contextlib.contextmanager
+def quiet_native_logs():
+    """Inside a Jupyter kernel, drop what native libraries write straight to file descriptor 2.
+
+    TensorFlow's C++ start-up messages ("oneDNN custom operations are on",
+    "Could not find cuda drivers") bypass Python and ``TF_CPP_MIN_LOG_LEVEL``
+    when absl logging is not initialised yet; ipykernel forwards them into the
+    page. Python-level ``sys.stderr`` (progress bars, warnings) is untouched, and
+    outside a kernel nothing is redirected.
+    """
+    if not type(sys.stderr).__module__.startswith("ipykernel"):
+        yield
+        return
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def load_notebook_embeddings(params: NotebookParams | None = None, *, progress: bool = True):
     """Embed the notebook's dataset with its backbone and weights (cached).
 
@@ -188,7 +250,25 @@ def load_notebook_embeddings(params: NotebookParams | None = None, *, progress: 
     -------
     Embeddings
     """
+    import io
+
     from attr_utils.embedder import embed
 
     params = params or notebook_params()
-    return embed(load_notebook_dataset(params), backbone=params.backbone, weights=params.weights, progress=progress)
+    data = load_notebook_dataset(params)
+    # Keras prints "Downloading data from ..." on stdout while backbone="auto" probes for the
+    # ResNet-50 weights; the outcome is reported by the provenance banner instead.
+    with contextlib.redirect_stdout(io.StringIO()), quiet_native_logs():
+        return embed(data, backbone=params.backbone, weights=params.weights, progress=progress)
+
+
+def attribute_columns(emb) -> list[str]:
+    """The label columns the analyses run on: colour and texture when present, else every label column.
+
+    The paper studies colour and texture; a user's dataset may call its single
+    label ``label`` (folder per class) or have other attributes.
+    """
+    from attr_utils.apps._ui import label_column
+
+    found = [c for c in (label_column(emb, "color"), label_column(emb, "texture")) if c]
+    return found or list(emb.label_columns)

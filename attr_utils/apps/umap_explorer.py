@@ -61,8 +61,8 @@ class UmapExplorer:
                                          description="Colour by")
         self.n_components = widgets.ToggleButtons(options=[("2-D", 2), ("3-D", 3)], value=n_components)
         self.status = widgets.HTML()
-        self.plot_box = widgets.Box(layout=widgets.Layout(width="760px"))
-        self.detail_image = widgets.Image(format="png", layout=widgets.Layout(width=f"{self.thumb}px"))
+        self.plot_box = widgets.Box(layout=widgets.Layout(width="800px"))
+        self.detail_image = widgets.Image(format="png", layout=widgets.Layout(width=f"{self.thumb}px", display="none"))
         self.detail_text = widgets.HTML("<i>Hover over or click a point to see its image.</i>",
                                         layout=widgets.Layout(width=f"{self.thumb + 40}px"))
         self.widget = widgets.VBox([
@@ -106,7 +106,7 @@ class UmapExplorer:
             provenance=self.emb,
             title=f"UMAP of {self.block.value} ({self.emb.dims[self.block.value]} dims), coloured by {label or 'nothing'}",
         )
-        fig.update_layout(width=760, height=560)
+        _readable(fig, label)
         fw = go.FigureWidget(fig)
         for trace in fw.data:
             trace.on_hover(self._on_point)
@@ -131,8 +131,9 @@ class UmapExplorer:
         self.selected = int(row)
         try:
             self.detail_image.value = thumbnail_png(rec["path"], size=self.thumb)
+            self.detail_image.layout.display = None
         except Exception as exc:
-            self.detail_image.value = b""
+            self.detail_image.layout.display = "none"
             self.detail_text.value = f"<i>cannot show image: {html.escape(str(exc))}</i>"
             return
         lines = [f"<b>{html.escape(PurePath(str(rec['path'])).name)}</b>"]
@@ -143,6 +144,36 @@ class UmapExplorer:
         from IPython.display import display
 
         display(self.widget)
+
+
+_CSS_COLORS = {
+    "black", "blue", "brown", "gray", "grey", "green", "orange", "pink", "purple", "red", "yellow", "white",
+    "beige", "navy", "teal", "olive", "maroon", "cyan", "magenta", "gold", "silver", "khaki", "turquoise",
+}
+
+
+def _readable(fig, label) -> None:
+    """Explorer-specific touches: provenance on its own title line, distinct colours for every class.
+
+    Colour labels that are colour names are drawn in that colour (a "red" point is red); other
+    labels with more classes than the shared palette holds get a longer qualitative palette.
+    """
+    import plotly.express as px
+
+    title = fig.layout.title.text or ""
+    if " — " in title:
+        head, prov = title.split(" — ", 1)
+        fig.update_layout(title=dict(text=f"{head}<br><sup>{prov}</sup>", font=dict(size=15)))
+    names = [t.name for t in fig.data]
+    if label and names and all(str(n).lower() in _CSS_COLORS for n in names):
+        for t in fig.data:
+            t.marker.color = str(t.name).lower()
+            t.marker.line = dict(width=0.5, color="#555")
+    elif len(names) > 8:
+        palette = px.colors.qualitative.Dark24
+        for i, t in enumerate(fig.data):
+            t.marker.color = palette[i % len(palette)]
+    fig.update_layout(width=780, height=580, margin=dict(t=80))
 
 
 def umap_explorer(emb, *, block: str | None = None, color_by: str | None = None, n_components: int = 2,

@@ -1,0 +1,159 @@
+"""Serve the notebooks as a Voilà dashboard: ``python -m attr_utils.dashboard`` (``make dashboard``).
+
+Before starting Voilà the command makes sure the default catalog exists and
+the embedding cache is warm (the first run embeds the catalog once, with a
+progress bar), so every page opens in seconds. Voilà runs with the repository's
+``voila.json``: code cells hidden, tracebacks hidden from visitors, no static
+files served from the notebooks folder, bound to 127.0.0.1 unless ``--host``
+says otherwise.
+
+Usage::
+
+    python -m attr_utils.dashboard [--port 8866] [--host 127.0.0.1] [--no-browser] [--no-warm]
+
+The notebook parameters come from the environment (``ATTR_UTILS_DATASET``,
+``ATTR_UTILS_BACKBONE``, ``ATTR_UTILS_WEIGHTS``, ``ATTR_UTILS_SMOKE``; see
+:mod:`attr_utils.apps.params`); Voilà's kernels inherit them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "landing_url", "main", "voila_command", "warm_cache"]
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8866
+LANDING = "index.ipynb"
+
+_REPO = Path(__file__).resolve().parents[1]
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def landing_url(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> str:
+    """URL of the dashboard's landing page."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/voila/render/{LANDING}"
+
+
+def voila_command(
+    notebooks: str | os.PathLike,
+    *,
+    port: int = DEFAULT_PORT,
+    host: str = DEFAULT_HOST,
+    open_browser: bool = False,
+    config_dir: str | os.PathLike | None = None,
+) -> list[str]:
+    """The Voilà command line serving ``notebooks`` with ``voila.json`` from ``config_dir``.
+
+    Parameters
+    ----------
+    notebooks : path-like
+        Folder of notebooks.
+    port : int, default=8866
+    host : str, default="127.0.0.1"
+    open_browser : bool, default=False
+    config_dir : path-like, optional
+        Folder holding ``voila.json`` (default: the repository root).
+
+    Returns
+    -------
+    list of str
+    """
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ValueError(f"`port` must be an integer between 1 and 65535, got {port!r}")
+    if not host or any(c.isspace() for c in host):
+        raise ValueError(f"`host` must be a host name or IP address, got {host!r}")
+    config_dir = Path(config_dir) if config_dir is not None else _REPO
+    cmd = [
+        sys.executable, "-m", "voila", str(notebooks),
+        f"--port={port}",
+        f"--Voila.ip={host}",
+        f"--Voila.config_file_paths={config_dir}",
+    ]
+    if not open_browser:
+        cmd.append("--no-browser")
+    else:
+        cmd.append("--Voila.open_browser=True")
+    return cmd
+
+
+def warm_cache(*, progress: bool = True):
+    """Generate the default catalog if needed and embed it into the cache (what every page needs).
+
+    Also computes the UMAP layout the explorer opens with, the slowest first step.
+    Returns the :class:`~attr_utils.Embeddings`.
+    """
+    from attr_utils.analysis import umap_embedding
+    from attr_utils.apps.params import load_notebook_embeddings, notebook_params
+
+    params = notebook_params()
+    emb = load_notebook_embeddings(params, progress=progress)
+    umap_embedding(emb, block=emb.block_names[0], n_components=2)
+    return emb
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m attr_utils.dashboard",
+        description="Serve the attr-utils notebooks as a Voilà dashboard (code hidden, apps live).",
+    )
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})")
+    p.add_argument("--host", default=DEFAULT_HOST,
+                   help=f"address to bind (default {DEFAULT_HOST}: this machine only; the dashboard has no login, "
+                        "so bind other addresses only on a trusted network)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a web browser")
+    p.add_argument("--no-warm", action="store_true", help="skip generating the catalog and warming the cache first")
+    p.add_argument("--notebooks", type=Path, default=_REPO / "notebooks", help="folder of notebooks to serve")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m attr_utils.dashboard``; returns Voilà's exit code."""
+    args = _parser().parse_args(argv)
+    if not (args.notebooks / LANDING).is_file():
+        print(f"error: no {LANDING} in {args.notebooks}; run from an attr-utils checkout or pass --notebooks",
+              file=sys.stderr)
+        return 2
+    try:
+        cmd = voila_command(args.notebooks, port=args.port, host=args.host, open_browser=not args.no_browser)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not _is_loopback(args.host):
+        print(f"warning: binding to {args.host}: anyone who can reach this address can use the dashboard "
+              "(it has no login)", file=sys.stderr)
+    if not args.no_warm:
+        from attr_utils.errors import AttrUtilsError
+
+        print("Preparing the catalog and the embedding cache (only slow the first time)...", flush=True)
+        try:
+            emb = warm_cache()
+        except AttrUtilsError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"Ready: {len(emb)} images, {emb.provenance}", flush=True)
+    print(f"Dashboard: {landing_url(args.host, args.port)}  (Ctrl+C to stop)", flush=True)
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        return subprocess.call(cmd, env=env)
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
