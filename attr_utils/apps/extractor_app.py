@@ -59,6 +59,9 @@ class ExtractorApp:
         How many held-out items are preselected as the new value's examples.
     k : int, default=5
         Voting neighbours of the extractor.
+    block : str, optional
+        Block the extractor compares (default: the backbone's registered
+        block for the attribute, see :class:`~attr_utils.attribute_extractor.AttributeExtractor`).
     thumb : int, default=112
 
     Attributes
@@ -73,7 +76,7 @@ class ExtractorApp:
     """
 
     def __init__(self, emb, *, label: str | None = None, holdout: str | None = "auto", examples: int = 3, k: int = 5,
-                 thumb: int = 112, max_upload_bytes: int = MAX_UPLOAD_BYTES):
+                 block: str | None = None, thumb: int = 112, max_upload_bytes: int = MAX_UPLOAD_BYTES):
         import ipywidgets as widgets
 
         from attr_utils.apps.banner import provenance_banner
@@ -85,7 +88,9 @@ class ExtractorApp:
             raise ValueError(f"`label` must be one of {list(emb.label_columns)}, got {label!r}")
         if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
             raise ValueError(f"`examples` must be an integer >= 1, got {examples!r}")
-        self.emb, self.k, self.thumb, self.n_examples = emb, int(k), int(thumb), examples
+        if block is not None and block not in emb.blocks:
+            raise ValueError(f"`block` must be one of {emb.block_names} or None, got {block!r}")
+        self.emb, self.k, self.thumb, self.n_examples, self.block = emb, int(k), int(thumb), examples, block
         self.max_upload_bytes = int(max_upload_bytes)
         self.prediction: pd.DataFrame | None = None
         self.holdout_report: pd.DataFrame | None = None
@@ -168,7 +173,7 @@ class ExtractorApp:
         train = np.setdiff1d(np.arange(len(self.emb)), self._held_rows)
         self._uploaded_examples = []
         try:
-            self.extractor = AttributeExtractor(k=self.k).fit(self.emb.subset(train), label)
+            self.extractor = AttributeExtractor(self.block, k=self.k).fit(self.emb.subset(train), label)
         except Exception as exc:
             self.status.value = error_html(f"cannot build the extractor: {exc}")
             return
@@ -317,9 +322,9 @@ def widgets_html(text: str):
 
 
 def extractor_app(emb, *, label: str | None = None, holdout: str | None = "auto", examples: int = 3,
-                  k: int = 5) -> ExtractorApp:
+                  k: int = 5, block: str | None = None) -> ExtractorApp:
     """Build the attribute extractor app for catalog ``emb`` (display the returned object).
 
     See :class:`ExtractorApp` for the parameters.
     """
-    return ExtractorApp(emb, label=label, holdout=holdout, examples=examples, k=k)
+    return ExtractorApp(emb, label=label, holdout=holdout, examples=examples, k=k, block=block)

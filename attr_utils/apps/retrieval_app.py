@@ -67,8 +67,11 @@ class RetrievalApp:
         Result thumbnails per row.
     thumb : int, default=128
         Thumbnail size in pixels.
+    blocks : mapping, optional
+        ``{"color": block, "texture": block}`` (default: the backbone's
+        registered blocks; see :func:`attr_utils.retrieval.resolve_blocks`).
     catalog : attr_utils.retrieval.Catalog, optional
-        A prepared catalog (default: built from ``emb``).
+        A prepared catalog (default: built from ``emb`` and ``blocks``).
     max_upload_bytes : int, default=MAX_UPLOAD_BYTES
         Upload size limit.
 
@@ -83,7 +86,7 @@ class RetrievalApp:
     """
 
     def __init__(self, emb, *, k: int = 8, mode: str = "both", alpha: float = 0.5, columns: int = 4, thumb: int = 128,
-                 catalog=None, max_upload_bytes: int = MAX_UPLOAD_BYTES):
+                 blocks=None, catalog=None, max_upload_bytes: int = MAX_UPLOAD_BYTES):
         import ipywidgets as widgets
 
         from attr_utils.apps.banner import provenance_banner
@@ -96,7 +99,7 @@ class RetrievalApp:
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"`k` must be an integer >= 1, got {k!r}")
         self.emb = emb
-        self.catalog = catalog if catalog is not None else Catalog(emb)
+        self.catalog = catalog if catalog is not None else Catalog(emb, blocks=blocks)
         self.columns, self.thumb = int(columns), int(thumb)
         self.max_upload_bytes = int(max_upload_bytes)
         self.label_columns = {name: col for name in ("color", "texture") if (col := label_column(emb, name))}
@@ -238,7 +241,7 @@ class RetrievalApp:
 
 
 def retrieval_app(emb, *, k: int = 8, mode: str = "both", alpha: float = 0.5, columns: int = 4, thumb: int = 128,
-                  catalog=None) -> RetrievalApp:
+                  blocks=None, catalog=None) -> RetrievalApp:
     """Build the retrieval app for catalog ``emb`` (display the returned object).
 
     See :class:`RetrievalApp` for the parameters.
@@ -248,4 +251,4 @@ def retrieval_app(emb, *, k: int = 8, mode: str = "both", alpha: float = 0.5, co
     >>> app = retrieval_app(emb)  # doctest: +SKIP
     >>> app  # in a notebook or Voilà: the widgets  # doctest: +SKIP
     """
-    return RetrievalApp(emb, k=k, mode=mode, alpha=alpha, columns=columns, thumb=thumb, catalog=catalog)
+    return RetrievalApp(emb, k=k, mode=mode, alpha=alpha, columns=columns, thumb=thumb, blocks=blocks, catalog=catalog)

@@ -1,0 +1,343 @@
+"""The apps' logic without a browser: uploads, parameters, banner, retrieval, extractor, UMAP explorer, dashboard."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ipywidgets = pytest.importorskip("ipywidgets")
+
+from attr_utils.apps import banner, params  # noqa: E402
+from attr_utils.apps.upload import MAX_UPLOAD_BYTES, UploadError, read_upload  # noqa: E402
+from attr_utils.embeddings import Embeddings  # noqa: E402
+
+COLOURS = {"red": (210, 30, 30), "green": (30, 170, 60), "blue": (40, 60, 210)}
+TEXTURES = ["plain", "striped"]
+
+
+def _png(rgb=(200, 30, 30), size=(24, 24)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, rgb).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="session")
+def catalog_emb(tmp_path_factory) -> Embeddings:
+    """3 colours x 2 textures x 4 items; block 'c' separates colours, block 't' textures."""
+    root = tmp_path_factory.mktemp("app-images")
+    rng = np.random.default_rng(0)
+    centres_c = {c: rng.normal(0, 1, 8) * 6 for c in COLOURS}
+    centres_t = {t: rng.normal(0, 1, 8) * 6 for t in TEXTURES}
+    rows, c_vecs, t_vecs = [], [], []
+    for c, rgb in COLOURS.items():
+        for t in TEXTURES:
+            for i in range(4):
+                path = root / f"{c}_{t}_{i}.png"
+                path.write_bytes(_png(rgb))
+                rows.append((str(path), c, t))
+                c_vecs.append(centres_c[c] + rng.normal(0, 0.3, 8))
+                t_vecs.append(centres_t[t] + rng.normal(0, 0.3, 8))
+    return Embeddings.from_arrays(
+        {"c": np.array(c_vecs), "t": np.array(t_vecs)},
+        {"color": [r[1] for r in rows], "texture": [r[2] for r in rows]},
+        paths=[r[0] for r in rows],
+    )
+
+
+def _widgets_in(widget):
+    yield widget
+    for child in getattr(widget, "children", ()):
+        yield from _widgets_in(child)
+
+
+# -- uploads -------------------------------------------------------------------------
+def test_read_upload_accepts_a_small_png():
+    up = read_upload(({"name": "a.png", "size": 100, "content": memoryview(_png(size=(30, 20)))},))
+    assert (up.name, up.width, up.height) == ("a.png", 30, 20)
+
+
+def test_read_upload_empty_is_none():
+    assert read_upload(()) is None
+
+
+def test_read_upload_rejects_declared_oversize_before_decoding():
+    # the content is not an image: only the size check can have produced the message
+    item = {"name": "big.png", "size": MAX_UPLOAD_BYTES + 1, "content": memoryview(b"x")}
+    with pytest.raises(UploadError, match="limit is 10 MB"):
+        read_upload((item,))
+
+
+def test_read_upload_rejects_oversized_content():
+    item = {"name": "big.png", "size": 10, "content": memoryview(bytes(MAX_UPLOAD_BYTES + 1))}
+    with pytest.raises(UploadError, match="limit"):
+        read_upload((item,))
+
+
+def test_read_upload_rejects_several_files():
+    item = {"name": "a.png", "size": 10, "content": memoryview(_png())}
+    with pytest.raises(UploadError, match="one image at a time"):
+        read_upload((item, item))
+
+
+def test_read_upload_rejects_non_images():
+    with pytest.raises(UploadError, match="not a usable image"):
+        read_upload(({"name": "x.png", "size": 5, "content": memoryview(b"hello")},))
+
+
+def test_read_upload_rejects_bad_limit():
+    with pytest.raises(ValueError):
+        read_upload((), max_bytes=0)
+
+
+# -- parameters -------------------------------------------------------------------------
+def test_notebook_params_from_environment(monkeypatch):
+    monkeypatch.setenv("ATTR_UTILS_DATASET", "/data/x.csv")
+    monkeypatch.setenv("ATTR_UTILS_BACKBONE", "resnet50")
+    monkeypatch.setenv("ATTR_UTILS_WEIGHTS", "random:3")
+    monkeypatch.setenv("ATTR_UTILS_SMOKE", "7")
+    p = params.notebook_params()
+    assert (p.dataset, p.backbone, p.weights, p.smoke) == ("/data/x.csv", "resnet50", "random:3", 7)
+
+
+def test_notebook_params_defaults(monkeypatch):
+    for var in params.ENV.values():
+        monkeypatch.delenv(var, raising=False)
+    p = params.notebook_params()
+    assert (p.dataset, p.backbone, p.weights, p.smoke) == (None, "auto", None, None)
+
+
+@pytest.mark.parametrize("text", ["abc", "-2", "1.5"])
+def test_notebook_params_rejects_bad_smoke(monkeypatch, text):
+    monkeypatch.setenv("ATTR_UTILS_SMOKE", text)
+    with pytest.raises(ValueError, match="ATTR_UTILS_SMOKE"):
+        params.notebook_params()
+
+
+def test_notebook_params_rejects_bad_smoke_override():
+    with pytest.raises(ValueError, match="smoke"):
+        params.notebook_params(smoke=0)
+
+
+def test_smoke_dataset_keeps_n_per_class(class_folder):
+    ds = params.load_notebook_dataset(params.notebook_params(dataset=str(class_folder), smoke=2))
+    assert ds.table["label"].value_counts().to_dict() == {"blue": 2, "green": 2, "red": 2}
+
+
+def test_synthetic_catalog_size_for_smoke_runs():
+    assert params._synthetic_per_class(None) == 100
+    assert params._synthetic_per_class(3) == 10
+    assert params._synthetic_per_class(25) == 30
+
+
+def test_attribute_columns(catalog_emb):
+    assert params.attribute_columns(catalog_emb) == ["color", "texture"]
+
+
+# -- banner ------------------------------------------------------------------------------------
+def _emb_like(backbone, weights, pretrained):
+    base = Embeddings.from_arrays({"b": np.zeros((2, 3))}, {"label": ["a", "b"]})
+    return Embeddings(table=base.table, blocks=base.blocks, backbone=backbone, weights=weights,
+                      weights_label=weights, pretrained=pretrained, label_columns=("label",))
+
+
+def test_banner_paper_setup():
+    emb = _emb_like("resnet50", "imagenet", True)
+    assert banner.is_paper_setup(emb)
+    assert "Paper setup" in banner.provenance_html(emb)
+
+
+def test_banner_warns_for_other_backbone():
+    text = banner.provenance_html(_emb_like("efficientnet-lite0", "imagenet", True))
+    assert "Not the paper&#x27;s backbone" in text and "efficientnet-lite0" in text
+
+
+def test_banner_flags_random_weights():
+    emb = _emb_like("resnet50", "random:0", False)
+    assert not banner.is_paper_setup(emb)
+    assert "RANDOM WEIGHTS" in banner.provenance_html(emb)
+
+
+# -- retrieval app -----------------------------------------------------------------------------------
+@pytest.fixture()
+def retrieval(catalog_emb):
+    from attr_utils.apps import retrieval_app
+
+    return retrieval_app(catalog_emb, k=4, blocks={"color": "c", "texture": "t"})
+
+
+def test_catalog_dropdown_holds_only_catalog_rows(retrieval, catalog_emb):
+    values = [v for _, v in retrieval.query_picker.options]
+    assert values == list(range(len(catalog_emb)))
+    assert all(Path(catalog_emb.paths[v]).name in label for label, v in retrieval.query_picker.options)
+    # no widget lets a visitor type a path
+    assert not any(isinstance(w, (ipywidgets.Text, ipywidgets.Textarea)) for w in _widgets_in(retrieval.widget))
+
+
+def test_changing_mode_changes_results(retrieval, catalog_emb):
+    retrieval.set_query_row(0)  # red / plain
+    retrieval.mode.value = "color"
+    by_colour = retrieval.results
+    assert (by_colour["color"] == "red").all()
+    assert retrieval.alpha.disabled
+    retrieval.mode.value = "texture"
+    by_texture = retrieval.results
+    assert (by_texture["texture"] == "plain").all()
+    assert by_colour["row"].tolist() != by_texture["row"].tolist()
+    assert 0 not in by_texture["row"].tolist()  # the query itself is excluded
+    retrieval.mode.value = "both"
+    assert not retrieval.alpha.disabled
+
+
+def test_precision_at_k_of_the_query(retrieval):
+    retrieval.set_query_row(0)
+    retrieval.mode.value = "color"
+    prec = retrieval.precision.set_index("agreement")["precision"]
+    assert prec["color"] == 1.0
+
+
+def test_changing_query_changes_results(retrieval):
+    retrieval.mode.value = "color"
+    retrieval.set_query_row(0)
+    first = retrieval.results["row"].tolist()
+    retrieval.set_query_row(len(retrieval.emb) - 1)  # blue
+    assert retrieval.results["row"].tolist() != first
+    assert (retrieval.results["color"] == "blue").all()
+
+
+def test_result_grid_has_one_cell_per_result(retrieval):
+    grid = retrieval.results_box.children[0]
+    assert len(grid.children) == len(retrieval.results) == retrieval.k.value
+
+
+def test_oversized_upload_is_refused_and_cleared(retrieval):
+    before = retrieval.results["row"].tolist()
+    import datetime
+
+    retrieval.upload.value = ({"name": "huge.png", "type": "image/png", "size": MAX_UPLOAD_BYTES + 1,
+                               "last_modified": datetime.datetime.now(datetime.timezone.utc),
+                               "content": memoryview(b"0")},)
+    assert "limit" in retrieval.status.value
+    assert retrieval.upload.value == ()
+    assert retrieval.results["row"].tolist() == before
+
+
+def test_query_precision_counts_agreement():
+    import pandas as pd
+
+    from attr_utils.apps import query_precision
+
+    res = pd.DataFrame({"color": ["red", "red", "blue", "red"], "texture": ["a", "b", "a", "a"]})
+    out = query_precision(res, {"color": "red", "texture": "a"}).set_index("agreement")["precision"]
+    assert out.to_dict() == {"color": 0.75, "texture": 0.75, "all": 0.5}
+
+
+def test_retrieval_app_rejects_bad_mode(catalog_emb):
+    from attr_utils.apps import retrieval_app
+
+    with pytest.raises(ValueError, match="mode"):
+        retrieval_app(catalog_emb, mode="shape", blocks={"color": "c", "texture": "t"})
+
+
+def test_retrieval_app_rejects_bad_k(catalog_emb):
+    from attr_utils.apps import retrieval_app
+
+    with pytest.raises(ValueError, match="k"):
+        retrieval_app(catalog_emb, k=0, blocks={"color": "c", "texture": "t"})
+
+
+# -- extractor app ----------------------------------------------------------------------------------------
+def test_extractor_app_holds_out_then_learns_a_value(catalog_emb):
+    from attr_utils.apps import extractor_app
+
+    app = extractor_app(catalog_emb, label="color", holdout="red", examples=3, block="c")
+    assert "red" not in app.extractor.classes_
+    assert app.holdout_report["correct"].sum() == 0
+    app.add_value()
+    assert "red" in app.extractor.classes_
+    assert app.holdout_report["correct"].all()
+    assert app.prediction["value"].iloc[0] == "red"
+
+
+def test_extractor_app_requires_a_name(catalog_emb):
+    from attr_utils.apps import extractor_app
+
+    app = extractor_app(catalog_emb, label="color", holdout="red", block="c")
+    n = len(app.extractor.examples_)
+    app.add_value(name="  ")
+    assert "name" in app.status.value and len(app.extractor.examples_) == n
+
+
+def test_extractor_app_rejects_unknown_holdout(catalog_emb):
+    from attr_utils.apps import extractor_app
+
+    with pytest.raises(ValueError, match="holdout"):
+        extractor_app(catalog_emb, label="color", holdout="violet", block="c")
+
+
+# -- UMAP explorer (coordinates stubbed: the layout itself is tested with the analysis) -------------------------------
+def test_umap_explorer_switches_block_and_shows_hovered_row(catalog_emb, monkeypatch):
+    from attr_utils.apps import umap_explorer
+    from attr_utils.apps.umap_explorer import UmapExplorer
+
+    calls = []
+
+    def fake_coords(self):
+        calls.append((self.block.value, self.n_components.value))
+        return np.random.default_rng(0).normal(size=(len(self.emb), self.n_components.value))
+
+    monkeypatch.setattr(UmapExplorer, "coordinates", fake_coords)
+    ex = umap_explorer(catalog_emb)
+    assert catalog_emb.provenance.split(" · ")[0] in ex.figure.layout.title.text
+    ex.block.value = "t"
+    ex.n_components.value = 3
+    assert calls == [("c", 2), ("t", 2), ("t", 3)]
+    assert ex.figure.data[0].type == "scatter3d"
+    ex.show_row(5)
+    assert ex.selected == 5 and "green" not in ex.detail_text.value
+    assert Path(catalog_emb.paths[5]).name in ex.detail_text.value
+
+
+# -- dashboard ------------------------------------------------------------------------------------------------------------
+def test_voila_command_binds_host_and_port(tmp_path):
+    from attr_utils.dashboard import voila_command
+
+    cmd = voila_command(tmp_path, port=9000, host="127.0.0.1", config_dir=tmp_path)
+    assert "--port=9000" in cmd and "--Voila.ip=127.0.0.1" in cmd and "--no-browser" in cmd
+    assert f"--Voila.config_file_paths={tmp_path}" in cmd
+
+
+@pytest.mark.parametrize("port", [0, 70000, True])
+def test_voila_command_rejects_bad_port(tmp_path, port):
+    from attr_utils.dashboard import voila_command
+
+    with pytest.raises(ValueError, match="port"):
+        voila_command(tmp_path, port=port)
+
+
+def test_landing_url_brackets_ipv6():
+    from attr_utils.dashboard import landing_url
+
+    assert landing_url("::1", 8866) == "http://[::1]:8866/voila/render/index.ipynb"
+
+
+def test_dashboard_refuses_folder_without_landing_page(tmp_path, capsys):
+    from attr_utils.dashboard import main
+
+    assert main(["--notebooks", str(tmp_path), "--no-warm"]) == 2
+    assert "index.ipynb" in capsys.readouterr().err
+
+
+def test_voila_config_is_safe():
+    import json
+
+    cfg = json.loads((Path(__file__).resolve().parents[1] / "voila.json").read_text())
+    assert cfg["Voila"]["ip"] == "127.0.0.1"
+    assert cfg["VoilaConfiguration"]["show_tracebacks"] is False
+    assert cfg["VoilaConfiguration"]["strip_sources"] is True
+    assert cfg["VoilaConfiguration"]["file_allowlist"] == []
+    # websocket messages must carry a 10 MB upload (the app refuses larger ones with a message)
+    assert cfg["Voila"]["tornado_settings"]["websocket_max_message_size"] > MAX_UPLOAD_BYTES
