@@ -149,6 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Dashboard: {landing_url(args.host, args.port)}  (Ctrl+C to stop)", flush=True)
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.name == "posix":
+        # become Voilà: Ctrl+C and SIGTERM reach it directly, and it shuts its kernels down
+        os.execve(cmd[0], cmd, env)
     try:
         return subprocess.call(cmd, env=env)
     except KeyboardInterrupt:
