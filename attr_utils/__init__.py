@@ -24,6 +24,9 @@ _LAZY = {
     "get_backbone": "attr_utils.backbones",
     "list_backbones": "attr_utils.backbones",
     "resolve_backbone": "attr_utils.backbones.auto",
+    "make_catalog": "attr_utils.synth",
+    "default_catalog": "attr_utils.synth",
+    "build_paper_colors": "attr_utils.paper_data",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -3,7 +3,8 @@
 Three layouts are recognised by :func:`load_dataset`:
 
 * a folder with one sub-folder per class (label column ``label``), or a
-  plain folder of images (no labels);
+  plain folder of images (no labels); a folder holding a ``labels.csv``
+  (as ``attr-utils synth`` writes) is read through that manifest;
 * a CSV manifest with a path column (``path``, ``file``, ``filename`` or
   ``image``; paths relative to the CSV) and any number of label columns;
 * the Kaggle "Fashion Product Images" layout: ``styles.csv`` with an ``id``
@@ -122,6 +123,8 @@ def load_dataset(
         styles = path / "styles.csv"
         if styles.is_file() and (path / "images").is_dir():
             ds = _load_kaggle(styles)
+        elif (path / "labels.csv").is_file():  # a catalog folder written by `attr-utils synth`
+            ds = _load_csv(path / "labels.csv", path_column)
         else:
             ds = _load_folder(path)
     elif path.suffix.lower() == ".csv":

@@ -89,3 +89,10 @@ def test_unknown_label_column_names_the_choices(class_folder):
 def test_empty_folder_is_refused(tmp_path):
     with pytest.raises(DatasetError, match="no image files"):
         load_dataset(tmp_path)
+
+
+def test_catalog_folder_is_read_through_its_labels_csv(tmp_path):
+    make_image(tmp_path / "images" / "000001.png", (200, 0, 0))
+    (tmp_path / "labels.csv").write_text("file,color,texture,garment\nimages/000001.png,red,basic,sock\n")
+    ds = load_dataset(tmp_path)
+    assert ds.kind == "csv" and ds.label_columns == ["color", "texture", "garment"]
