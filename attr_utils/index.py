@@ -336,8 +336,9 @@ class IVFIndex(_FaissIndex):
     metric : {"cosine", "l2"}, default="cosine"
         Distance.
     nlist : int, optional
-        Number of k-means cells. Default ``round(4 * sqrt(n))``, capped so that
-        every cell has >= 39 training points.
+        Number of k-means cells. Default ``round(sqrt(n))`` (1,000 at 1M:
+        build time grows with nlist, and on few cores it dominates), capped so
+        that every cell has >= 39 training points.
     nprobe : int or "auto", default="auto"
         Cells visited per query. ``"auto"`` doubles nprobe from 1 until the
         recall@10 of ``calibration_queries`` catalog vectors (each searching the
@@ -391,7 +392,7 @@ class IVFIndex(_FaissIndex):
         self.ntotal = n
         cap = max(1, n // 39)
         if nlist is None:
-            nlist = int(min(cap, max(1, round(4 * math.sqrt(n)))))
+            nlist = int(min(cap, max(1, round(math.sqrt(n)))))
         elif isinstance(nlist, bool) or not isinstance(nlist, (int, np.integer)) or not 1 <= nlist <= n:
             raise ValueError(f"`nlist` must be an integer in [1, n={n}], got {nlist!r}")
         self.nlist = int(nlist)

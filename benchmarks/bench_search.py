@@ -72,7 +72,8 @@ def recall(truth: np.ndarray, found: np.ndarray) -> float:
     return float(np.mean([len(set(t) & set(f)) / len(t) for t, f in zip(truth, found)]))
 
 
-def run_one(data: str, n: int, dim: int, *, kinds, n_queries: int, n_latency_exact: int, k: int, seed: int, sweep: bool):
+def run_one(data: str, n: int, dim: int, *, kinds, n_queries: int, n_latency_exact: int, k: int, seed: int, sweep: bool,
+            nlist: int | None = None, calibrate: bool = True):
     rng = np.random.default_rng(seed)
     t = time.perf_counter()
     x, q = make_data(data, n, dim, rng, n_queries)
@@ -90,7 +91,12 @@ def run_one(data: str, n: int, dim: int, *, kinds, n_queries: int, n_latency_exa
     )
     emit(records[-1])
     for kind in kinds:
-        index = build_index(x, kind=kind, seed=seed)
+        options = {}
+        if kind == "ivf":
+            options = {"nlist": nlist} if nlist else {}
+            if not calibrate:
+                options["nprobe"] = 1
+        index = build_index(x, kind=kind, seed=seed, **options)
         lat = latencies_ms(index, q, k)
         _, found = index.search(q, k)
         records.append(
@@ -101,7 +107,7 @@ def run_one(data: str, n: int, dim: int, *, kinds, n_queries: int, n_latency_exa
         )
         emit(records[-1])
         if index.kind == "ivf" and sweep:  # recall/latency trade-off
-            for nprobe in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512):
+            for nprobe in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024):
                 if nprobe >= index.nlist:
                     break
                 index.set_nprobe(nprobe)
@@ -132,6 +138,9 @@ def main(argv=None) -> int:
     p.add_argument("--hnsw", action="store_true", help="also build HNSW (slow on few cores)")
     p.add_argument("--hnsw-max-n", type=int, default=100_000)
     p.add_argument("--no-sweep", action="store_true", help="skip the IVF nprobe recall/latency sweep")
+    p.add_argument("--nlist", type=int, default=None, help="IVF cells (default: the library's, round(sqrt(n)))")
+    p.add_argument("--no-calibrate", action="store_true",
+                   help="skip the nprobe calibration (report the fixed-nprobe sweep only; saves build time)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="also write all records to this JSON file")
     args = p.parse_args(argv)
@@ -148,7 +157,8 @@ def main(argv=None) -> int:
                 kinds = [ANN_KIND] + (["hnsw"] if args.hnsw and n <= args.hnsw_max_n else [])
                 n_exact = args.exact_latency_queries if n < 1_000_000 else min(args.exact_latency_queries, 20)
                 records += run_one(data, n, dim, kinds=kinds, n_queries=args.queries, n_latency_exact=n_exact,
-                                   k=10, seed=args.seed, sweep=not args.no_sweep)
+                                   k=10, seed=args.seed, sweep=not args.no_sweep,
+                                   nlist=args.nlist, calibrate=not args.no_calibrate)
     if args.out:
         with open(args.out, "w") as f:
             json.dump(records, f, indent=1)
