@@ -11,13 +11,19 @@ Prints one JSON object with these sections:
                  dims 2, 4, ... below the block's dimension, then the
                  unreduced row) of one block per requested dimension, on a
                  cold UMAP cache, for each requested ``n_jobs``; then the
-                 same sweep again on the warm cache. Target: <= 180 s on 2
+                 same sweep again on the warm cache, in this process and in a
+                 fresh one (which neither fits nor imports umap, so compiles
+                 nothing). Target: <= 180 s on 2
                  cores for N=1,000. numba's one-off compilation in this
                  process is paid by a small warm-up fit before the timer and
                  reported as ``umap_warmup_s``.
 * ``numba``      two fresh processes, one after the other, each timing
                  ``import_umap()`` and a first small fit: the second should
                  not recompile what numba caches (``cache=True`` functions).
+
+Wall-clock times depend on what else runs on the machine (``loadavg`` is
+recorded); with ``n_jobs=1`` every step is single-threaded, so the CPU time
+(``cpu_s``) is what the same step takes on an otherwise idle machine.
 
 Usage: python benchmarks/bench_analysis.py [--n 1000] [--sweep-dims 256,1024] [--n-jobs 1,2] [--skip-numba]
 """
@@ -60,11 +66,12 @@ def bench_table1(emb) -> dict:
     from attr_utils.analysis import block_accuracy, summarize_accuracy
 
     block_accuracy(emb.subset(np.arange(0, len(emb), 5)), "color")  # import scikit-learn/scipy outside the timer
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     summary = summarize_accuracy(block_accuracy(emb, "color"))
     seconds = time.perf_counter() - t
     return {
         "seconds": round(seconds, 3),
+        "cpu_s": round(time.process_time() - c, 3),
         "target_s": 5.0,
         "meets_target": seconds <= 5.0,
         "mean_accuracy": {r.block: round(float(r.mean), 4) for r in summary.itertuples()},
@@ -74,10 +81,11 @@ def bench_table1(emb) -> dict:
 def bench_clustering(emb) -> dict:
     from attr_utils.analysis import clustering_metrics
 
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     res = clustering_metrics(emb, "color")
     return {
         "seconds": round(time.perf_counter() - t, 3),
+        "cpu_s": round(time.process_time() - c, 3),
         "ari": {r.block: round(float(r.ari), 4) for r in res.itertuples()},
         "noise_fraction": {r.block: round(float(r.noise_fraction), 4) for r in res.itertuples()},
     }
@@ -90,18 +98,23 @@ def bench_table2(n: int, dim: int, n_jobs_list: list[int]) -> dict:
     out = {"dim": dim, "umap_dims": default_dims(dim), "runs": []}
     for n_jobs in n_jobs_list:
         with tempfile.TemporaryDirectory() as cache:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             res = reduction_sweep(emb, "color", block="block", n_jobs=n_jobs, cache_dir=cache)
             cold = time.perf_counter() - t
+            cold_cpu = time.process_time() - c  # this process only: meaningful for n_jobs=1
             t = time.perf_counter()
             reduction_sweep(emb, "color", block="block", n_jobs=n_jobs, cache_dir=cache)
             warm = time.perf_counter() - t
+            fresh = _fresh_process_sweep(n, dim, cache)
         summary = summarize_accuracy(res)
+        print(f"table2 dim={dim} n_jobs={n_jobs}: cold {cold:.1f} s, warm {warm:.1f} s", file=sys.stderr, flush=True)
         out["runs"].append(
             {
                 "n_jobs": n_jobs,
                 "cold_cache_s": round(cold, 2),
+                "cold_cache_cpu_s_this_process": round(cold_cpu, 2),
                 "warm_cache_s": round(warm, 2),
+                "warm_cache_fresh_process": fresh,
                 "target_s": 180.0,
                 "meets_target": cold <= 180.0,
                 "accuracy": {
@@ -110,6 +123,25 @@ def bench_table2(n: int, dim: int, n_jobs_list: list[int]) -> dict:
             }
         )
     return out
+
+
+_FRESH_SWEEP = """
+import json, sys, time
+sys.path.insert(0, {bench_dir!r})
+from bench_analysis import synthetic_embeddings
+from attr_utils.analysis import reduction_sweep
+emb = synthetic_embeddings({n}, {{"block": {dim}}})
+t = time.perf_counter()
+reduction_sweep(emb, "color", block="block", cache_dir={cache!r})
+print(json.dumps({{"sweep_s": round(time.perf_counter() - t, 2), "umap_imported": "umap" in sys.modules}}))
+"""
+
+
+def _fresh_process_sweep(n: int, dim: int, cache: str) -> dict:
+    """The same sweep in a new process on the warm coordinate cache: nothing to fit or compile."""
+    code = _FRESH_SWEEP.format(bench_dir=os.path.dirname(os.path.abspath(__file__)), n=n, dim=dim, cache=cache)
+    proc = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 _NUMBA_PROBE = """
