@@ -341,3 +341,17 @@ def test_voila_config_is_safe():
     assert cfg["VoilaConfiguration"]["file_allowlist"] == []
     # websocket messages must carry a 10 MB upload (the app refuses larger ones with a message)
     assert cfg["Voila"]["tornado_settings"]["websocket_max_message_size"] > MAX_UPLOAD_BYTES
+
+
+def test_extractor_app_rejects_bad_per_value(catalog_emb):
+    from attr_utils.apps import extractor_app
+
+    with pytest.raises(ValueError, match="per_value"):
+        extractor_app(catalog_emb, label="color", per_value=0, block="c")
+
+
+def test_extractor_app_keeps_few_examples_per_known_value(catalog_emb):
+    from attr_utils.apps import extractor_app
+
+    app = extractor_app(catalog_emb, label="color", holdout="red", per_value=2, block="c")
+    assert app.extractor.examples_["value"].value_counts().to_dict() == {"blue": 2, "green": 2}

@@ -55,8 +55,13 @@ class ExtractorApp:
     holdout : str or None, optional
         Value left out of the initial examples (default: the last value of
         ``label`` in sorted order); ``None`` keeps every value.
-    examples : int, default=3
+    examples : int, default=5
         How many held-out items are preselected as the new value's examples.
+    per_value : int or None, default=10
+        Examples kept per known value (the first ones in catalog order), the
+        few-shot setting the extractor is meant for; ``None`` keeps every
+        labelled item. Catalog items that are not examples are what the
+        summary scores.
     k : int, default=5
         Voting neighbours of the extractor.
     block : str, optional
@@ -75,8 +80,9 @@ class ExtractorApp:
         Current predictions on the held-out items (see :func:`holdout_accuracy`).
     """
 
-    def __init__(self, emb, *, label: str | None = None, holdout: str | None = "auto", examples: int = 3, k: int = 5,
-                 block: str | None = None, thumb: int = 112, max_upload_bytes: int = MAX_UPLOAD_BYTES):
+    def __init__(self, emb, *, label: str | None = None, holdout: str | None = "auto", examples: int = 5,
+                 per_value: int | None = 10, k: int = 5, block: str | None = None, thumb: int = 112,
+                 max_upload_bytes: int = MAX_UPLOAD_BYTES):
         import ipywidgets as widgets
 
         from attr_utils.apps.banner import provenance_banner
@@ -88,9 +94,13 @@ class ExtractorApp:
             raise ValueError(f"`label` must be one of {list(emb.label_columns)}, got {label!r}")
         if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
             raise ValueError(f"`examples` must be an integer >= 1, got {examples!r}")
+        if per_value is not None and (isinstance(per_value, bool) or not isinstance(per_value, int) or per_value < 1):
+            raise ValueError(f"`per_value` must be an integer >= 1 or None, got {per_value!r}")
         if block is not None and block not in emb.blocks:
             raise ValueError(f"`block` must be one of {emb.block_names} or None, got {block!r}")
         self.emb, self.k, self.thumb, self.n_examples, self.block = emb, int(k), int(thumb), examples, block
+        self.per_value = per_value
+        self._added_rows: set[int] = set()
         self.max_upload_bytes = int(max_upload_bytes)
         self.prediction: pd.DataFrame | None = None
         self.holdout_report: pd.DataFrame | None = None
@@ -170,8 +180,14 @@ class ExtractorApp:
         truth = np.array([str(v) for v in self.emb.labels(label)], dtype=object)
         held = None if self.holdout.value == _NONE else self.holdout.value
         self._held_rows = np.flatnonzero(truth == held) if held is not None else np.array([], dtype=int)
-        train = np.setdiff1d(np.arange(len(self.emb)), self._held_rows)
+        rest = np.setdiff1d(np.arange(len(self.emb)), self._held_rows)
+        if self.per_value is not None:
+            keep = pd.Series(truth[rest]).groupby(truth[rest], sort=False).cumcount().to_numpy() < self.per_value
+            rest = rest[keep]
+        train = rest
         self._uploaded_examples = []
+        self._added_rows = set()
+        self._baseline = None
         try:
             self.extractor = AttributeExtractor(self.block, k=self.k).fit(self.emb.subset(train), label)
         except Exception as exc:
@@ -225,6 +241,7 @@ class ExtractorApp:
         try:
             if rows:
                 self.extractor.add_examples(name, self.emb.subset(np.asarray(rows, dtype=int)))
+                self._added_rows.update(int(r) for r in rows)
             if self._uploaded_examples:
                 self.extractor.add_examples(name, [data for _, data in self._uploaded_examples])
         except Exception as exc:
@@ -241,14 +258,18 @@ class ExtractorApp:
             self.holdout_report = None
             self.summary.value = ""
             return
-        truth = self.emb.labels(self.attribute.value)[self._held_rows]
-        report = holdout_accuracy(self.extractor, self.emb, self._held_rows, truth)
+        scored = np.array([r for r in self._held_rows if int(r) not in self._added_rows], dtype=int)
+        truth = self.emb.labels(self.attribute.value)[scored]
+        report = holdout_accuracy(self.extractor, self.emb, scored, truth)
         self.holdout_report = report
         held = self.holdout.value
+        if self._baseline is None:
+            self._baseline = int(report["correct"].sum())
         self.summary.value = (
-            f"<b>Held-out items of {html.escape(held)}</b>: {int(report['correct'].sum())} of {len(report)} "
-            f"recognised, {int(report['unknown'].sum())} flagged unknown "
-            f"(the examples you add are among them, so they count as recognised once added)."
+            f"<b>Items of {html.escape(held)} that are not examples</b>: {int(report['correct'].sum())} of "
+            f"{len(report)} recognised (before adding it: {self._baseline}), "
+            f"{int(report['unknown'].sum())} flagged unknown. "
+            f"The extractor knows {len(self.extractor.examples_)} examples of {len(self.extractor.classes_)} values."
         )
 
     # -- prediction -----------------------------------------------------------------
@@ -321,10 +342,10 @@ def widgets_html(text: str):
     return widgets.HTML(text)
 
 
-def extractor_app(emb, *, label: str | None = None, holdout: str | None = "auto", examples: int = 3,
-                  k: int = 5, block: str | None = None) -> ExtractorApp:
+def extractor_app(emb, *, label: str | None = None, holdout: str | None = "auto", examples: int = 5,
+                  per_value: int | None = 10, k: int = 5, block: str | None = None) -> ExtractorApp:
     """Build the attribute extractor app for catalog ``emb`` (display the returned object).
 
     See :class:`ExtractorApp` for the parameters.
     """
-    return ExtractorApp(emb, label=label, holdout=holdout, examples=examples, k=k, block=block)
+    return ExtractorApp(emb, label=label, holdout=holdout, examples=examples, per_value=per_value, k=k, block=block)
