@@ -24,6 +24,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -151,7 +152,7 @@ def _wait_for_change(page, selector: str, old: str, what: str, timeout: float = 
     raise AssertionError(f"the result grid did not change after {what}")
 
 
-def test_retrieval_app_reacts_to_mode_and_query(browser, dashboard):
+def test_retrieval_app_reacts_to_mode_query_and_upload(browser, dashboard, tmp_path):
     page = _open(browser, f"{dashboard}/voila/render/05_retrieval_app.ipynb", ".attr-utils-result-grid")
     try:
         app = page.locator(".attr-utils-retrieval-app")
@@ -169,6 +170,20 @@ def test_retrieval_app_reacts_to_mode_and_query(browser, dashboard):
         new_query = _wait_for_change(page, grid, by_colour, "choosing another query")
         assert "#1 score" in new_query
         _shot(app, "retrieval_app_query.png", docs=False)
+        _assert_no_errors(page)
+
+        # an uploaded photo becomes the query (decoded and embedded in the kernel)
+        upload = tmp_path / "query.png"
+        Image.new("RGB", (64, 48), (30, 60, 200)).save(upload)
+        with page.expect_file_chooser() as chooser:
+            app.locator(".jupyter-widgets", has_text="Upload an image").last.click()
+        chooser.value.set_files(str(upload))
+        _wait_for_change(page, grid, new_query, "uploading an image", timeout=180)
+        page.wait_for_function(
+            "() => document.querySelector('.attr-utils-retrieval-app').innerText.includes('Uploaded: query.png')",
+            timeout=60_000,
+        )
+        _shot(app, "retrieval_app_upload.png", docs=False)
         _assert_no_errors(page)
     finally:
         page.close()
@@ -213,3 +228,11 @@ def test_pages_render_without_errors(browser, dashboard, notebook, ready, shot):
             _shot(page.locator(".js-plotly-plot").first, shot)
     finally:
         page.close()
+
+
+@pytest.mark.parametrize("path", ["/voila/files/conftest.py", "/voila/files/index.ipynb", "/voila/files/../voila.json"])
+def test_server_serves_no_files(dashboard, path):
+    """voila.json allows no static files: the notebooks folder (and above) cannot be read through the server."""
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(dashboard + path, timeout=30)
+    assert err.value.code in (403, 404)
