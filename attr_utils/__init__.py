@@ -27,6 +27,12 @@ _LAZY = {
     "make_catalog": "attr_utils.synth",
     "default_catalog": "attr_utils.synth",
     "build_paper_colors": "attr_utils.paper_data",
+    "Catalog": "attr_utils.retrieval",
+    "search": "attr_utils.retrieval",
+    "evaluate_retrieval": "attr_utils.retrieval",
+    "AttributeExtractor": "attr_utils.attribute_extractor",
+    "build_index": "attr_utils.index",
+    "load_index": "attr_utils.index",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

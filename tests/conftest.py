@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ def make_image(path: Path, color, *, size=(64, 48), seed=0, fmt=None) -> Path:
 def make_class_folder(root: Path, per_class: int = 6, colors=COLORS) -> Path:
     for name, color in colors.items():
         for i in range(per_class):
-            make_image(root / name / f"{name}_{i}.png", color, seed=hash((name, i)) % 2**32)
+            make_image(root / name / f"{name}_{i}.png", color, seed=zlib.crc32(f"{name}/{i}".encode()))
     return root
 
 
