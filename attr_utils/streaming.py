@@ -1,0 +1,544 @@
+"""Reading one block's vectors out of the Parquet cache in bounded memory.
+
+A catalog embedded on a cluster lives in the cache as many Parquet parts
+(possibly with duplicate rows: two workers may embed two copies of one
+image). The functions here read it batch by batch with pyarrow, so the peak
+memory is the result plus one batch, never the whole cache:
+
+* :func:`iter_block_batches` -- raw ``(hashes, vectors)`` batches of one block;
+* :func:`load_block` -- one deduplicated float32 array, filled in place;
+* :func:`build_index_from_cache` -- a retrieval index
+  (:mod:`attr_utils.index`) built from the stream: the exact index owns the
+  array filled in place, the IVF index is trained on a seeded sample and
+  receives the vectors batch by batch, so neither holds a second copy.
+
+Peak memory (measured in ``benchmarks/bench_distributed.py``): the vectors'
+float32 size plus the row hashes (~70 bytes per row, Arrow strings), the
+duplicate map (8 bytes per raw row) and one batch.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from attr_utils.cache import SignatureStore
+from attr_utils.errors import CacheError
+
+__all__ = ["build_index_from_cache", "iter_block_batches", "load_block"]
+
+#: Rows per streamed batch: 8192 x 2048 float32 (block5) is 64 MiB.
+BATCH_ROWS = 8192
+
+
+def _store(source) -> SignatureStore:
+    if isinstance(source, SignatureStore):
+        return source
+    store = getattr(source, "store", None)  # an Embedder
+    if isinstance(store, SignatureStore):
+        return store
+    if isinstance(source, (str, os.PathLike)):
+        folder = Path(source).expanduser()
+        if not (folder / "_signature.json").is_file():
+            raise CacheError(
+                f"{str(folder)!r} is not a signature folder of the embedding cache (no _signature.json); "
+                "pass CACHE/embeddings/<backbone>-<signature> or an Embedder"
+            )
+        return SignatureStore.open(folder)
+    raise TypeError(f"`source` must be a SignatureStore, an Embedder or a signature folder path, got {type(source).__name__}")
+
+
+def _check(store: SignatureStore, block: str, batch_rows) -> int:
+    if block not in store.dims:
+        raise KeyError(f"no block {block!r} in {store.folder.name}; available: {list(store.dims)}")
+    if isinstance(batch_rows, bool) or not isinstance(batch_rows, (int, np.integer)) or batch_rows < 1:
+        raise ValueError(f"`batch_rows` must be an integer >= 1, got {batch_rows!r}")
+    return int(store.dims[block])
+
+
+def _readable_parts(store: SignatureStore) -> list[tuple[Path, int]]:
+    """(part, rows) of every committed part; unreadable ones are quarantined like the cache's readers do."""
+    out = []
+    for part in store.parts():
+        try:
+            rows = pq.ParquetFile(part).metadata.num_rows
+        except FileNotFoundError:
+            continue  # compacted away meanwhile
+        except Exception as exc:  # noqa: BLE001 - any parse error means corruption
+            store._quarantine(part, exc)
+            continue
+        out.append((part, rows))
+    return out
+
+
+def _batches(parts: Sequence[tuple[Path, int]], block: str, dim: int, batch_rows: int) -> Iterator[tuple[pa.Array, np.ndarray]]:
+    for part, _ in parts:
+        reader = pq.ParquetFile(part)
+        for batch in reader.iter_batches(batch_size=batch_rows, columns=["hash", block]):
+            col = batch.column(1)
+            if col.null_count:
+                raise CacheError(f"{part} has missing {block} vectors")
+            values = col.values.to_numpy(zero_copy_only=False).reshape(-1, dim)
+            yield batch.column(0), values
+
+
+def iter_block_batches(source, block: str, *, batch_rows: int = BATCH_ROWS) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Stream one block's rows out of the cache, as stored (duplicates included).
+
+    Parameters
+    ----------
+    source : SignatureStore, Embedder or path-like
+        The cache folder of one model signature
+        (``CACHE/embeddings/<backbone>-<signature>``), or what holds it.
+    block : str
+        Block name, e.g. ``"block2"``.
+    batch_rows : int, default=8192
+        Rows per batch (a part's row group is read at most once).
+
+    Yields
+    ------
+    hashes : ndarray of str, shape (m,)
+    vectors : ndarray of float32, shape (m, dim)
+        Read-only view of the batch.
+
+    Raises
+    ------
+    KeyError
+        Unknown block.
+    CacheError
+        ``source`` is not a signature folder.
+    """
+    store = _store(source)
+    dim = _check(store, block, batch_rows)
+    for hashes, vectors in _batches(_readable_parts(store), block, dim, int(batch_rows)):
+        yield hashes.to_numpy(zero_copy_only=False), vectors
+
+
+def _keys(strings: pa.ChunkedArray) -> np.ndarray:
+    """64-bit hash of every string (collisions are checked by the callers)."""
+    out = np.empty(len(strings), dtype=np.uint64)
+    at = 0
+    for chunk in strings.chunks:
+        out[at : at + len(chunk)] = pd.util.hash_array(chunk.to_numpy(zero_copy_only=False), categorize=False)
+        at += len(chunk)
+    return out
+
+
+def _first_occurrences(strings: pa.ChunkedArray) -> np.ndarray:
+    """Sorted positions of the first copy of each distinct string (~25 bytes per row of scratch memory)."""
+    keys = _keys(strings)
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    del keys
+    repeat = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1]) + 1  # positions (in sorted order) of later copies
+    del sorted_keys
+    if len(repeat):
+        # a later copy is dropped only if its full hash equals the first copy's (64-bit keys may collide)
+        group_start = repeat.copy()
+        is_start = np.ones(len(order), dtype=bool)
+        is_start[repeat] = False
+        starts = np.flatnonzero(is_start)
+        group_start = starts[np.searchsorted(starts, repeat, side="right") - 1]
+        same = pc.equal(strings.take(pa.array(order[repeat])), strings.take(pa.array(order[group_start]))).to_numpy(zero_copy_only=False)
+        keep = np.ones(len(order), dtype=bool)
+        keep[repeat[same]] = False
+        order = order[keep]
+    return np.sort(order)
+
+
+def _positions(strings: pa.Array, value_set: pa.Array) -> np.ndarray:
+    """For each of ``strings``, its position in ``value_set`` (first copy), or -1."""
+    keys = _keys(pa.chunked_array([value_set]))
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    del keys
+    probe = _keys(pa.chunked_array([strings]))
+    at = np.minimum(np.searchsorted(sorted_keys, probe), len(sorted_keys) - 1)
+    candidate = np.where(sorted_keys[at] == probe, order[at], -1)
+    del probe, sorted_keys
+    hit = np.flatnonzero(candidate >= 0)
+    if len(hit):
+        same = pc.equal(strings.take(pa.array(hit)), value_set.take(pa.array(candidate[hit]))).to_numpy(zero_copy_only=False)
+        candidate[hit[~same]] = -1  # a 64-bit key collision, not the same hash
+    return candidate
+
+
+def _plan(store: SignatureStore, hashes: Sequence[str] | None) -> tuple[list[tuple[Path, int]], np.ndarray, pa.Array, int]:
+    """Pass 1 (hash column only): where each stored row goes in the result (-1: dropped)."""
+    parts = _readable_parts(store)
+    chunks = []
+    for part, _ in parts:
+        chunks.extend(pq.read_table(part, columns=["hash"]).column("hash").chunks)
+    stored = pa.chunked_array(chunks, type=pa.string())
+    del chunks
+    first = _first_occurrences(stored)  # readers keep the first copy of a hash, in stored order
+    dest = np.full(len(stored), -1, dtype=np.int64)
+    kept = stored.take(pa.array(first)).combine_chunks()
+    del stored
+    if hashes is None:
+        dest[first] = np.arange(len(first), dtype=np.int64)
+        pa.default_memory_pool().release_unused()  # hand the scratch back before the vectors are allocated
+        return parts, dest, kept, len(first)
+    pa.default_memory_pool().release_unused()  # hand the scratch back before the vectors are allocated
+    wanted = pa.array(list(hashes), type=pa.string())
+    position = _positions(kept, wanted)
+    dest[first] = position
+    have = np.zeros(len(wanted), dtype=bool)
+    have[position[position >= 0]] = True
+    if not have.all():
+        # a hash asked for twice maps to its first position; the copies are filled after the read
+        repeated = _positions(wanted, wanted) != np.arange(len(wanted))
+        missing = ~have & ~repeated
+        if missing.any():
+            raise CacheError(
+                f"{int(missing.sum())} of the {len(wanted)} requested hashes are not in {store.folder} "
+                f"(first: {wanted[int(np.flatnonzero(missing)[0])].as_py()}); embed those images first"
+            )
+    return parts, dest, wanted, len(wanted)
+
+
+def _fill_repeats(hashes: pa.Array, out: np.ndarray) -> None:
+    first_pos = _positions(hashes, hashes)
+    rows = np.flatnonzero(first_pos != np.arange(len(hashes)))
+    if len(rows):
+        out[rows] = out[first_pos[rows]]
+
+
+def _stream_into(parts, dest: np.ndarray, block: str, dim: int, batch_rows: int, sink) -> None:
+    offset = 0
+    for _, vectors in _batches(parts, block, dim, batch_rows):
+        d = dest[offset : offset + len(vectors)]
+        offset += len(vectors)
+        keep = d >= 0
+        if keep.any():
+            sink(d[keep], vectors if keep.all() else vectors[keep])
+    if offset != len(dest):
+        raise FileNotFoundError("a part changed while it was read")
+
+
+def _retrying(fn):
+    for attempt in range(3):
+        try:
+            return fn()
+        except FileNotFoundError:  # a concurrent compaction replaced the parts: plan again
+            if attempt == 2:
+                raise CacheError("the cache kept changing while it was read (concurrent compaction); try again") from None
+            time.sleep(0.1)
+    raise AssertionError("unreachable")
+
+
+def load_block(source, block: str, *, hashes: Sequence[str] | None = None, batch_rows: int = BATCH_ROWS) -> tuple[pd.Index, np.ndarray]:
+    """One block's vectors, deduplicated, read from the cache in bounded memory.
+
+    Parameters
+    ----------
+    source : SignatureStore, Embedder or path-like
+        See :func:`iter_block_batches`.
+    block : str
+        Block name.
+    hashes : sequence of str, optional
+        Rows wanted, in this order (e.g. ``emb.table["hash"]`` of a dataset).
+        Default: every image of the cache, in stored order.
+    batch_rows : int, default=8192
+        Rows read per batch.
+
+    Returns
+    -------
+    hashes : pandas.Index of str
+        The hash of each row.
+    vectors : ndarray of float32, shape (n, dim)
+        Filled in place, one batch at a time: the peak memory is this array
+        plus the hashes (~70 bytes per row) and one batch.
+
+    Raises
+    ------
+    CacheError
+        A requested hash is not in the cache.
+    """
+    store = _store(source)
+    dim = _check(store, block, batch_rows)
+
+    def run():
+        parts, dest, row_hashes, n = _plan(store, hashes)
+        out = np.empty((n, dim), dtype=np.float32)
+
+        def sink(rows, vectors):
+            out[rows] = vectors
+
+        _stream_into(parts, dest, block, dim, int(batch_rows), sink)
+        if hashes is not None:
+            _fill_repeats(row_hashes, out)
+        return pd.Index(pd.array(row_hashes, dtype="str"), name="hash"), out
+
+    return _retrying(run)
+
+
+def _normalize_inplace(x: np.ndarray, chunk: int = 65536) -> None:
+    for s in range(0, len(x), chunk):
+        block = x[s : s + chunk]
+        norms = np.sqrt(np.einsum("ij,ij->i", block, block, dtype=np.float64))[:, None].astype(np.float32)
+        np.divide(block, norms, out=block, where=norms > 0)
+
+
+def _check_finite(x: np.ndarray, what: str, chunk: int = 65536) -> None:
+    for s in range(0, len(x), chunk):
+        if not np.isfinite(x[s : s + chunk]).all():
+            raise CacheError(f"{what} holds NaN or infinite values (rows {s}..{s + chunk}); clear that signature and embed again")
+
+
+def _exact_from_array(x: np.ndarray, metric: str, start: float, query_batch: int = 256, chunk_bytes: int = 256 * 2**20):
+    """An ExactIndex that owns ``x`` (already normalised for cosine), without the copy-and-check of its constructor."""
+    from attr_utils.index import ExactIndex
+
+    index = ExactIndex.__new__(ExactIndex)
+    index.metric = metric
+    index.vectors = x
+    index.ntotal, index.dim = x.shape
+    index.query_batch = int(query_batch)
+    index.chunk_bytes = int(chunk_bytes)
+    index._sqnorms = np.einsum("ij,ij->i", x, x, dtype=np.float64).astype(np.float32) if metric == "l2" else None
+    index.build_seconds = time.perf_counter() - start
+    return index
+
+
+def _topk_merge(best_d, best_i, d, i, k):
+    if best_d is not None:
+        d = np.concatenate([best_d, d], axis=1)
+        i = np.concatenate([best_i, i], axis=1)
+    k = min(k, d.shape[1])
+    part = np.argpartition(d, k - 1, axis=1)[:, :k] if k < d.shape[1] else np.broadcast_to(np.arange(d.shape[1]), d.shape)
+    d = np.take_along_axis(d, part, axis=1)
+    i = np.take_along_axis(i, part, axis=1)
+    order = np.lexsort((i, d), axis=1)
+    return np.take_along_axis(d, order, axis=1), np.take_along_axis(i, order, axis=1)
+
+
+def _ivf_streamed(parts, dest, n, block, dim, batch_rows, metric, seed, nlist=None, nprobe="auto", target_recall=0.95,
+                  calibration_queries=500, train_size=None):
+    """An IVFIndex built from the stream: train on a seeded sample, add batch by batch, calibrate nprobe.
+
+    Mirrors :class:`attr_utils.index.IVFIndex` (same nlist default, same
+    calibration rule) without holding the catalog twice.
+    """
+    import faiss
+
+    from attr_utils.index import IVFIndex
+
+    start = time.perf_counter()
+    if n < 2:
+        raise ValueError(f"an IVF index needs at least 2 vectors, got {n}")
+    if not 0 < target_recall <= 1:
+        raise ValueError(f"`target_recall` must be in (0, 1], got {target_recall!r}")
+    if not (nprobe == "auto" or (isinstance(nprobe, (int, np.integer)) and not isinstance(nprobe, bool) and nprobe >= 1)):
+        raise ValueError(f"`nprobe` must be 'auto' or an integer >= 1, got {nprobe!r}")
+    cap = max(1, n // 39)
+    if nlist is None:
+        nlist = int(min(cap, max(1, round(4 * math.sqrt(n)))))
+    elif isinstance(nlist, bool) or not isinstance(nlist, (int, np.integer)) or not 1 <= nlist <= n:
+        raise ValueError(f"`nlist` must be an integer in [1, n={n}], got {nlist!r}")
+    rng = np.random.default_rng(seed)
+    train_n = min(n, train_size or 40 * nlist)
+    train_rows = np.arange(n) if train_n >= n else np.sort(rng.choice(n, train_n, replace=False))
+    m = min(calibration_queries, n) if nprobe == "auto" else 0
+    query_rows = np.sort(rng.choice(n, m, replace=False)) if m else np.zeros(0, dtype=np.int64)
+    cosine = metric == "cosine"
+
+    def prepared(v):
+        v = np.array(v, dtype=np.float32, copy=True)
+        if cosine:
+            _normalize_inplace(v)
+        if not np.isfinite(v).all():
+            raise CacheError(f"the {block} vectors in the cache hold NaN or infinite values")
+        return v
+
+    # pass 2: the training sample and the calibration queries
+    train = np.empty((len(train_rows), dim), dtype=np.float32)
+    queries = np.empty((m, dim), dtype=np.float32)
+
+    def gather(rows, vectors):
+        for target, wanted in ((train, train_rows), (queries, query_rows)):
+            if not len(wanted):
+                continue
+            pos = np.searchsorted(wanted, rows)
+            hit = (pos < len(wanted)) & (wanted[np.minimum(pos, len(wanted) - 1)] == rows)
+            if hit.any():
+                target[pos[hit]] = prepared(vectors[hit])
+
+    _stream_into(parts, dest, block, dim, batch_rows, gather)
+    quantizer = faiss.IndexFlatIP(dim) if cosine else faiss.IndexFlatL2(dim)
+    index = faiss.IndexIVFFlat(quantizer, dim, int(nlist), faiss.METRIC_INNER_PRODUCT if cosine else faiss.METRIC_L2)
+    index.cp.seed = int(seed)
+    index.cp.max_points_per_centroid = max(64, math.ceil(len(train) / nlist))
+    index.train(train)
+    del train
+
+    # pass 3: the cell of every vector (8 bytes per row), and the exact neighbours of the calibration queries
+    k = min(10, n - 1)
+    truth = [None, None]
+    qsq = (queries.astype(np.float64) ** 2).sum(axis=1, keepdims=True) if m else None
+    cells = np.empty(n, dtype=np.int64)
+
+    def assign(rows, vectors):
+        v = prepared(vectors)
+        cells[rows] = quantizer.search(v, 1)[1][:, 0]
+        if m:
+            dots = queries @ v.T
+            d = (1.0 - dots) if cosine else (qsq - 2.0 * dots + (v.astype(np.float64) ** 2).sum(axis=1)[None, :])
+            truth[0], truth[1] = _topk_merge(truth[0], truth[1], d, np.broadcast_to(rows, d.shape), k + 1)
+
+    _stream_into(parts, dest, block, dim, batch_rows, assign)
+    # pass 4: size every inverted list exactly once, then copy the vectors in (faiss's own add() grows
+    # the lists by doubling, which can hold up to twice the catalog)
+    invlists = index.invlists
+    for cell, count in enumerate(np.bincount(cells, minlength=int(nlist)).tolist()):
+        invlists.resize(cell, count)
+    filled = np.zeros(int(nlist), dtype=np.int64)
+
+    def fill(rows, vectors):
+        v = prepared(vectors)
+        c = cells[rows]
+        order = np.argsort(c, kind="stable")
+        c, ids, codes = c[order], np.ascontiguousarray(rows[order], dtype=np.int64), np.ascontiguousarray(v[order])
+        bounds = np.flatnonzero(np.diff(c)) + 1
+        for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(c)]):
+            cell = int(c[lo])
+            invlists.update_entries(cell, int(filled[cell]), int(hi - lo), faiss.swig_ptr(ids[lo:hi]),
+                                    faiss.swig_ptr(codes[lo:hi].view(np.uint8)))
+            filled[cell] += hi - lo
+
+    _stream_into(parts, dest, block, dim, batch_rows, fill)
+    del cells
+    index.ntotal = n
+    nprobe_value, recall = (int(min(nprobe, nlist)), None) if nprobe != "auto" else _calibrate(index, queries, query_rows, truth[1], k, nlist, target_recall)
+    index.nprobe = nprobe_value
+
+    out = IVFIndex.__new__(IVFIndex)
+    out._index, out._quantizer = index, quantizer
+    out.metric, out.dim, out.ntotal = metric, dim, n
+    out.nlist, out.nprobe, out.seed = int(nlist), nprobe_value, int(seed)
+    out.target_recall, out.calibrated_recall = float(target_recall), recall
+    out.build_seconds = time.perf_counter() - start
+    return out
+
+
+def _calibrate(index, queries, query_rows, truth, k, nlist, target_recall):
+    """Smallest nprobe whose recall@k (queries excluding themselves) reaches the target (+0.01), as IVFIndex does."""
+    truth_sets = [set(t[t != r][:k].tolist()) for t, r in zip(truth, query_rows)]
+
+    def measure(nprobe: int) -> float:
+        index.nprobe = nprobe
+        _, found = index.search(queries, k + 1)
+        hits = sum(len(ts & set(f[f != r][:k].tolist())) for ts, f, r in zip(truth_sets, found, query_rows))
+        return hits / max(1, sum(len(ts) for ts in truth_sets))
+
+    aim = min(1.0, target_recall + 0.01)
+    lo, hi = 0, 1
+    recall = measure(hi)
+    while recall < aim and hi < nlist:
+        lo, hi = hi, min(nlist, hi * 2)
+        recall = measure(hi)
+    while hi - lo > max(1, hi // 8):
+        mid = (lo + hi) // 2
+        r = measure(mid)
+        if r >= aim:
+            hi, recall = mid, r
+        else:
+            lo = mid
+    return hi, recall
+
+
+def build_index_from_cache(
+    source,
+    block: str,
+    *,
+    hashes: Sequence[str] | None = None,
+    kind: str = "auto",
+    metric: str = "cosine",
+    seed: int = 0,
+    batch_rows: int = BATCH_ROWS,
+    **options,
+):
+    """Build a retrieval index over one block straight from the Parquet cache.
+
+    Parameters
+    ----------
+    source : SignatureStore, Embedder or path-like
+        See :func:`iter_block_batches`.
+    block : str
+        Block to index (``"block2"`` for colour, ``"block4"`` for texture in
+        the paper).
+    hashes : sequence of str, optional
+        Rows to index, in this order (index row ``i`` is ``hashes[i]``).
+        Default: every image in the cache.
+    kind : {"auto", "exact", "ann", "ivf", "hnsw"}, default="auto"
+        As in :func:`attr_utils.index.build_index` (``"auto"``: exact up to
+        :data:`~attr_utils.index.AUTO_EXACT_MAX` vectors, IVF above).
+    metric : {"cosine", "l2"}, default="cosine"
+        Distance.
+    seed : int, default=0
+        Seed of the IVF training sample, k-means and calibration queries.
+    batch_rows : int, default=8192
+        Rows read per batch.
+    **options
+        IVF options (``nlist``, ``nprobe``, ``target_recall``,
+        ``calibration_queries``, ``train_size``) or HNSW options.
+
+    Returns
+    -------
+    index : attr_utils.index.VectorIndex
+        Row ``i`` of the index is image ``row_hashes[i]``.
+    row_hashes : pandas.Index of str
+
+    Notes
+    -----
+    Peak memory: ``exact`` fills one float32 array in place (normalised in
+    place for cosine) and the index takes it without a copy; ``ivf`` trains on
+    a seeded sample (``40 * nlist`` rows), then adds the vectors batch by batch
+    into faiss's inverted lists, sized exactly beforehand, which store them
+    once (plus an 8-byte id per row). Both stay
+    within the vectors' size plus the row hashes (~70 bytes per row) and one
+    batch. ``hnsw`` loads the block (bounded) and builds with
+    :func:`~attr_utils.index.build_index` (its graph adds ~2*M*4 bytes per row).
+    """
+    from attr_utils.index import _check_metric, build_index, resolve_kind
+
+    store = _store(source)
+    dim = _check(store, block, batch_rows)
+    _check_metric(metric)
+    batch_rows = int(batch_rows)
+
+    def run():
+        start = time.perf_counter()
+        parts, dest, row_hashes, n = _plan(store, hashes)
+        concrete = resolve_kind(kind, n)
+        index_hashes = pd.Index(pd.array(row_hashes, dtype="str"), name="hash")
+        if concrete == "ivf":
+            if hashes is not None and len(set(hashes)) != len(hashes):
+                raise ValueError("`hashes` must not repeat a hash for an IVF index")
+            return _ivf_streamed(parts, dest, n, block, dim, batch_rows, metric, seed, **options), index_hashes
+        out = np.empty((n, dim), dtype=np.float32)
+
+        def sink(rows, vectors):
+            out[rows] = vectors
+
+        _stream_into(parts, dest, block, dim, batch_rows, sink)
+        if hashes is not None:
+            _fill_repeats(row_hashes, out)
+        _check_finite(out, f"the {block} vectors of {store.folder.name}")
+        if concrete == "hnsw":
+            return build_index(out, kind="hnsw", metric=metric, seed=seed, **options), index_hashes
+        if metric == "cosine":
+            _normalize_inplace(out)
+        return _exact_from_array(out, metric, start, **options), index_hashes
+
+    return _retrying(run)
+
