@@ -79,7 +79,10 @@ def voila_command(
         raise ValueError(f"`host` must be a host name or IP address, got {host!r}")
     config_dir = Path(config_dir) if config_dir is not None else _REPO
     cmd = [
-        sys.executable, "-m", "voila", str(notebooks),
+        sys.executable,
+        "-m",
+        "voila",
+        str(notebooks),
         f"--port={port}",
         f"--Voila.ip={host}",
         f"--Voila.config_file_paths={config_dir}",
@@ -112,9 +115,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Serve the attr-utils notebooks as a Voilà dashboard (code hidden, apps live).",
     )
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})")
-    p.add_argument("--host", default=DEFAULT_HOST,
-                   help=f"address to bind (default {DEFAULT_HOST}: this machine only; the dashboard has no login, "
-                        "so bind other addresses only on a trusted network)")
+    p.add_argument(
+        "--host",
+        default=DEFAULT_HOST,
+        help=f"address to bind (default {DEFAULT_HOST}: this machine only; the dashboard has no login, "
+        "so bind other addresses only on a trusted network)",
+    )
     p.add_argument("--no-browser", action="store_true", help="do not open a web browser")
     p.add_argument("--no-warm", action="store_true", help="skip generating the catalog and warming the cache first")
     p.add_argument("--notebooks", type=Path, default=_REPO / "notebooks", help="folder of notebooks to serve")
@@ -125,8 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m attr_utils.dashboard``; returns Voilà's exit code."""
     args = _parser().parse_args(argv)
     if not (args.notebooks / LANDING).is_file():
-        print(f"error: no {LANDING} in {args.notebooks}; run from an attr-utils checkout or pass --notebooks",
-              file=sys.stderr)
+        print(
+            f"error: no {LANDING} in {args.notebooks}; run from an attr-utils checkout or pass --notebooks",
+            file=sys.stderr,
+        )
         return 2
     try:
         cmd = voila_command(args.notebooks, port=args.port, host=args.host, open_browser=not args.no_browser)
@@ -134,8 +142,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not _is_loopback(args.host):
-        print(f"warning: binding to {args.host}: anyone who can reach this address can use the dashboard "
-              "(it has no login)", file=sys.stderr)
+        print(
+            f"warning: binding to {args.host}: anyone who can reach this address can use the dashboard "
+            "(it has no login)",
+            file=sys.stderr,
+        )
     if not args.no_warm:
         from attr_utils.errors import AttrUtilsError
 

@@ -140,8 +140,15 @@ def test_attribute_columns(catalog_emb):
 # -- banner ------------------------------------------------------------------------------------
 def _emb_like(backbone, weights, pretrained):
     base = Embeddings.from_arrays({"b": np.zeros((2, 3))}, {"label": ["a", "b"]})
-    return Embeddings(table=base.table, blocks=base.blocks, backbone=backbone, weights=weights,
-                      weights_label=weights, pretrained=pretrained, label_columns=("label",))
+    return Embeddings(
+        table=base.table,
+        blocks=base.blocks,
+        backbone=backbone,
+        weights=weights,
+        weights_label=weights,
+        pretrained=pretrained,
+        label_columns=("label",),
+    )
 
 
 def test_banner_paper_setup():
@@ -217,9 +224,15 @@ def test_oversized_upload_is_refused_and_cleared(retrieval):
     before = retrieval.results["row"].tolist()
     import datetime
 
-    retrieval.upload.value = ({"name": "huge.png", "type": "image/png", "size": MAX_UPLOAD_BYTES + 1,
-                               "last_modified": datetime.datetime.now(datetime.timezone.utc),
-                               "content": memoryview(b"0")},)
+    retrieval.upload.value = (
+        {
+            "name": "huge.png",
+            "type": "image/png",
+            "size": MAX_UPLOAD_BYTES + 1,
+            "last_modified": datetime.datetime.now(datetime.timezone.utc),
+            "content": memoryview(b"0"),
+        },
+    )
     assert "limit" in retrieval.status.value
     assert retrieval.upload.value == ()
     assert retrieval.results["row"].tolist() == before

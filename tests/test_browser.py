@@ -32,8 +32,14 @@ REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "tests" / "_artifacts"
 DOCS = REPO / "docs"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 PAGE_TIMEOUT_MS = 300_000
 ERROR_SELECTOR = '.jp-OutputArea-output[data-mime-type*="error"]'
@@ -83,20 +89,27 @@ def dashboard(browser, tmp_path_factory):
     log_path = tmp_path_factory.mktemp("dashboard") / "dashboard.log"
     env = dict(os.environ)
     env.setdefault("ATTR_UTILS_SMOKE", "10")
-    env["ATTR_UTILS_CACHE"] = os.environ.get("ATTR_UTILS_BROWSER_CACHE") or str(tmp_path_factory.mktemp("browser-cache"))
+    env["ATTR_UTILS_CACHE"] = os.environ.get("ATTR_UTILS_BROWSER_CACHE") or str(
+        tmp_path_factory.mktemp("browser-cache")
+    )
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    env.pop("ATTR_UTILS_WEIGHTS", None) if "ATTR_UTILS_WEIGHTS" not in os.environ else None
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "attr_utils.dashboard", "--no-browser", "--port", str(port)],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 600
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"the dashboard exited with {proc.returncode}:\n{log_path.read_text(errors='replace')[-3000:]}")
+                pytest.fail(
+                    f"the dashboard exited with {proc.returncode}:\n{log_path.read_text(errors='replace')[-3000:]}"
+                )
             try:
                 with urllib.request.urlopen(base + "/", timeout=5) as resp:
                     if resp.status < 500:
@@ -217,7 +230,8 @@ def test_pages_render_without_errors(browser, dashboard, notebook, ready, shot):
             before = page.inner_text(".attr-utils-extractor-app")
             app.locator("button", has_text="Add value").click()
             page.wait_for_function(
-                "(old) => document.querySelector('.attr-utils-extractor-app').innerText !== old", arg=before,
+                "(old) => document.querySelector('.attr-utils-extractor-app').innerText !== old",
+                arg=before,
                 timeout=60_000,
             )
             _assert_no_errors(page)

@@ -22,14 +22,20 @@ def provenance_html(emb, *, dataset: str | None = None) -> str:
     if is_paper_setup(emb):
         style, headline = _OK, "Paper setup: ResNet-50 with ImageNet weights."
     elif not emb.pretrained:
-        style, headline = _DANGER, (
-            "RANDOM WEIGHTS: these numbers and pictures say nothing about the paper's method; "
-            "use them only to check that the pipeline runs."
+        style, headline = (
+            _DANGER,
+            (
+                "RANDOM WEIGHTS: these numbers and pictures say nothing about the paper's method; "
+                "use them only to check that the pipeline runs."
+            ),
         )
     else:
-        style, headline = _WARN, (
-            f"Not the paper's backbone: {emb.backbone} instead of ResNet-50 with ImageNet weights. "
-            "Block numbers refer to this network's stages, so results differ from the paper's tables."
+        style, headline = (
+            _WARN,
+            (
+                f"Not the paper's backbone: {emb.backbone} instead of ResNet-50 with ImageNet weights. "
+                "Block numbers refer to this network's stages, so results differ from the paper's tables."
+            ),
         )
     rows = [("backbone", emb.backbone), ("weights", emb.weights_label or emb.weights)]
     if emb.backbone_reason and emb.backbone_reason != "requested":

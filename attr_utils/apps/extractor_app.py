@@ -37,8 +37,15 @@ def holdout_accuracy(extractor, emb, rows, truth) -> pd.DataFrame:
     if len(rows) == 0:
         return pd.DataFrame(columns=["row", "truth", "value", "confidence", "unknown", "correct"])
     pred = extractor.predict(emb.subset(rows))
-    out = pd.DataFrame({"row": rows, "truth": [str(t) for t in truth], "value": pred["value"].to_numpy(),
-                        "confidence": pred["confidence"].to_numpy(), "unknown": pred["unknown"].to_numpy()})
+    out = pd.DataFrame(
+        {
+            "row": rows,
+            "truth": [str(t) for t in truth],
+            "value": pred["value"].to_numpy(),
+            "confidence": pred["confidence"].to_numpy(),
+            "unknown": pred["unknown"].to_numpy(),
+        }
+    )
     out["correct"] = (out["value"] == out["truth"]) & ~out["unknown"]
     return out
 
@@ -80,9 +87,19 @@ class ExtractorApp:
         Current predictions on the held-out items (see :func:`holdout_accuracy`).
     """
 
-    def __init__(self, emb, *, label: str | None = None, holdout: str | None = "auto", examples: int = 5,
-                 per_value: int | None = 10, k: int = 5, block: str | None = None, thumb: int = 112,
-                 max_upload_bytes: int = MAX_UPLOAD_BYTES):
+    def __init__(
+        self,
+        emb,
+        *,
+        label: str | None = None,
+        holdout: str | None = "auto",
+        examples: int = 5,
+        per_value: int | None = 10,
+        k: int = 5,
+        block: str | None = None,
+        thumb: int = 112,
+        max_upload_bytes: int = MAX_UPLOAD_BYTES,
+    ):
         import ipywidgets as widgets
 
         from attr_utils.apps.banner import provenance_banner
@@ -111,29 +128,40 @@ class ExtractorApp:
 
         self.attribute = widgets.Dropdown(options=list(emb.label_columns), value=label, description="Attribute")
         self.holdout = widgets.Dropdown(description="Start without", style={"description_width": "initial"})
-        self.value_name = widgets.Text(description="New value", placeholder="e.g. teal", style={"description_width": "initial"})
-        self.example_picker = widgets.SelectMultiple(options=item_options, rows=8, description="Examples",
-                                                     layout=widgets.Layout(width="420px"))
+        self.value_name = widgets.Text(
+            description="New value", placeholder="e.g. teal", style={"description_width": "initial"}
+        )
+        self.example_picker = widgets.SelectMultiple(
+            options=item_options, rows=8, description="Examples", layout=widgets.Layout(width="420px")
+        )
         self.example_upload = widgets.FileUpload(accept="image/*", multiple=True, description="Upload examples")
         self.add_button = widgets.Button(description="Add value", button_style="primary", icon="plus")
-        self.query_picker = widgets.Dropdown(options=item_options, description="Catalog item",
-                                             layout=widgets.Layout(width="420px"), style={"description_width": "initial"})
+        self.query_picker = widgets.Dropdown(
+            options=item_options,
+            description="Catalog item",
+            layout=widgets.Layout(width="420px"),
+            style={"description_width": "initial"},
+        )
         self.query_upload = widgets.FileUpload(accept="image/*", multiple=False, description="Upload a query")
         self.status = widgets.HTML()
         self.summary = widgets.HTML()
         self.result = widgets.VBox()
         self.result.add_class("attr-utils-extractor-result")
 
-        teach = widgets.VBox([
-            widgets.HTML("<h4>1 · Teach a value</h4>"),
-            widgets.HBox([self.attribute, self.holdout]),
-            widgets.HBox([self.value_name, self.add_button]),
-            widgets.HBox([self.example_picker, self.example_upload]),
-        ])
-        ask = widgets.VBox([
-            widgets.HTML("<h4>2 · Predict</h4>"),
-            widgets.HBox([self.query_picker, self.query_upload]),
-        ])
+        teach = widgets.VBox(
+            [
+                widgets.HTML("<h4>1 · Teach a value</h4>"),
+                widgets.HBox([self.attribute, self.holdout]),
+                widgets.HBox([self.value_name, self.add_button]),
+                widgets.HBox([self.example_picker, self.example_upload]),
+            ]
+        )
+        ask = widgets.VBox(
+            [
+                widgets.HTML("<h4>2 · Predict</h4>"),
+                widgets.HBox([self.query_picker, self.query_upload]),
+            ]
+        )
         self.widget = widgets.VBox([provenance_banner(emb), teach, self.status, self.summary, ask, self.result])
         self.widget.add_class("attr-utils-extractor-app")
 
@@ -249,7 +277,9 @@ class ExtractorApp:
             return
         n = len(rows) + len(self._uploaded_examples)
         self._uploaded_examples = []
-        self.status.value = info_html(f"Added {n} example(s) of {name!r}; the extractor now knows {len(self.extractor.classes_)} values.")
+        self.status.value = info_html(
+            f"Added {n} example(s) of {name!r}; the extractor now knows {len(self.extractor.classes_)} values."
+        )
         self._update_summary()
         self.predict()
 
@@ -315,7 +345,7 @@ class ExtractorApp:
         p = pred.iloc[0]
         verdict = "unknown (farther than any known value's examples)" if p["unknown"] else f"{p['value']}"
         examples = self.extractor.examples_.iloc[rows[0]]
-        captions = [f"{v}\ndistance {d:.3f}" for v, d in zip(examples["value"], dist[0])]
+        captions = [f"{v}\ndistance {d:.3f}" for v, d in zip(examples["value"], dist[0], strict=True)]
         grid = image_grid(examples["path"].tolist(), captions, size=self.thumb, columns=min(5, len(examples)))
         # uploaded examples have no file path: show their value only
         answer = widgets_html(
@@ -342,8 +372,16 @@ def widgets_html(text: str):
     return widgets.HTML(text)
 
 
-def extractor_app(emb, *, label: str | None = None, holdout: str | None = "auto", examples: int = 5,
-                  per_value: int | None = 10, k: int = 5, block: str | None = None) -> ExtractorApp:
+def extractor_app(
+    emb,
+    *,
+    label: str | None = None,
+    holdout: str | None = "auto",
+    examples: int = 5,
+    per_value: int | None = 10,
+    k: int = 5,
+    block: str | None = None,
+) -> ExtractorApp:
     """Build the attribute extractor app for catalog ``emb`` (display the returned object).
 
     See :class:`ExtractorApp` for the parameters.

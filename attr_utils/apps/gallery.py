@@ -79,13 +79,17 @@ def image_grid(
     if len(captions) != len(images):
         raise ValueError(f"got {len(images)} images but {len(captions)} captions")
     cells = []
-    for img, cap in zip(images, captions):
+    for img, cap in zip(images, captions, strict=True):
         try:
-            pic = widgets.Image(value=thumbnail_png(img, size=size), format="png", layout=widgets.Layout(width=f"{size}px"))
+            pic = widgets.Image(
+                value=thumbnail_png(img, size=size), format="png", layout=widgets.Layout(width=f"{size}px")
+            )
         except Exception as exc:  # one unreadable file must not break the grid
             pic = widgets.HTML(f"<i>cannot show image: {html.escape(str(exc))}</i>")
         text = "<br>".join(html.escape(line) for line in str(cap).split("\n"))
-        label = widgets.HTML(f'<div style="font-size:11px;line-height:1.3">{text}</div>', layout=widgets.Layout(width=f"{size + 8}px"))
+        label = widgets.HTML(
+            f'<div style="font-size:11px;line-height:1.3">{text}</div>', layout=widgets.Layout(width=f"{size + 8}px")
+        )
         cells.append(widgets.VBox([pic, label], layout=widgets.Layout(align_items="center")))
     return widgets.GridBox(
         cells,
@@ -96,7 +100,9 @@ def image_grid(
 def class_examples(table, label: str, *, per_class: int = 1):
     """Rows of ``table`` holding the first ``per_class`` images of every ``label`` value, classes sorted."""
     if label not in table.columns:
-        raise KeyError(f"no label column {label!r}; available: {[c for c in table.columns if c not in ('path', 'hash')]}")
+        raise KeyError(
+            f"no label column {label!r}; available: {[c for c in table.columns if c not in ('path', 'hash')]}"
+        )
     if per_class < 1:
         raise ValueError(f"`per_class` must be >= 1, got {per_class}")
     return table.sort_values(label, kind="stable").groupby(label, sort=True).head(per_class)

@@ -85,8 +85,19 @@ class RetrievalApp:
         Precision@k of the current query (catalog queries only: uploads have no labels).
     """
 
-    def __init__(self, emb, *, k: int = 8, mode: str = "both", alpha: float = 0.5, columns: int = 4, thumb: int = 128,
-                 blocks=None, catalog=None, max_upload_bytes: int = MAX_UPLOAD_BYTES):
+    def __init__(
+        self,
+        emb,
+        *,
+        k: int = 8,
+        mode: str = "both",
+        alpha: float = 0.5,
+        columns: int = 4,
+        thumb: int = 128,
+        blocks=None,
+        catalog=None,
+        max_upload_bytes: int = MAX_UPLOAD_BYTES,
+    ):
         import ipywidgets as widgets
 
         from attr_utils.apps.banner import provenance_banner
@@ -119,33 +130,50 @@ class RetrievalApp:
         )
         self.upload = widgets.FileUpload(accept="image/*", multiple=False, description="Upload an image")
         self.mode = widgets.ToggleButtons(options=list(MODE_OPTIONS), value=mode, description="Mode")
-        self.alpha = widgets.FloatSlider(value=float(alpha), min=0.0, max=1.0, step=0.05, description="alpha (colour)",
-                                         style={"description_width": "initial"}, continuous_update=False)
-        self.k = widgets.IntSlider(value=int(min(k, n)), min=1, max=max(1, min(50, n)), description="k", continuous_update=False)
+        self.alpha = widgets.FloatSlider(
+            value=float(alpha),
+            min=0.0,
+            max=1.0,
+            step=0.05,
+            description="alpha (colour)",
+            style={"description_width": "initial"},
+            continuous_update=False,
+        )
+        self.k = widgets.IntSlider(
+            value=int(min(k, n)), min=1, max=max(1, min(50, n)), description="k", continuous_update=False
+        )
         self.status = widgets.HTML()
         self.query_view = widgets.VBox()
         self.metrics = widgets.HTML()
         self.results_box = widgets.VBox()
         self.results_box.add_class("attr-utils-results")
         blocks = self.catalog.blocks
-        help_text = widgets.HTML(info_html(
-            f"Colour search compares {blocks['color']} vectors, texture search {blocks['texture']} vectors; "
-            f"'both' mixes their standardised distances with weight alpha on colour. "
-            f"Uploads: one image, at most {self.max_upload_bytes // 1048576} MB."
-        ))
-        controls = widgets.VBox([
-            widgets.HBox([self.query_picker, self.upload]),
-            widgets.HBox([self.mode]),
-            widgets.HBox([self.alpha, self.k]),
-            help_text,
-        ])
-        self.widget = widgets.VBox([
-            provenance_banner(emb),
-            controls,
-            self.status,
-            widgets.HBox([self.query_view, widgets.VBox([self.metrics, self.results_box])],
-                         layout=widgets.Layout(align_items="flex-start", grid_gap="24px")),
-        ])
+        help_text = widgets.HTML(
+            info_html(
+                f"Colour search compares {blocks['color']} vectors, texture search {blocks['texture']} vectors; "
+                f"'both' mixes their standardised distances with weight alpha on colour. "
+                f"Uploads: one image, at most {self.max_upload_bytes // 1048576} MB."
+            )
+        )
+        controls = widgets.VBox(
+            [
+                widgets.HBox([self.query_picker, self.upload]),
+                widgets.HBox([self.mode]),
+                widgets.HBox([self.alpha, self.k]),
+                help_text,
+            ]
+        )
+        self.widget = widgets.VBox(
+            [
+                provenance_banner(emb),
+                controls,
+                self.status,
+                widgets.HBox(
+                    [self.query_view, widgets.VBox([self.metrics, self.results_box])],
+                    layout=widgets.Layout(align_items="flex-start", grid_gap="24px"),
+                ),
+            ]
+        )
         self.widget.add_class("attr-utils-retrieval-app")
 
         self.query_picker.observe(self._on_pick, names="value")
@@ -207,8 +235,9 @@ class RetrievalApp:
             query_image = self.emb.table["path"].iloc[row]
             query_labels = {col: self.emb.table[col].iloc[row] for col in self.label_columns.values()}
         try:
-            results = self.catalog.search(query, mode=self.mode.value, alpha=self.alpha.value, k=self.k.value,
-                                          exclude_self=exclude)
+            results = self.catalog.search(
+                query, mode=self.mode.value, alpha=self.alpha.value, k=self.k.value, exclude_self=exclude
+            )
         except Exception as exc:  # shown to the visitor as one line; the app stays usable
             self.status.value = error_html(f"search failed: {exc}")
             return
@@ -240,8 +269,17 @@ class RetrievalApp:
         display(self.widget)
 
 
-def retrieval_app(emb, *, k: int = 8, mode: str = "both", alpha: float = 0.5, columns: int = 4, thumb: int = 128,
-                  blocks=None, catalog=None) -> RetrievalApp:
+def retrieval_app(
+    emb,
+    *,
+    k: int = 8,
+    mode: str = "both",
+    alpha: float = 0.5,
+    columns: int = 4,
+    thumb: int = 128,
+    blocks=None,
+    catalog=None,
+) -> RetrievalApp:
     """Build the retrieval app for catalog ``emb`` (display the returned object).
 
     See :class:`RetrievalApp` for the parameters.

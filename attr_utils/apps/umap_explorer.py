@@ -35,8 +35,18 @@ class UmapExplorer:
         Catalog row of the last hovered or clicked point.
     """
 
-    def __init__(self, emb, *, block: str | None = None, color_by: str | None = None, n_components: int = 2,
-                 n_neighbors: int = 15, min_dist: float = 0.1, seed: int = 0, thumb: int = 192):
+    def __init__(
+        self,
+        emb,
+        *,
+        block: str | None = None,
+        color_by: str | None = None,
+        n_components: int = 2,
+        n_neighbors: int = 15,
+        min_dist: float = 0.1,
+        seed: int = 0,
+        thumb: int = 192,
+    ):
         import ipywidgets as widgets
 
         from attr_utils.apps.banner import provenance_banner
@@ -55,23 +65,30 @@ class UmapExplorer:
         self.selected: int | None = None
         self.figure = None
         dims = emb.dims
-        self.block = widgets.Dropdown(options=[(f"{b} ({dims[b]} dims)", b) for b in emb.block_names], value=block,
-                                      description="Block")
-        self.color_by = widgets.Dropdown(options=labels or ["(none)"], value=color_by or (labels[0] if labels else "(none)"),
-                                         description="Colour by")
+        self.block = widgets.Dropdown(
+            options=[(f"{b} ({dims[b]} dims)", b) for b in emb.block_names], value=block, description="Block"
+        )
+        self.color_by = widgets.Dropdown(
+            options=labels or ["(none)"], value=color_by or (labels[0] if labels else "(none)"), description="Colour by"
+        )
         self.n_components = widgets.ToggleButtons(options=[("2-D", 2), ("3-D", 3)], value=n_components)
         self.status = widgets.HTML()
         self.plot_box = widgets.Box(layout=widgets.Layout(width="800px"))
         self.detail_image = widgets.Image(format="png", layout=widgets.Layout(width=f"{self.thumb}px", display="none"))
-        self.detail_text = widgets.HTML("<i>Hover over or click a point to see its image.</i>",
-                                        layout=widgets.Layout(width=f"{self.thumb + 40}px"))
-        self.widget = widgets.VBox([
-            provenance_banner(emb),
-            widgets.HBox([self.block, self.color_by, self.n_components]),
-            self.status,
-            widgets.HBox([self.plot_box, widgets.VBox([self.detail_image, self.detail_text])],
-                         layout=widgets.Layout(align_items="flex-start")),
-        ])
+        self.detail_text = widgets.HTML(
+            "<i>Hover over or click a point to see its image.</i>", layout=widgets.Layout(width=f"{self.thumb + 40}px")
+        )
+        self.widget = widgets.VBox(
+            [
+                provenance_banner(emb),
+                widgets.HBox([self.block, self.color_by, self.n_components]),
+                self.status,
+                widgets.HBox(
+                    [self.plot_box, widgets.VBox([self.detail_image, self.detail_text])],
+                    layout=widgets.Layout(align_items="flex-start"),
+                ),
+            ]
+        )
         self.widget.add_class("attr-utils-umap-explorer")
         for w in (self.block, self.color_by, self.n_components):
             w.observe(lambda change: self.refresh(), names="value")
@@ -81,7 +98,9 @@ class UmapExplorer:
         """UMAP coordinates of the selected block and dimensionality (cached)."""
         from attr_utils.analysis import umap_embedding
 
-        return umap_embedding(self.emb, block=self.block.value, n_components=self.n_components.value, **self.umap_params)
+        return umap_embedding(
+            self.emb, block=self.block.value, n_components=self.n_components.value, **self.umap_params
+        )
 
     def refresh(self) -> None:
         """Recompute (or load) the coordinates and redraw the figure."""
@@ -147,8 +166,29 @@ class UmapExplorer:
 
 
 _CSS_COLORS = {
-    "black", "blue", "brown", "gray", "grey", "green", "orange", "pink", "purple", "red", "yellow", "white",
-    "beige", "navy", "teal", "olive", "maroon", "cyan", "magenta", "gold", "silver", "khaki", "turquoise",
+    "black",
+    "blue",
+    "brown",
+    "gray",
+    "grey",
+    "green",
+    "orange",
+    "pink",
+    "purple",
+    "red",
+    "yellow",
+    "white",
+    "beige",
+    "navy",
+    "teal",
+    "olive",
+    "maroon",
+    "cyan",
+    "magenta",
+    "gold",
+    "silver",
+    "khaki",
+    "turquoise",
 }
 
 
@@ -176,8 +216,23 @@ def _readable(fig, label) -> None:
     fig.update_layout(width=780, height=580, margin=dict(t=80))
 
 
-def umap_explorer(emb, *, block: str | None = None, color_by: str | None = None, n_components: int = 2,
-                  n_neighbors: int = 15, min_dist: float = 0.1, seed: int = 0) -> UmapExplorer:
+def umap_explorer(
+    emb,
+    *,
+    block: str | None = None,
+    color_by: str | None = None,
+    n_components: int = 2,
+    n_neighbors: int = 15,
+    min_dist: float = 0.1,
+    seed: int = 0,
+) -> UmapExplorer:
     """Build the UMAP explorer for ``emb`` (display the returned object); see :class:`UmapExplorer`."""
-    return UmapExplorer(emb, block=block, color_by=color_by, n_components=n_components,
-                        n_neighbors=n_neighbors, min_dist=min_dist, seed=seed)
+    return UmapExplorer(
+        emb,
+        block=block,
+        color_by=color_by,
+        n_components=n_components,
+        n_neighbors=n_neighbors,
+        min_dist=min_dist,
+        seed=seed,
+    )
