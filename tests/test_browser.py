@@ -250,3 +250,13 @@ def test_server_serves_no_files(dashboard, path):
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(dashboard + path, timeout=30)
     assert err.value.code in (403, 404)
+
+
+@pytest.mark.parametrize(("ci", "outcome"), [("true", pytest.fail.Exception), ("", pytest.skip.Exception)])
+def test_missing_browser_fails_in_ci_and_skips_elsewhere(monkeypatch, ci, outcome):
+    monkeypatch.setenv("CI", ci)
+    monkeypatch.delenv("ATTR_UTILS_CHROMIUM", raising=False)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setattr(os.path, "isfile", lambda path: False)
+    with pytest.raises(outcome, match="Chromium"):
+        _chromium()
