@@ -54,7 +54,6 @@ def voila_command(
     *,
     port: int = DEFAULT_PORT,
     host: str = DEFAULT_HOST,
-    open_browser: bool = False,
     config_dir: str | os.PathLike | None = None,
 ) -> list[str]:
     """The Voilà command line serving ``notebooks`` with ``voila.json`` from ``config_dir``.
@@ -65,7 +64,6 @@ def voila_command(
         Folder of notebooks.
     port : int, default=8866
     host : str, default="127.0.0.1"
-    open_browser : bool, default=False
     config_dir : path-like, optional
         Folder holding ``voila.json`` (default: the repository root).
 
@@ -86,12 +84,33 @@ def voila_command(
         f"--port={port}",
         f"--Voila.ip={host}",
         f"--Voila.config_file_paths={config_dir}",
+        "--no-browser",  # Voilà would open its file list; main() opens the landing page instead
     ]
-    if not open_browser:
-        cmd.append("--no-browser")
-    else:
-        cmd.append("--Voila.open_browser=True")
     return cmd
+
+
+_OPEN_WHEN_READY = """
+import sys, time, urllib.request, webbrowser
+url = sys.argv[1]
+for _ in range(240):
+    try:
+        urllib.request.urlopen(url, timeout=2).close()
+        break
+    except Exception:
+        time.sleep(0.5)
+webbrowser.open(url)
+"""
+
+
+def _open_browser_when_ready(url: str) -> None:
+    """Open ``url`` in a web browser once the server answers (from a detached helper process)."""
+    subprocess.Popen(
+        [sys.executable, "-c", _OPEN_WHEN_READY, url],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def warm_cache(*, progress: bool = True):
@@ -137,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:
-        cmd = voila_command(args.notebooks, port=args.port, host=args.host, open_browser=not args.no_browser)
+        cmd = voila_command(args.notebooks, port=args.port, host=args.host)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -157,7 +176,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         print(f"Ready: {len(emb)} images, {emb.provenance}", flush=True)
-    print(f"Dashboard: {landing_url(args.host, args.port)}  (Ctrl+C to stop)", flush=True)
+    url = landing_url(args.host, args.port)
+    print(f"Dashboard: {url}  (Ctrl+C to stop)", flush=True)
+    if not args.no_browser:
+        _open_browser_when_ready(url)
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.stdout.flush()
