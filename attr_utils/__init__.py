@@ -33,6 +33,12 @@ _LAZY = {
     "AttributeExtractor": "attr_utils.attribute_extractor",
     "build_index": "attr_utils.index",
     "load_index": "attr_utils.index",
+    "block_accuracy": "attr_utils.analysis",
+    "summarize_accuracy": "attr_utils.analysis",
+    "recommend_blocks": "attr_utils.analysis",
+    "clustering_metrics": "attr_utils.analysis",
+    "reduction_sweep": "attr_utils.analysis",
+    "umap_embedding": "attr_utils.analysis",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -269,3 +269,17 @@ def test_umap_embedding_unknown_block(blobs_emb):
 def test_umap_embedding_invalid_components(blobs_emb):
     with pytest.raises(ValueError, match="`n_components` must be >= 1"):
         umap_embedding(blobs_emb, block="block1", n_components=0)
+
+
+def test_default_dims_stop_below_the_rows_umap_is_fitted_on():
+    from attr_utils.analysis.reduction import _check_dims
+
+    assert _check_dims(None, 1280, n_fit=40) == [2, 4, 8, 16, 32]
+    assert _check_dims(None, 256) == [2, 4, 8, 16, 32, 64, 128]
+
+
+def test_explicit_dims_above_the_fitted_rows_are_refused():
+    from attr_utils.analysis.reduction import _check_dims
+
+    with pytest.raises(ValueError, match="fitted on as few as 40 rows"):
+        _check_dims([2, 64], 1280, n_fit=40)

@@ -56,9 +56,15 @@ def default_dims(dim: int) -> list[int]:
     return out
 
 
-def _check_dims(dims, block_dim: int) -> list[int]:
+def _check_dims(dims, block_dim: int, n_fit: int | None = None) -> list[int]:
+    """Validate ``dims``; ``n_fit`` is the fewest rows a UMAP will be fitted on.
+
+    UMAP's spectral initialisation needs ``n_components <= n_fit - 2``: the
+    default sweep stops there, explicit larger dims are refused.
+    """
+    limit = block_dim if n_fit is None else min(block_dim, n_fit - 1)
     if dims is None:
-        return default_dims(block_dim)
+        return default_dims(limit)
     if isinstance(dims, (int, np.integer)):
         dims = [dims]
     dims = list(dims)
@@ -68,6 +74,11 @@ def _check_dims(dims, block_dim: int) -> list[int]:
             raise ValueError(
                 f"`dims` must be < the block's dimension {block_dim} (the unreduced row is "
                 f"always added), got {d}"
+            )
+        if d >= limit:
+            raise ValueError(
+                f"`dims` must be < {limit}: UMAP is fitted on as few as {n_fit} rows and cannot "
+                f"produce more than {n_fit - 2} dimensions, got {d}"
             )
     return sorted(set(int(d) for d in dims))
 
@@ -164,12 +175,14 @@ def reduction_sweep(
         raise ValueError(f"`n_jobs` must be a positive int or -1, got {n_jobs!r}")
     block = check_block(emb, block)
     block_dim = emb.dims[block]
-    dims = _check_dims(dims, block_dim)
+    _check_dims(dims, block_dim)  # parameter errors first, before any data work
     protocols = list(PROTOCOLS) if protocol == "both" else [protocol]
 
     rows, y = labels_for_analysis(emb, label, folds=folds, drop_small_classes=drop_small_classes)
     X = np.ascontiguousarray(emb[block][rows], dtype=np.float32)
     splits = stratified_folds(y, folds=folds, seed=seed)
+    n_fit = len(X) if protocols == ["paper"] else min(len(train) for train, _ in splits)
+    dims = _check_dims(dims, block_dim, n_fit)
     _check_k_fits(k, splits)
     model = knn_classifier(k=k, metric=metric, scaling=scaling)
     params = {
