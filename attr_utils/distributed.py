@@ -45,10 +45,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from attr_utils.datasets import Dataset, load_dataset
-from attr_utils.embeddings import EmbedReport, Skipped
+from attr_utils.embeddings import EmbedReport, Embeddings, Skipped
 from attr_utils.errors import AttrUtilsError, CacheError
 
-__all__ = ["DistributedEmbedReport", "embed_distributed", "worker_thread_env"]
+__all__ = ["DistributedEmbedReport", "embed_distributed", "embed_on_cluster", "worker_thread_env"]
 
 #: Environment variable read by workers: TensorFlow intra-op threads per worker process.
 TF_THREADS_ENV = "ATTR_UTILS_TF_THREADS"
@@ -221,6 +221,107 @@ def _connect(workers, scheduler, threads_per_worker):
     return Client(cluster, set_as_default=False), cluster, True
 
 
+def _run(
+    data: str | os.PathLike | Dataset,
+    *,
+    workers: int | None = None,
+    scheduler=None,
+    backbone: str = "resnet50",
+    weights: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    batch_size: int = 32,
+    resize: str = "stretch",
+    seed: int = 0,
+    shard_size: int | None = None,
+    threads_per_worker: int | None = None,
+    progress: bool = True,
+):
+    from tqdm.auto import tqdm
+
+    from attr_utils.embedder import Embedder
+
+    _validate(workers, scheduler, batch_size, shard_size)
+    if threads_per_worker is not None and (isinstance(threads_per_worker, bool) or not isinstance(threads_per_worker, int) or threads_per_worker < 1):
+        raise ValueError(f"`threads_per_worker` must be an integer >= 1, got {threads_per_worker!r}")
+    start = time.perf_counter()
+    # Resolving the weights and the signature imports no TensorFlow; it validates
+    # the options and creates the cache folder before any cluster starts.
+    local = Embedder(backbone, weights, cache_dir=cache_dir, batch_size=batch_size, resize=resize, seed=seed)
+    dataset = load_dataset(data)
+    paths = [str(p) for p in dataset.paths]
+    w = local.resolved.weights
+    config = {
+        "backbone": local.spec.name,
+        "weights": str(Path(w.path).resolve()) if w.kind == "file" else w.name if w.kind == "random" else w.spec,
+        "cache_dir": str(local.store.folder.parent.parent.resolve()),
+        "batch_size": int(batch_size),
+        "resize": resize,
+        "seed": int(seed),
+        "signature": local.store.folder.name,
+    }
+
+    client, cluster, owns = _connect(workers, scheduler, threads_per_worker)
+    try:
+        from dask.base import tokenize
+        from distributed import KilledWorker, as_completed
+
+        n_workers = len(client.scheduler_info().get("workers", {})) if cluster is None else workers
+        if cluster is None and n_workers == 0:
+            try:
+                client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
+            except TimeoutError:
+                raise AttrUtilsError(f"the Dask cluster at {client.scheduler.address} has no workers; start some with `dask worker {client.scheduler.address}`") from None
+            n_workers = len(client.scheduler_info().get("workers", {}))
+        dashboard = client.dashboard_link or ""
+        if progress:
+            print(f"Dask dashboard: {dashboard}", file=sys.stderr, flush=True)
+        size = shard_size or default_shard_size(len(paths), n_workers, batch_size)
+        shards = [paths[i : i + size] for i in range(0, len(paths), size)]
+        run_token = tokenize(config, time.time_ns())
+        futures = {}
+        for i, shard in enumerate(shards):
+            fut = client.submit(_embed_shard, shard, config, key=f"attr-utils-embed-{run_token[:12]}-{i:06d}", retries=2)
+            futures[fut] = i
+        results: list[dict | None] = [None] * len(shards)
+        bar = tqdm(total=len(paths), desc=f"embedding with {local.spec.name} on {n_workers} Dask workers", unit="img", disable=not progress)
+        try:
+            for fut in as_completed(list(futures), loop=client.loop):
+                i = futures[fut]
+                try:
+                    results[i] = fut.result()
+                except KilledWorker as exc:
+                    raise AttrUtilsError(
+                        f"Dask gave up on shard {i} ({len(shards[i])} images from {shards[i][0]}): workers died "
+                        f"while running it ({exc}); everything committed is kept, so running again resumes"
+                    ) from None
+                fut.release()
+                bar.update(len(shards[i]))
+        finally:
+            bar.close()
+    finally:
+        if owns:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+
+    hashes = [h for r in results for h in r["hashes"]]
+    skipped = list(dataset.skipped) + [Skipped(p, reason) for r in results for p, reason in r["skipped"]]
+    computed = sum(r["computed"] for r in results)
+    kept = sum(h is not None for h in hashes)
+    report = DistributedEmbedReport(
+        images=len(dataset),
+        embedded=computed,
+        cached=kept - computed,
+        skipped=tuple(skipped),
+        seconds=time.perf_counter() - start,
+        dashboard=dashboard,
+        workers=n_workers,
+        shards=len(shards),
+        signature=config["signature"],
+    )
+    return local, dataset, hashes, report
+
+
 def embed_distributed(
     data: str | os.PathLike | Dataset,
     *,
@@ -296,86 +397,69 @@ def embed_distributed(
     >>> report = embed_distributed("catalog.csv", scheduler="tcp://10.0.0.5:8786")  # doctest: +SKIP
     >>> report.embedded, report.dashboard  # doctest: +SKIP
     """
-    from tqdm.auto import tqdm
+    return _run(
+        data, workers=workers, scheduler=scheduler, backbone=backbone, weights=weights, cache_dir=cache_dir,
+        batch_size=batch_size, resize=resize, seed=seed, shard_size=shard_size, threads_per_worker=threads_per_worker,
+        progress=progress,
+    )[3]
 
-    from attr_utils.embedder import Embedder
 
-    _validate(workers, scheduler, batch_size, shard_size)
-    if threads_per_worker is not None and (isinstance(threads_per_worker, bool) or not isinstance(threads_per_worker, int) or threads_per_worker < 1):
-        raise ValueError(f"`threads_per_worker` must be an integer >= 1, got {threads_per_worker!r}")
-    start = time.perf_counter()
-    # Resolving the weights and the signature imports no TensorFlow; it validates
-    # the options and creates the cache folder before any cluster starts.
-    local = Embedder(backbone, weights, cache_dir=cache_dir, batch_size=batch_size, resize=resize, seed=seed)
-    dataset = load_dataset(data)
-    paths = [str(p) for p in dataset.paths]
-    w = local.resolved.weights
-    config = {
-        "backbone": local.spec.name,
-        "weights": str(Path(w.path).resolve()) if w.kind == "file" else w.name if w.kind == "random" else w.spec,
-        "cache_dir": str(local.store.folder.parent.parent.resolve()),
-        "batch_size": int(batch_size),
-        "resize": resize,
-        "seed": int(seed),
-        "signature": local.store.folder.name,
-    }
+def embed_on_cluster(
+    data: str | os.PathLike | Dataset,
+    *,
+    workers: int | None = None,
+    scheduler=None,
+    backbone: str = "resnet50",
+    weights: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    batch_size: int = 32,
+    resize: str = "stretch",
+    seed: int = 0,
+    shard_size: int | None = None,
+    threads_per_worker: int | None = None,
+    progress: bool = True,
+) -> Embeddings:
+    """Like :func:`attr_utils.embed`, computed on a Dask cluster: returns the Embeddings.
 
-    client, cluster, owns = _connect(workers, scheduler, threads_per_worker)
-    try:
-        from dask.base import tokenize
-        from distributed import KilledWorker, as_completed
+    The workers fill the shared cache exactly as :func:`embed_distributed`
+    does; the client then reads the vectors of the dataset's images from the
+    cache (no image is read or hashed on the client). Use
+    :func:`embed_distributed` when the catalog's vectors do not fit in the
+    client's memory, and :mod:`attr_utils.streaming` to index them.
 
-        n_workers = len(client.scheduler_info().get("workers", {})) if cluster is None else workers
-        if cluster is None and n_workers == 0:
-            try:
-                client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
-            except TimeoutError:
-                raise AttrUtilsError(f"the Dask cluster at {client.scheduler.address} has no workers; start some with `dask worker {client.scheduler.address}`") from None
-            n_workers = len(client.scheduler_info().get("workers", {}))
-        dashboard = client.dashboard_link or ""
-        if progress:
-            print(f"Dask dashboard: {dashboard}", file=sys.stderr, flush=True)
-        size = shard_size or default_shard_size(len(paths), n_workers, batch_size)
-        shards = [paths[i : i + size] for i in range(0, len(paths), size)]
-        run_token = tokenize(config, time.time_ns())
-        futures = {}
-        for i, shard in enumerate(shards):
-            fut = client.submit(_embed_shard, shard, config, key=f"attr-utils-embed-{run_token[:12]}-{i:06d}", retries=2)
-            futures[fut] = i
-        results: list[dict | None] = [None] * len(shards)
-        bar = tqdm(total=len(paths), desc=f"embedding with {local.spec.name} on {n_workers} Dask workers", unit="img", disable=not progress)
-        try:
-            for fut in as_completed(list(futures), loop=client.loop):
-                i = futures[fut]
-                try:
-                    results[i] = fut.result()
-                except KilledWorker as exc:
-                    raise AttrUtilsError(
-                        f"Dask gave up on shard {i} ({len(shards[i])} images from {shards[i][0]}): workers died "
-                        f"while running it ({exc}); everything committed is kept, so running again resumes"
-                    ) from None
-                fut.release()
-                bar.update(len(shards[i]))
-        finally:
-            bar.close()
-    finally:
-        if owns:
-            client.close()
-        if cluster is not None:
-            cluster.close()
+    Parameters
+    ----------
+    data, workers, scheduler, backbone, weights, cache_dir, batch_size, resize, seed, shard_size, threads_per_worker, progress
+        As in :func:`embed_distributed`.
 
-    hashes = [h for r in results for h in r["hashes"]]
-    skipped = list(dataset.skipped) + [Skipped(p, reason) for r in results for p, reason in r["skipped"]]
-    computed = sum(r["computed"] for r in results)
-    kept = sum(h is not None for h in hashes)
-    return DistributedEmbedReport(
-        images=len(dataset),
-        embedded=computed,
-        cached=kept - computed,
-        skipped=tuple(skipped),
-        seconds=time.perf_counter() - start,
-        dashboard=dashboard,
-        workers=n_workers,
-        shards=len(shards),
-        signature=config["signature"],
+    Returns
+    -------
+    Embeddings
+        As :func:`attr_utils.embed` returns; ``report`` is the run's
+        :class:`DistributedEmbedReport` (with the dashboard address).
+
+    Raises
+    ------
+    CacheError
+        Vectors the workers reported are missing from the cache (the cache
+        folder is not shared between the workers and the client).
+    """
+    import numpy as np
+
+    embedder, dataset, hashes, report = _run(
+        data, workers=workers, scheduler=scheduler, backbone=backbone, weights=weights, cache_dir=cache_dir,
+        batch_size=batch_size, resize=resize, seed=seed, shard_size=shard_size, threads_per_worker=threads_per_worker,
+        progress=progress,
     )
+    keep = np.array([h is not None for h in hashes], dtype=bool)
+    kept = [h for h in hashes if h is not None]
+    found, blocks = embedder.store.get(kept)
+    if not found.all():
+        missing = int((~found).sum())
+        raise CacheError(
+            f"{missing} vectors the workers wrote are not in {embedder.store.folder} as seen from this client: "
+            "the cache folder must be on storage shared by the client and every worker (same path)"
+        )
+    table = dataset.table[keep].reset_index(drop=True)
+    table.insert(1, "hash", kept)
+    return embedder._result(table, blocks, tuple(dataset.label_columns), report)

@@ -12,9 +12,13 @@ memory is the result plus one batch, never the whole cache:
   array filled in place, the IVF index is trained on a seeded sample and
   receives the vectors batch by batch, so neither holds a second copy.
 
-Peak memory (measured in ``benchmarks/bench_distributed.py``): the vectors'
-float32 size plus the row hashes (~70 bytes per row, Arrow strings), the
-duplicate map (8 bytes per raw row) and one batch.
+Peak memory (measured in ``benchmarks/bench_distributed.py``, VmHWM of a fresh
+process): the vectors' float32 size plus the row hashes (~70 bytes per row,
+Arrow strings), the duplicate map (8 bytes per raw row), one batch and some
+tens of MB of reader/allocator overhead: 1.27x the vectors for an exact index
+over 60k x 1024, 1.33x over 400k x 256; the IVF build adds faiss's training
+and list buffers (1.6-1.7x). Loading the block and then building an index
+from the array would take >= 2x.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from attr_utils.cache import SignatureStore
@@ -80,14 +85,22 @@ def _readable_parts(store: SignatureStore) -> list[tuple[Path, int]]:
     return out
 
 
+def _read(part: Path, columns: list[str], batch_rows: int):
+    """Record batches of one part, decoded through the system allocator, which hands large buffers
+    back to the OS when they are freed (Arrow's default pool keeps them, adding to the peak)."""
+    return ds.dataset(part, format="parquet").to_batches(
+        columns=columns, batch_size=batch_rows, batch_readahead=0, fragment_readahead=0, use_threads=False,
+        memory_pool=pa.system_memory_pool(),
+    )
+
+
 def _batches(parts: Sequence[tuple[Path, int]], block: str, dim: int, batch_rows: int) -> Iterator[tuple[pa.Array, np.ndarray]]:
     for part, _ in parts:
-        reader = pq.ParquetFile(part)
-        for batch in reader.iter_batches(batch_size=batch_rows, columns=["hash", block]):
+        for batch in _read(part, ["hash", block], batch_rows):
             col = batch.column(1)
             if col.null_count:
                 raise CacheError(f"{part} has missing {block} vectors")
-            values = col.values.to_numpy(zero_copy_only=False).reshape(-1, dim)
+            values = col.flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)  # flatten() honours slice offsets
             yield batch.column(0), values
 
 
@@ -123,12 +136,35 @@ def iter_block_batches(source, block: str, *, batch_rows: int = BATCH_ROWS) -> I
         yield hashes.to_numpy(zero_copy_only=False), vectors
 
 
+_HEX = np.full(256, 255, dtype=np.uint8)
+_HEX[np.frombuffer(b"0123456789abcdef", dtype=np.uint8)] = np.arange(16, dtype=np.uint8)
+_HEX[np.frombuffer(b"ABCDEF", dtype=np.uint8)] = np.arange(10, 16, dtype=np.uint8)
+
+
+def _chunk_keys(chunk: pa.Array) -> np.ndarray:
+    """64-bit keys of one string array: the first 16 hex digits of SHA-256 hashes, read from the
+    Arrow buffer without creating Python strings; any other string is hashed by pandas."""
+    chunk = chunk.cast(pa.string())
+    m = len(chunk)
+    if m and not chunk.null_count:
+        offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int32)[chunk.offset : chunk.offset + m + 1]
+        if offsets[-1] - offsets[0] == 64 * m and np.all(np.diff(offsets) == 64):
+            data = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]].reshape(m, 64)
+            nibbles = _HEX[data[:, :16]]
+            if not (nibbles == 255).any():
+                keys = np.zeros(m, dtype=np.uint64)
+                for j in range(16):
+                    keys = (keys << np.uint64(4)) | nibbles[:, j].astype(np.uint64)
+                return keys
+    return pd.util.hash_array(chunk.to_numpy(zero_copy_only=False), categorize=False)
+
+
 def _keys(strings: pa.ChunkedArray) -> np.ndarray:
-    """64-bit hash of every string (collisions are checked by the callers)."""
+    """64-bit key of every string (collisions are checked by the callers)."""
     out = np.empty(len(strings), dtype=np.uint64)
     at = 0
     for chunk in strings.chunks:
-        out[at : at + len(chunk)] = pd.util.hash_array(chunk.to_numpy(zero_copy_only=False), categorize=False)
+        out[at : at + len(chunk)] = _chunk_keys(chunk)
         at += len(chunk)
     return out
 
@@ -142,16 +178,20 @@ def _first_occurrences(strings: pa.ChunkedArray) -> np.ndarray:
     repeat = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1]) + 1  # positions (in sorted order) of later copies
     del sorted_keys
     if len(repeat):
-        # a later copy is dropped only if its full hash equals the first copy's (64-bit keys may collide)
-        group_start = repeat.copy()
-        is_start = np.ones(len(order), dtype=bool)
-        is_start[repeat] = False
-        starts = np.flatnonzero(is_start)
-        group_start = starts[np.searchsorted(starts, repeat, side="right") - 1]
-        same = pc.equal(strings.take(pa.array(order[repeat])), strings.take(pa.array(order[group_start]))).to_numpy(zero_copy_only=False)
-        keep = np.ones(len(order), dtype=bool)
-        keep[repeat[same]] = False
-        order = order[keep]
+        # rows whose 64-bit key is shared: deduplicate them exactly on the full hash, first stored copy wins
+        shared = np.zeros(len(order), dtype=bool)
+        shared[repeat] = True
+        shared[repeat - 1] = True
+        rows = np.sort(order[shared])
+        seen: set[str] = set()
+        drop = []
+        for row, text in zip(rows.tolist(), strings.take(pa.array(rows)).to_pylist()):
+            if text in seen:
+                drop.append(row)
+            else:
+                seen.add(text)
+        if drop:
+            order = np.setdiff1d(order, np.asarray(drop, dtype=order.dtype), assume_unique=True)
     return np.sort(order)
 
 
@@ -168,7 +208,10 @@ def _positions(strings: pa.Array, value_set: pa.Array) -> np.ndarray:
     hit = np.flatnonzero(candidate >= 0)
     if len(hit):
         same = pc.equal(strings.take(pa.array(hit)), value_set.take(pa.array(candidate[hit]))).to_numpy(zero_copy_only=False)
-        candidate[hit[~same]] = -1  # a 64-bit key collision, not the same hash
+        unsure = hit[~same]  # a 64-bit key shared by different strings: look those up exactly
+        if len(unsure):
+            exact = pc.index_in(strings.take(pa.array(unsure)), value_set=value_set)
+            candidate[unsure] = pc.fill_null(exact, -1).to_numpy().astype(np.int64)
     return candidate
 
 
@@ -177,7 +220,7 @@ def _plan(store: SignatureStore, hashes: Sequence[str] | None) -> tuple[list[tup
     parts = _readable_parts(store)
     chunks = []
     for part, _ in parts:
-        chunks.extend(pq.read_table(part, columns=["hash"]).column("hash").chunks)
+        chunks.extend(batch.column(0) for batch in _read(part, ["hash"], 1 << 20))
     stored = pa.chunked_array(chunks, type=pa.string())
     del chunks
     first = _first_occurrences(stored)  # readers keep the first copy of a hash, in stored order
@@ -282,14 +325,20 @@ def load_block(source, block: str, *, hashes: Sequence[str] | None = None, batch
     return _retrying(run)
 
 
-def _normalize_inplace(x: np.ndarray, chunk: int = 65536) -> None:
+def _chunk_rows(x: np.ndarray, nbytes: int = 8 << 20) -> int:
+    return max(1, nbytes // max(1, x.shape[1] * x.itemsize))
+
+
+def _normalize_inplace(x: np.ndarray) -> None:
+    chunk = _chunk_rows(x)
     for s in range(0, len(x), chunk):
         block = x[s : s + chunk]
         norms = np.sqrt(np.einsum("ij,ij->i", block, block, dtype=np.float64))[:, None].astype(np.float32)
         np.divide(block, norms, out=block, where=norms > 0)
 
 
-def _check_finite(x: np.ndarray, what: str, chunk: int = 65536) -> None:
+def _check_finite(x: np.ndarray, what: str) -> None:
+    chunk = _chunk_rows(x)
     for s in range(0, len(x), chunk):
         if not np.isfinite(x[s : s + chunk]).all():
             raise CacheError(f"{what} holds NaN or infinite values (rows {s}..{s + chunk}); clear that signature and embed again")
@@ -504,9 +553,8 @@ def build_index_from_cache(
     place for cosine) and the index takes it without a copy; ``ivf`` trains on
     a seeded sample (``40 * nlist`` rows), then adds the vectors batch by batch
     into faiss's inverted lists, sized exactly beforehand, which store them
-    once (plus an 8-byte id per row). Both stay
-    within the vectors' size plus the row hashes (~70 bytes per row) and one
-    batch. ``hnsw`` loads the block (bounded) and builds with
+    once (plus an 8-byte id per row). Measured peaks: ~1.3x the vectors'
+    size for ``exact``, ~1.65x for ``ivf`` (see the module notes). ``hnsw`` loads the block (bounded) and builds with
     :func:`~attr_utils.index.build_index` (its graph adds ~2*M*4 bytes per row).
     """
     from attr_utils.index import _check_metric, build_index, resolve_kind

@@ -17,7 +17,7 @@ What it measures (prints one JSON document; ``--out`` also writes it to a file):
 * ``streaming_index``: peak resident memory of
   :func:`attr_utils.streaming.build_index_from_cache` (exact index) and of
   :func:`attr_utils.streaming.load_block` on a synthetic cache, each in a
-  fresh subprocess (``ru_maxrss`` minus the interpreter's baseline), against
+  fresh subprocess (peak resident memory, VmHWM, minus the baseline after imports), against
   the size of the float32 vectors.
 
 Run: ``python benchmarks/bench_distributed.py --images 256 --workers 2``.
@@ -26,6 +26,7 @@ Run: ``python benchmarks/bench_distributed.py --images 256 --workers 2``.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -113,12 +114,18 @@ def bench_cluster(data: Path, weights: str, cache: Path, warm_cache: Path, batch
 
 MEMORY_JOB = textwrap.dedent(
     """
-    import json, resource, sys
+    import json, sys
+
+    def hwm():
+        # VmHWM: this process's peak resident memory (ru_maxrss would carry the parent's peak across exec)
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
     import numpy as np
     import attr_utils.streaming as st
     import attr_utils.index  # imported before the baseline: module code is not data
     import faiss  # noqa: F401
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    base = hwm()
     what, folder, block = sys.argv[1:4]
     if what == "load":
         hashes, vectors = st.load_block(folder, block)
@@ -126,7 +133,7 @@ MEMORY_JOB = textwrap.dedent(
     else:
         index, hashes = st.build_index_from_cache(folder, block, kind=what)
         n, size = len(hashes), index.ntotal * index.dim * 4
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = hwm()
     print(json.dumps({"rows": n, "vectors_bytes": size, "peak_extra_bytes": peak - base}))
     """
 )
@@ -140,10 +147,11 @@ def bench_streaming_memory(rows: int, dim: int, part_rows: int, folder: Path) ->
     written = 0
     while written < rows:
         m = min(part_rows, rows - written)
-        hashes = [f"{i:064x}" for i in range(written, written + m)]
+        hashes = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(written, written + m)]
         store.write(hashes, {"block": rng.standard_normal((m, dim), dtype=np.float32)})
         written += m
-    store.write([f"{i:064x}" for i in range(part_rows)], {"block": rng.standard_normal((part_rows, dim), dtype=np.float32)})  # duplicates
+    dup = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(part_rows)]
+    store.write(dup, {"block": rng.standard_normal((part_rows, dim), dtype=np.float32)})  # duplicates
     script = folder / "memory_job.py"
     script.write_text(MEMORY_JOB)
     out = {"rows": rows, "dim": dim, "parts": len(store.parts()), "duplicate_rows": part_rows}

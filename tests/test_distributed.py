@@ -23,7 +23,7 @@ import pytest
 import attr_utils as au
 from attr_utils.cache import SignatureStore
 from attr_utils.cli import main
-from attr_utils.distributed import embed_distributed, worker_thread_env
+from attr_utils.distributed import embed_distributed, embed_on_cluster, worker_thread_env
 from attr_utils.errors import AttrUtilsError
 from tests.conftest import make_class_folder
 
@@ -127,6 +127,14 @@ def test_rerun_computes_nothing(cluster, distributed_run, data, weights):
     again = embed_distributed(data, scheduler=cluster[1], weights=weights, cache_dir=cache, batch_size=2, progress=False)
     assert again.embedded == 0 and again.cached == N_GOOD and len(again.skipped) == 2
     assert again.shards == 7  # default: ~4 tasks per worker in whole batches: ceil(38 / 8) -> 3 batches of 2 -> 7 shards of <= 6
+
+
+def test_embed_on_cluster_returns_the_same_embeddings(cluster, distributed_run, data, weights, reference):
+    _, cache = distributed_run
+    emb = embed_on_cluster(data, scheduler=cluster[1], weights=weights, cache_dir=cache, batch_size=2, progress=False)
+    _assert_same_vectors(emb, reference)
+    assert emb.table.equals(reference.table) and emb.label_columns == reference.label_columns
+    assert emb.report.cached == N_GOOD and emb.report.dashboard.startswith("http") and emb.weights == reference.weights
 
 
 @pytest.mark.slow
