@@ -59,6 +59,8 @@ CACHE_ENV = "ATTR_UTILS_CACHE"
 FORMAT_VERSION = 1
 #: Merge parts when a signature folder holds more than this many.
 COMPACT_THRESHOLD = 64
+#: Rows per Parquet row group: readers can stream a large compacted part.
+ROW_GROUP_ROWS = 8192
 #: Hidden temporary files older than this (seconds) belong to dead writers.
 STALE_TMP_SECONDS = 3600
 
@@ -225,7 +227,7 @@ class SignatureStore:
         tmp = self.folder / f".tmp-{name}"
         try:
             with open(tmp, "wb") as f:
-                pq.write_table(table, f, compression="zstd")
+                pq.write_table(table, f, compression="zstd", row_group_size=ROW_GROUP_ROWS)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, final)

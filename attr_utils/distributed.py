@@ -158,7 +158,7 @@ def _embed_shard(paths: Sequence[str], config: dict) -> dict:
             f"{config['signature']}: the workers must see the same weights file and run the same attr-utils version"
         )
     start = time.perf_counter()
-    hashes, skipped, computed = embedder.fill(list(paths), progress=False)
+    hashes, skipped, computed = embedder.fill(list(paths), progress=False, compact=False)
     return {
         "hashes": hashes,
         "skipped": [(s.path, s.reason) for s in skipped],

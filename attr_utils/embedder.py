@@ -27,7 +27,7 @@ import pandas as pd
 from PIL import Image
 
 from attr_utils.backbones.auto import ResolvedBackbone, resolve_backbone
-from attr_utils.cache import EmbeddingCache, SignatureStore
+from attr_utils.cache import COMPACT_THRESHOLD, EmbeddingCache, SignatureStore
 from attr_utils.datasets import Dataset, load_dataset
 from attr_utils.embeddings import EmbedReport, Embeddings, Skipped
 from attr_utils.errors import CacheError, ImageDecodeError
@@ -175,8 +175,13 @@ class Embedder:
         finally:
             out.put(None)
 
-    def fill(self, paths: Sequence[str], *, progress: bool = True) -> tuple[list[str | None], list[Skipped], int]:
+    def fill(
+        self, paths: Sequence[str], *, progress: bool = True, compact: bool = True
+    ) -> tuple[list[str | None], list[Skipped], int]:
         """Make sure every decodable file of ``paths`` is in the cache.
+
+        ``compact=False`` leaves part files as they are (distributed workers
+        pass it: one compaction at the end beats one per worker and shard).
 
         Returns
         -------
@@ -224,7 +229,7 @@ class Embedder:
                         q.get(timeout=0.1)
                     except queue.Empty:
                         pass
-            if len(self.store.parts()) > 64:
+            if compact and len(self.store.parts()) > COMPACT_THRESHOLD:
                 self.store.compact()
         for i, (h, p) in enumerate(zip(hashes, paths)):
             if h is not None and h in bad:

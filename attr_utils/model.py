@@ -8,7 +8,11 @@ import numpy as np
 
 from attr_utils.backbones import BackboneSpec, ResolvedWeights
 
-__all__ = ["BlockModel", "import_keras"]
+__all__ = ["BlockModel", "import_keras", "seed_random_weights"]
+
+#: Bump when :func:`seed_random_weights` draws differently (it is part of the
+#: cache signature of random weights).
+RANDOM_INIT_VERSION = "numpy-glorot-v1"
 
 
 def import_keras():
@@ -18,6 +22,30 @@ def import_keras():
     import keras
 
     return keras
+
+
+def seed_random_weights(model, seed: int) -> None:
+    """Redraw every kernel of ``model`` from ``numpy.random.default_rng(seed)``.
+
+    Keras's seeded initialisation (``keras.utils.set_random_seed``) draws
+    each layer's seed from Python's global ``random`` module, which other
+    threads (a Dask worker's, a Jupyter kernel's) may advance at the same
+    time: the same seed then gives different weights in different processes.
+    Drawing the kernels here, Glorot-uniform like Keras's default, from one
+    generator in the model's fixed weight order makes ``"random:SEED"``
+    reproducible everywhere. Biases and batch-norm parameters keep their
+    constant initial values.
+    """
+    rng = np.random.default_rng(seed)
+    for variable in model.weights:
+        name = getattr(variable, "path", variable.name)
+        if not name.endswith("kernel"):
+            continue
+        shape = tuple(int(d) for d in variable.shape)
+        receptive = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
+        fan_in, fan_out = shape[-2] * receptive, shape[-1] * receptive
+        limit = np.sqrt(6.0 / (fan_in + fan_out))
+        variable.assign(rng.uniform(-limit, limit, size=shape).astype(np.float32))
 
 
 class BlockModel:

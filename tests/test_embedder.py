@@ -110,8 +110,10 @@ def test_env_variable_supplies_default_weights(class_folder, tmp_path, monkeypat
 def test_weights_file_path(class_folder, reference, tmp_path):
     import keras
 
-    keras.utils.set_random_seed(0)
+    from attr_utils.model import seed_random_weights
+
     model = keras.applications.ResNet50(include_top=False, weights=None, input_shape=(224, 224, 3))
+    seed_random_weights(model, 0)
     path = tmp_path / "resnet50_seed0.weights.h5"
     model.save_weights(path)
     emb = au.embed(class_folder, weights=str(path), cache_dir=tmp_path / "c", progress=False)
@@ -275,3 +277,32 @@ def test_auto_records_the_choice_in_results(offline_keras, class_folder, tmp_pat
     emb = au.embed(class_folder, backbone="auto", cache_dir=tmp_path, progress=False)
     assert emb.backbone == "efficientnet-lite0" and emb.pretrained
     assert emb.backbone_reason.startswith("auto:")
+
+
+def test_random_weights_do_not_depend_on_pythons_global_random_state():
+    """Keras's own seeding reads Python's `random`; a busy background thread must not change the weights."""
+    import random
+    import threading
+
+    from attr_utils.backbones import get_backbone
+    from attr_utils.model import BlockModel
+
+    spec = get_backbone("resnet50")
+    first = BlockModel(spec, spec.resolve_weights("random:7", 0)).model.get_layer("conv2_block1_1_conv").get_weights()[0]
+    stop = threading.Event()
+
+    def churn():
+        while not stop.is_set():
+            random.random()
+
+    thread = threading.Thread(target=churn, daemon=True)
+    thread.start()
+    try:
+        random.seed(12345)
+        second = BlockModel(spec, spec.resolve_weights("random:7", 0)).model.get_layer("conv2_block1_1_conv").get_weights()[0]
+    finally:
+        stop.set()
+        thread.join()
+    np.testing.assert_array_equal(first, second)
+    other = BlockModel(spec, spec.resolve_weights("random:8", 0)).model.get_layer("conv2_block1_1_conv").get_weights()[0]
+    assert not np.array_equal(first, other)

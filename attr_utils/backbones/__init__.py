@@ -241,7 +241,7 @@ def random_weights(spec: str, seed: int) -> ResolvedWeights:
     return ResolvedWeights(
         spec=spec,
         kind="random",
-        identity=f"random:{s}",
+        identity=f"random:{s}:numpy-glorot-v1",
         label=f"random weights (seed {s})",
         pretrained=False,
         seed=s,

@@ -550,12 +550,13 @@ def build(weights: ResolvedWeights):
     WeightsError
         The weights file cannot be read or does not fit the architecture.
     """
-    from attr_utils.model import import_keras
+    from attr_utils.model import import_keras, seed_random_weights
 
     keras = import_keras()
     if weights.kind == "random":
-        keras.utils.set_random_seed(int(weights.seed or 0))
-        return build_model()
+        model = build_model()
+        seed_random_weights(model, int(weights.seed or 0))
+        return model
     if weights.path is None:
         raise WeightsError(f"weights {weights.spec!r} have no file; use 'imagenet', 'random[:SEED]' or a path")
     path = Path(weights.path)

@@ -146,11 +146,13 @@ def build(weights: ResolvedWeights):
     """Build ``keras.applications.ResNet50`` without its top, with ``weights``."""
     import keras
 
+    from attr_utils.model import seed_random_weights
+
     shape = (224, 224, 3)
-    if weights.kind == "random":
-        keras.utils.set_random_seed(int(weights.seed or 0))
-        return keras.applications.ResNet50(include_top=False, weights=None, input_shape=shape)
     model = keras.applications.ResNet50(include_top=False, weights=None, input_shape=shape)
+    if weights.kind == "random":
+        seed_random_weights(model, int(weights.seed or 0))
+        return model
     try:
         model.load_weights(str(weights.path))
     except Exception as exc:
