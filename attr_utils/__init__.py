@@ -39,6 +39,10 @@ _LAZY = {
     "clustering_metrics": "attr_utils.analysis",
     "reduction_sweep": "attr_utils.analysis",
     "umap_embedding": "attr_utils.analysis",
+    "embed_distributed": "attr_utils.distributed",
+    "embed_on_cluster": "attr_utils.distributed",
+    "build_index_from_cache": "attr_utils.streaming",
+    "load_block": "attr_utils.streaming",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -344,6 +344,8 @@ def embed(
     resize: str = "stretch",
     seed: int = 0,
     progress: bool = True,
+    workers: int | None = None,
+    scheduler=None,
 ) -> Embeddings:
     """Embed every image of a dataset into per-block vectors.
 
@@ -372,6 +374,12 @@ def embed(
         Seed of ``"random"`` weights.
     progress : bool, default=True
         Show a tqdm progress bar.
+    workers : int, optional
+        Embed on a local Dask cluster of this many worker processes (see
+        :func:`attr_utils.distributed.embed_on_cluster`).
+    scheduler : str or distributed.Client, optional
+        Embed on an existing Dask cluster (``"tcp://HOST:8786"``); the cache
+        folder must be on storage every worker sees.
 
     Returns
     -------
@@ -386,6 +394,13 @@ def embed(
     >>> emb["block2"].shape  # doctest: +SKIP
     (1000, 256)
     """
+    if workers is not None or scheduler is not None:
+        from attr_utils.distributed import embed_on_cluster
+
+        return embed_on_cluster(
+            data, workers=workers, scheduler=scheduler, backbone=backbone, weights=weights, cache_dir=cache_dir,
+            batch_size=batch_size, resize=resize, seed=seed, progress=progress,
+        )
     embedder = Embedder(backbone, weights, cache_dir=cache_dir, batch_size=batch_size, resize=resize, seed=seed)
     return embedder.embed(data, progress=progress)
 
