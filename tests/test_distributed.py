@@ -281,3 +281,11 @@ def test_cli_rejects_bad_cluster_options(data, argv, capsys):
         main(["embed", str(data), *argv])
     assert info.value.code == 2
     assert "error: argument" in capsys.readouterr().err
+
+
+def test_embed_with_scheduler_and_seeded_random_weights_matches_one_process(cluster, data, tmp_path):
+    """`embed(scheduler=...)` delegates to the cluster; "random" weights built in a worker equal the client's."""
+    local = au.embed(data, weights="random", cache_dir=tmp_path / "local", batch_size=2, progress=False)
+    remote = au.embed(data, weights="random", scheduler=cluster[1], cache_dir=tmp_path / "remote", batch_size=2, progress=False)
+    assert remote.report.embedded == N_GOOD and remote.weights == "random:0"
+    _assert_same_vectors(remote, local)
