@@ -326,6 +326,39 @@ class _FaissIndex(VectorIndex):
         return int(self.ntotal * self.dim * 4)
 
 
+def calibrate_nprobe(index, queries, query_rows, truth, *, k: int, nlist: int, target_recall: float) -> tuple[int, float]:
+    """Smallest ``nprobe`` of a faiss IVF ``index`` whose recall@k reaches ``target_recall`` + 0.01.
+
+    ``queries`` are catalog rows ``query_rows``; ``truth`` holds their exact
+    ``k + 1`` nearest rows (themselves included, excluded when scoring).
+    ``nprobe`` doubles until the aim is met, then bisects between the last
+    miss and the hit; the aim is 0.01 above the target to absorb the
+    sampling error of the calibration queries. Returns (nprobe, recall).
+    """
+    truth_sets = [set(np.asarray(t)[np.asarray(t) != r][:k].tolist()) for t, r in zip(truth, query_rows)]
+
+    def measure(nprobe: int) -> float:
+        index.nprobe = nprobe
+        _, found = index.search(queries, k + 1)
+        hits = sum(len(ts & set(f[f != r][:k].tolist())) for ts, f, r in zip(truth_sets, found, query_rows))
+        return hits / max(1, sum(len(ts) for ts in truth_sets))
+
+    aim = min(1.0, target_recall + 0.01)
+    lo, hi = 0, 1
+    recall = measure(hi)
+    while recall < aim and hi < nlist:
+        lo, hi = hi, min(nlist, hi * 2)
+        recall = measure(hi)
+    while hi - lo > max(1, hi // 8):
+        mid = (lo + hi) // 2
+        r = measure(mid)
+        if r >= aim:
+            hi, recall = mid, r
+        else:
+            lo = mid
+    return hi, recall
+
+
 class IVFIndex(_FaissIndex):
     """Inverted-file index (faiss ``IndexIVFFlat``) with a calibrated ``nprobe``.
 
@@ -424,30 +457,7 @@ class IVFIndex(_FaissIndex):
         k = min(10, n - 1)
         exact = ExactIndex(x, metric=self.metric)  # shares x (already normalised for cosine)
         _, truth = exact.search(x[rows], k + 1)
-        truth_sets = [set(t[t != r][:k]) for t, r in zip(truth, rows)]
-
-        def measure(nprobe: int) -> float:
-            self._index.nprobe = nprobe
-            _, found = self._index.search(x[rows], k + 1)
-            hits = sum(len(ts & set(f[f != r][:k])) for ts, f, r in zip(truth_sets, found, rows))
-            return hits / max(1, sum(len(ts) for ts in truth_sets))
-
-        # double until the target is met, then bisect between the last miss and the hit;
-        # aim 0.01 above the target to absorb the sampling error of the calibration queries
-        aim = min(1.0, self.target_recall + 0.01)
-        lo, hi = 0, 1
-        recall = measure(hi)
-        while recall < aim and hi < self.nlist:
-            lo, hi = hi, min(self.nlist, hi * 2)
-            recall = measure(hi)
-        while hi - lo > max(1, hi // 8):
-            mid = (lo + hi) // 2
-            r = measure(mid)
-            if r >= aim:
-                hi, recall = mid, r
-            else:
-                lo = mid
-        return hi, recall
+        return calibrate_nprobe(self._index, x[rows], rows, truth, k=k, nlist=self.nlist, target_recall=self.target_recall)
 
     def set_nprobe(self, nprobe: int) -> None:
         """Change the number of cells visited per query."""

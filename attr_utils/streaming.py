@@ -380,7 +380,7 @@ def _ivf_streamed(parts, dest, n, block, dim, batch_rows, metric, seed, nlist=No
     """
     import faiss
 
-    from attr_utils.index import IVFIndex
+    from attr_utils.index import IVFIndex, calibrate_nprobe
 
     start = time.perf_counter()
     if n < 2:
@@ -467,7 +467,7 @@ def _ivf_streamed(parts, dest, n, block, dim, batch_rows, metric, seed, nlist=No
     _stream_into(parts, dest, block, dim, batch_rows, fill)
     del cells
     index.ntotal = n
-    nprobe_value, recall = (int(min(nprobe, nlist)), None) if nprobe != "auto" else _calibrate(index, queries, query_rows, truth[1], k, nlist, target_recall)
+    nprobe_value, recall = (int(min(nprobe, nlist)), None) if nprobe != "auto" else calibrate_nprobe(index, queries, query_rows, truth[1], k=k, nlist=nlist, target_recall=target_recall)
     index.nprobe = nprobe_value
 
     out = IVFIndex.__new__(IVFIndex)
@@ -477,32 +477,6 @@ def _ivf_streamed(parts, dest, n, block, dim, batch_rows, metric, seed, nlist=No
     out.target_recall, out.calibrated_recall = float(target_recall), recall
     out.build_seconds = time.perf_counter() - start
     return out
-
-
-def _calibrate(index, queries, query_rows, truth, k, nlist, target_recall):
-    """Smallest nprobe whose recall@k (queries excluding themselves) reaches the target (+0.01), as IVFIndex does."""
-    truth_sets = [set(t[t != r][:k].tolist()) for t, r in zip(truth, query_rows)]
-
-    def measure(nprobe: int) -> float:
-        index.nprobe = nprobe
-        _, found = index.search(queries, k + 1)
-        hits = sum(len(ts & set(f[f != r][:k].tolist())) for ts, f, r in zip(truth_sets, found, query_rows))
-        return hits / max(1, sum(len(ts) for ts in truth_sets))
-
-    aim = min(1.0, target_recall + 0.01)
-    lo, hi = 0, 1
-    recall = measure(hi)
-    while recall < aim and hi < nlist:
-        lo, hi = hi, min(nlist, hi * 2)
-        recall = measure(hi)
-    while hi - lo > max(1, hi // 8):
-        mid = (lo + hi) // 2
-        r = measure(mid)
-        if r >= aim:
-            hi, recall = mid, r
-        else:
-            lo = mid
-    return hi, recall
 
 
 def build_index_from_cache(
