@@ -78,6 +78,20 @@ def signature_hash(signature: Mapping) -> str:
     return bytes_sha256(json.dumps(dict(signature), sort_keys=True, separators=(",", ":")).encode())
 
 
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (survives power loss, not only SIGKILL)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
     with open(tmp, "wb") as f:
@@ -85,6 +99,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+    _fsync_dir(path.parent)
 
 
 class SignatureStore:
@@ -231,6 +246,7 @@ class SignatureStore:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, final)
+            _fsync_dir(self.folder)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise CacheError(f"cannot write to the embedding cache {self.folder}: {exc}") from None
@@ -266,10 +282,13 @@ class SignatureStore:
             parts = self.parts()
             if len(parts) < min_parts:
                 return False
-            tables = []
+            tables, merged_parts = [], []
             for part in parts:
                 try:
                     tables.append(pq.read_table(part))
+                    merged_parts.append(part)
+                except FileNotFoundError:  # moved aside by a reader meanwhile: nothing to merge
+                    continue
                 except Exception as exc:  # noqa: BLE001
                     self._quarantine(part, exc)
             if not tables:
@@ -282,7 +301,7 @@ class SignatureStore:
                 b: merged.column(b).combine_chunks().values.to_numpy(zero_copy_only=False).reshape(-1, d)
                 for b, d in self.dims.items()
             })
-            for part in parts:
+            for part in merged_parts:
                 part.unlink(missing_ok=True)
                 self._index_memo.pop(part.name, None)
             return True

@@ -93,3 +93,23 @@ def test_info_and_clear(tmp_path):
     assert info.loc[0, "backbone"] == "toy" and info.loc[0, "images"] == 2 and info.loc[0, "parts"] == 1
     assert cache.clear() == 1
     assert cache.info().empty
+
+
+def test_compaction_skips_a_part_that_vanishes_while_it_runs(tmp_path, monkeypatch):
+    store = EmbeddingCache(tmp_path).store(SIG, DIMS)
+    store.write(["a"], _vectors(1, seed=1))
+    store.write(["b"], _vectors(1, seed=2))
+    store.write(["c"], _vectors(1, seed=3))
+    vanishing = store.parts()[1]
+    real_read = pq.read_table
+
+    def read(path, *args, **kwargs):
+        if str(path) == str(vanishing):
+            vanishing.unlink()
+            raise FileNotFoundError(path)
+        return real_read(path, *args, **kwargs)
+
+    monkeypatch.setattr(pq, "read_table", read)
+    assert store.compact()
+    monkeypatch.undo()
+    assert len(store.parts()) == 1 and store.hashes() == {"a", "c"}
