@@ -64,3 +64,11 @@ def test_unusable_arguments_exit_non_zero_with_one_line(argv, message, class_fol
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "many"])
+def test_invalid_batch_size_is_an_argument_error(value, class_folder, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["embed", str(class_folder), "--batch-size", value])
+    assert info.value.code == 2
+    assert "expected an integer >= 1" in capsys.readouterr().err

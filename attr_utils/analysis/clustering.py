@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from attr_utils.analysis import umap_cache
+from attr_utils.analysis.accuracy import _attrs
 from attr_utils.analysis._validation import check_blocks, check_choice, check_int, check_seed, labels_for_analysis
 
 __all__ = ["clustering_metrics"]
@@ -145,19 +146,15 @@ def clustering_metrics(
                 }
             )
     out = pd.DataFrame.from_records(records)
-    out.attrs = {
-        "provenance": emb.provenance,
-        "backbone": emb.backbone,
-        "weights": emb.weights,
-        "weights_label": emb.weights_label or emb.weights,
-        "pretrained": bool(emb.pretrained),
-        "label": label,
-        "min_cluster_size": min_cluster_size,
-        "min_samples": min_samples,
-        "leaf_size": leaf_size,
-        "umap_components": umap_components,
-        "umap_neighbors": umap_neighbors,
-        "umap_min_dist": umap_min_dist,
-        "seed": seed,
-    }
+    out.attrs = _attrs(
+        emb,
+        label,
+        min_cluster_size=min_cluster_size,
+        min_samples=min_samples,
+        leaf_size=leaf_size,
+        umap_components=umap_components,
+        umap_neighbors=umap_neighbors,
+        umap_min_dist=umap_min_dist,
+        seed=seed,
+    )
     return out

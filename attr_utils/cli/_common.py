@@ -7,7 +7,18 @@ import json
 import sys
 from typing import Any
 
-__all__ = ["add_embedding_options", "add_json_option", "embed_from_args", "print_json"]
+__all__ = ["add_embedding_options", "add_json_option", "embed_from_args", "positive_int", "print_json"]
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1, with a message saying what was wrong."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
 
 
 def add_embedding_options(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +35,7 @@ def add_embedding_options(parser: argparse.ArgumentParser) -> None:
         help="'imagenet', 'random[:SEED]' or a weights file (default: $ATTR_UTILS_WEIGHTS, else the backbone's pretrained weights)",
     )
     g.add_argument("--cache-dir", default=None, help="embedding cache folder (default: $ATTR_UTILS_CACHE or ~/.cache/attr-utils)")
-    g.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default: 32)")
+    g.add_argument("--batch-size", type=positive_int, default=32, help="images per forward pass (default: 32)")
     g.add_argument(
         "--resize",
         choices=["stretch", "pad", "crop"],

@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from attr_utils.cli._common import add_embedding_options, add_json_option, print_json
+from attr_utils.cli._common import add_embedding_options, add_json_option, positive_int, print_json
 
 ORDER = 10
 
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
-    return value
 
 
 def register(subparsers) -> None:
@@ -30,11 +21,11 @@ def register(subparsers) -> None:
     add_embedding_options(p)
     g = p.add_argument_group("scale-out on Dask (see docs/distributed.md)")
     where = g.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+    where.add_argument("--workers", type=positive_int, default=None, metavar="N",
                        help="run on a local Dask cluster of N worker processes (one model per process)")
     where.add_argument("--scheduler", default=None, metavar="ADDR",
                        help="run on an existing Dask cluster, e.g. tcp://HOST:8786 (cache and images on shared storage)")
-    g.add_argument("--shard-size", type=_positive_int, default=None, metavar="K",
+    g.add_argument("--shard-size", type=positive_int, default=None, metavar="K",
                    help="images per Dask task (default: about 4 tasks per worker, at most 4096)")
     add_json_option(p)
     p.set_defaults(func=run)

@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from attr_utils.cli._common import add_embedding_options, add_json_option, embed_from_args, print_json
+from attr_utils.cli._common import add_embedding_options, add_json_option, embed_from_args, positive_int, print_json
 
 ORDER = 70
 
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
 
 
 def register(subparsers) -> None:
@@ -37,7 +28,7 @@ def register(subparsers) -> None:
     b.add_argument("data", help="labelled examples: folder per value, or CSV manifest with a label column")
     b.add_argument("--label", required=True, help="label column holding the attribute values")
     b.add_argument("--block", default=None, help="block to compare (default: the backbone's block for this attribute)")
-    b.add_argument("-k", type=_positive, default=5, help="nearest examples that vote (default: 5)")
+    b.add_argument("-k", type=positive_int, default=5, help="nearest examples that vote (default: 5)")
     b.add_argument("--out", required=True, help="directory to write the extractor to")
     add_embedding_options(b)
     add_json_option(b)

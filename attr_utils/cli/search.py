@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from attr_utils.cli._common import add_embedding_options, add_json_option, embed_from_args, print_json
+from attr_utils.cli._common import add_embedding_options, add_json_option, embed_from_args, positive_int, print_json
 
 ORDER = 60
 
@@ -18,15 +18,6 @@ def _alpha(text: str) -> float:
         raise argparse.ArgumentTypeError(f"alpha must be in [0, 1], got {value}")
     return value
 
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
 
 
 def register(subparsers) -> None:
@@ -44,7 +35,7 @@ def register(subparsers) -> None:
     p.add_argument("--query", required=True, help="query image file")
     p.add_argument("--mode", choices=["color", "texture", "both"], default="both", help="what to match (default: both)")
     p.add_argument("--alpha", type=_alpha, default=0.5, help="weight of colour in mode both, in [0, 1] (default: 0.5)")
-    p.add_argument("-k", type=_positive, default=10, help="number of results (default: 10)")
+    p.add_argument("-k", type=positive_int, default=10, help="number of results (default: 10)")
     p.add_argument("--color-block", default=None, help="block used for colour (default: the backbone's, block2 on resnet50)")
     p.add_argument("--texture-block", default=None, help="block used for texture (default: the backbone's, block4 on resnet50)")
     p.add_argument("--index", choices=["auto", "exact", "ann"], default="auto",
