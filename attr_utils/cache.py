@@ -59,8 +59,16 @@ CACHE_ENV = "ATTR_UTILS_CACHE"
 FORMAT_VERSION = 1
 #: Merge parts when a signature folder holds more than this many.
 COMPACT_THRESHOLD = 64
-#: Rows per Parquet row group: readers can stream a large compacted part.
-ROW_GROUP_ROWS = 8192
+#: Bytes of the widest vector column per Parquet row group: a reader decodes one row group of one
+#: column at a time (a few times this size, transiently), so a large compacted part streams in
+#: bounded memory (block5 of resnet50, 2048 dims: 128 rows per group).
+ROW_GROUP_BYTES = 1 << 20
+#: Bounds on the rows per row group.
+ROW_GROUP_ROWS = (64, 8192)
+#: Size (float32 vectors of every block) of a full part: compaction merges only smaller parts into
+#: parts of about this size, so it never rewrites a large cache whole and a lookup that needs one row
+#: decodes one row group of one bounded part (resnet50, 3,904 dims: 17,152 rows per part).
+PART_BYTES = 256 << 20
 #: Hidden temporary files older than this (seconds) belong to dead writers.
 STALE_TMP_SECONDS = 3600
 
@@ -201,16 +209,14 @@ class SignatureStore:
             if not rows:
                 continue
             try:
-                table = pq.read_table(part, columns=list(self.dims))
+                table, take = self._read_rows(part, np.asarray(rows))
             except FileNotFoundError:
                 raise
             except Exception as exc:  # noqa: BLE001
                 self._quarantine(part, exc)
                 continue
-            take = np.asarray(rows)
             for block, dim in self.dims.items():
-                col = table.column(block).combine_chunks()
-                values = col.values.to_numpy(zero_copy_only=False).reshape(-1, dim)[take]
+                values = table.column(block).combine_chunks().flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)[take]
                 for r, j in enumerate(rows):
                     h = part_hashes[j]
                     if h in remaining:
@@ -222,6 +228,17 @@ class SignatureStore:
                     remaining.discard(h)
         return found, blocks
 
+    def _read_rows(self, part: Path, rows: np.ndarray) -> tuple[pa.Table, np.ndarray]:
+        """The row groups of ``part`` holding ``rows`` (sorted positions), and where the rows are in them."""
+        reader = pq.ParquetFile(part)
+        meta = reader.metadata
+        starts = np.cumsum([0] + [meta.row_group(g).num_rows for g in range(meta.num_row_groups)])
+        group_of = np.searchsorted(starts, rows, side="right") - 1
+        groups = np.unique(group_of)
+        offsets = np.concatenate([[0], np.cumsum(np.diff(starts)[groups])[:-1]])
+        table = reader.read_row_groups(groups.tolist(), columns=list(self.dims))
+        return table, rows - starts[group_of] + offsets[np.searchsorted(groups, group_of)]
+
     # -- writing ---------------------------------------------------------
     def _table(self, hashes: Sequence[str], blocks: Mapping[str, np.ndarray]) -> pa.Table:
         columns = {"hash": pa.array(list(hashes), type=pa.string())}
@@ -232,25 +249,53 @@ class SignatureStore:
             columns[block] = pa.FixedSizeListArray.from_arrays(pa.array(arr.reshape(-1)), dim)
         return pa.table(columns)
 
+    @property
+    def row_group_rows(self) -> int:
+        """Rows per Parquet row group of the parts written here (see :data:`ROW_GROUP_BYTES`)."""
+        widest = 4 * max(self.dims.values(), default=1)
+        return int(np.clip(ROW_GROUP_BYTES // widest, *ROW_GROUP_ROWS))
+
+    @property
+    def part_rows(self) -> int:
+        """Rows of a full part (see :data:`PART_BYTES`): whole row groups, at least one."""
+        row_bytes = 4 * max(1, sum(self.dims.values()))
+        return int(max(1, PART_BYTES // (row_bytes * self.row_group_rows)) * self.row_group_rows)
+
+    def _schema(self) -> pa.Schema:
+        return pa.schema([("hash", pa.string())] + [(b, pa.list_(pa.float32(), d)) for b, d in self.dims.items()])
+
+    def _begin_part(self) -> tuple[Path, Path]:
+        name = f"part-{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.parquet"
+        return self.folder / f".tmp-{name}", self.folder / name
+
+    def _writer(self, sink) -> pq.ParquetWriter:
+        # no dictionary encoding: hashes are unique and float vectors hardly repeat, so the writer's
+        # dictionary attempt only costs time before it falls back to plain; statistics only for the
+        # hash (min/max of a vector's elements say nothing)
+        return pq.ParquetWriter(sink, self._schema(), compression="zstd", use_dictionary=False, write_statistics=["hash"])
+
+    def _end_part(self, tmp: Path, final: Path, f) -> None:
+        f.flush()
+        os.fsync(f.fileno())
+        f.close()
+        os.replace(tmp, final)
+        _fsync_dir(self.folder)
+
     def write(self, hashes: Sequence[str], blocks: Mapping[str, np.ndarray]) -> Path | None:
         """Commit one batch of vectors as a new part, atomically. Returns its path."""
         if len(hashes) == 0:
             return None
         table = self._table(hashes, blocks)
-        name = f"part-{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.parquet"
-        final = self.folder / name
-        tmp = self.folder / f".tmp-{name}"
+        tmp, final = self._begin_part()
         try:
             with open(tmp, "wb") as f:
-                pq.write_table(table, f, compression="zstd", row_group_size=ROW_GROUP_ROWS)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, final)
-            _fsync_dir(self.folder)
+                with self._writer(f) as writer:
+                    writer.write_table(table, row_group_size=self.row_group_rows)
+                self._end_part(tmp, final, f)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise CacheError(f"cannot write to the embedding cache {self.folder}: {exc}") from None
-        self._index_memo[name] = np.asarray(list(hashes), dtype=object)
+        self._index_memo[final.name] = np.asarray(list(hashes), dtype=object)
         return final
 
     def sweep_temporary(self, older_than: float = STALE_TMP_SECONDS) -> int:
@@ -266,12 +311,19 @@ class SignatureStore:
         return removed
 
     def compact(self, *, min_parts: int = 2) -> bool:
-        """Merge all parts into one, dropping duplicate hashes.
+        """Merge the parts smaller than :attr:`part_rows` rows, dropping duplicate hashes.
+
+        Full parts are left as they are, so compacting a growing cache never
+        rewrites it whole, and the merge streams one row group at a time into
+        new full parts (plus one remainder): its memory is a few row groups
+        and the hashes, whatever the cache's size. A hash already in a full
+        part, or earlier in the merge, is dropped.
 
         Safe with concurrent writers and readers: it takes a non-blocking
-        lock (another compaction in progress means this one is skipped),
-        writes the merged part atomically, then deletes only the parts it
-        merged. Returns True when it merged.
+        lock (another compaction in progress means this one is skipped), writes
+        each new part atomically, then deletes only the parts it merged (a
+        crash in between leaves duplicate rows, which readers skip and the next
+        compaction drops). Returns True when it merged.
         """
         lock_path = self.folder / ".compact.lock"
         with open(lock_path, "a+") as lock:
@@ -279,32 +331,125 @@ class SignatureStore:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 return False
-            parts = self.parts()
-            if len(parts) < min_parts:
-                return False
-            tables, merged_parts = [], []
-            for part in parts:
+            full_rows = self.part_rows
+            full, small = [], []
+            for part in self.parts():
                 try:
-                    tables.append(pq.read_table(part))
-                    merged_parts.append(part)
-                except FileNotFoundError:  # moved aside by a reader meanwhile: nothing to merge
+                    rows = pq.ParquetFile(part).metadata.num_rows
+                except FileNotFoundError:  # moved aside by a reader meanwhile
                     continue
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:  # noqa: BLE001 - any parse error means corruption
                     self._quarantine(part, exc)
-            if not tables:
+                    continue
+                (full if rows >= full_rows else small).append(part)
+            if len(small) < min_parts:
                 return False
-            merged = pa.concat_tables(tables)
-            hashes = merged.column("hash").to_numpy(zero_copy_only=False)
-            _, first = np.unique(hashes, return_index=True)
-            merged = merged.take(np.sort(first))
-            self.write(merged.column("hash").to_pylist(), {
-                b: merged.column(b).combine_chunks().values.to_numpy(zero_copy_only=False).reshape(-1, d)
-                for b, d in self.dims.items()
-            })
-            for part in merged_parts:
+            seen: set[str] = set()
+            for part in full:
+                hashes = self._part_hashes(part)
+                if hashes is not None:
+                    seen.update(hashes.tolist())
+            merged = []
+            try:
+                self._merge(small, seen, merged)
+            except OSError as exc:
+                raise CacheError(f"cannot compact the embedding cache {self.folder}: {exc}; its parts are left as they were") from None
+            for part in merged:
                 part.unlink(missing_ok=True)
                 self._index_memo.pop(part.name, None)
+            _fsync_dir(self.folder)
             return True
+
+    def _merge(self, parts: list[Path], seen: set[str], merged: list[Path]) -> None:
+        """Stream ``parts`` into new parts, skipping hashes in ``seen``; append each part read to ``merged``."""
+        with _PartWriter(self) as out:
+            for part in parts:
+                try:
+                    reader = pq.ParquetFile(part)
+                    for group in range(reader.num_row_groups):
+                        table = reader.read_row_group(group, columns=["hash", *self.dims])
+                        keep = []
+                        for row, h in enumerate(table.column("hash").to_pylist()):
+                            if h not in seen:
+                                seen.add(h)
+                                keep.append(row)
+                        if keep:
+                            out.add(table if len(keep) == table.num_rows else table.take(keep))
+                except FileNotFoundError:  # moved aside by a reader meanwhile: nothing (more) to merge
+                    continue
+                except OSError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - rows read before the damage are kept
+                    self._quarantine(part, exc)
+                    continue
+                merged.append(part)
+
+
+class _PartWriter:
+    """Streams tables into new parts of a store: row groups of ``store.row_group_rows``, a new part
+    every ``store.part_rows`` rows, each committed atomically as it fills (the last on exit)."""
+
+    def __init__(self, store: SignatureStore):
+        self.store = store
+        self.schema = store._schema()
+        self.pending: list[pa.Table] = []
+        self.pending_rows = 0
+        self.open = None  # (tmp, final, file, writer, hashes)
+        self.rows = 0
+
+    def __enter__(self):
+        return self
+
+    def add(self, table: pa.Table) -> None:
+        self.pending.append(table.select(self.schema.names).cast(self.schema))
+        self.pending_rows += table.num_rows
+        group = self.store.row_group_rows
+        if self.pending_rows < group:
+            return
+        joined = pa.concat_tables(self.pending)
+        whole = self.pending_rows // group * group
+        for start in range(0, whole, group):
+            self._write(joined.slice(start, group))
+        rest = joined.slice(whole)
+        self.pending, self.pending_rows = [rest], rest.num_rows
+
+    def _write(self, table: pa.Table) -> None:
+        if self.open is None:
+            tmp, final = self.store._begin_part()
+            f = open(tmp, "wb")
+            self.open = (tmp, final, f, self.store._writer(f), [])
+            self.rows = 0
+        writer, hashes = self.open[3], self.open[4]
+        writer.write_table(table, row_group_size=self.store.row_group_rows)
+        hashes.extend(table.column("hash").to_pylist())
+        self.rows += table.num_rows
+        if self.rows >= self.store.part_rows:
+            self._finish()
+
+    def _finish(self) -> None:
+        tmp, final, f, writer, hashes = self.open
+        writer.close()
+        self.store._end_part(tmp, final, f)
+        self.open = None
+        self.store._index_memo[final.name] = np.asarray(hashes, dtype=object)
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            if self.pending_rows:
+                self._write(pa.concat_tables(self.pending))
+            if self.open is not None:
+                self._finish()
+        elif self.open is not None:
+            tmp, _, f, writer, _ = self.open
+            self.open = None
+            try:
+                if writer.is_open:
+                    writer.close()
+            except Exception:  # noqa: BLE001 - the first error is the one to report
+                pass
+            f.close()
+            tmp.unlink(missing_ok=True)
+        return False
 
 
 class EmbeddingCache:

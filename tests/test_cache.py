@@ -7,6 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from attr_utils.cache import EmbeddingCache, signature_hash
+from attr_utils.errors import CacheError
 
 DIMS = {"block1": 4, "block2": 3}
 SIG = {"backbone": "toy", "weights": "random:0", "resize": "stretch"}
@@ -101,15 +102,106 @@ def test_compaction_skips_a_part_that_vanishes_while_it_runs(tmp_path, monkeypat
     store.write(["b"], _vectors(1, seed=2))
     store.write(["c"], _vectors(1, seed=3))
     vanishing = store.parts()[1]
-    real_read = pq.read_table
+    real_open = pq.ParquetFile
 
-    def read(path, *args, **kwargs):
+    def open_part(path, *args, **kwargs):
         if str(path) == str(vanishing):
-            vanishing.unlink()
+            vanishing.unlink(missing_ok=True)
             raise FileNotFoundError(path)
-        return real_read(path, *args, **kwargs)
+        return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr(pq, "read_table", read)
+    monkeypatch.setattr(pq, "ParquetFile", open_part)
     assert store.compact()
     monkeypatch.undo()
     assert len(store.parts()) == 1 and store.hashes() == {"a", "c"}
+
+
+# -- bounded parts: row groups and tiered, streamed compaction ----------------------------
+
+
+@pytest.fixture
+def small_parts(monkeypatch):
+    """Row groups of 64 rows and full parts of 192 rows for DIMS (7 floats per row)."""
+    import attr_utils.cache as cache
+
+    monkeypatch.setattr(cache, "ROW_GROUP_BYTES", 4 * 4 * 64)  # widest block 4 floats -> 64 rows
+    monkeypatch.setattr(cache, "PART_BYTES", 4 * 7 * 64 * 3)
+
+
+def _names(n, start=0):
+    return [f"h{i:05d}" for i in range(start, start + n)]
+
+
+def test_row_groups_are_sized_by_the_widest_block(tmp_path, small_parts):
+    store = EmbeddingCache(tmp_path).store(SIG, DIMS)
+    assert (store.row_group_rows, store.part_rows) == (64, 192)
+    part = store.write(_names(200), _vectors(200))
+    meta = pq.ParquetFile(part).metadata
+    assert [meta.row_group(g).num_rows for g in range(meta.num_row_groups)] == [64, 64, 64, 8]
+
+
+def test_get_reads_the_right_rows_across_row_groups(tmp_path, small_parts):
+    store = EmbeddingCache(tmp_path).store(SIG, DIMS)
+    vec = _vectors(200, seed=4)
+    store.write(_names(200), vec)
+    picks = [199, 3, 64, 130, 63, 3]
+    found, blocks = store.get([_names(200)[i] for i in picks])
+    assert found.all()
+    for block in DIMS:
+        np.testing.assert_array_equal(blocks[block], vec[block][picks])
+
+
+def test_compaction_writes_bounded_parts_and_keeps_every_row_once(tmp_path, small_parts):
+    store = EmbeddingCache(tmp_path).store(SIG, DIMS)
+    vec = _vectors(500, seed=5)
+    for s in range(0, 500, 50):  # ten parts of 50 rows, as an embedding run writes them
+        store.write(_names(50, s), {b: v[s : s + 50] for b, v in vec.items()})
+    store.write(_names(30, 100), _vectors(30, seed=6))  # 30 duplicates, written later: dropped
+    assert store.compact()
+    rows = [pq.ParquetFile(p).metadata.num_rows for p in store.parts()]
+    assert sorted(rows) == [116, 192, 192]  # two full parts and the remainder
+    found, blocks = store.get(_names(500))
+    assert found.all()
+    for block in DIMS:
+        np.testing.assert_array_equal(blocks[block], vec[block])
+
+
+def test_compaction_leaves_full_parts_alone(tmp_path, small_parts):
+    store = EmbeddingCache(tmp_path).store(SIG, DIMS)
+    full = store.write(_names(192), _vectors(192, seed=7))
+    mtime = full.stat().st_mtime_ns
+    store.write(_names(10, 192), _vectors(10, seed=8))
+    store.write(_names(10, 5), _vectors(10, seed=9))  # 5..14: already in the full part
+    assert store.compact()
+    assert full in store.parts() and full.stat().st_mtime_ns == mtime
+    others = [p for p in store.parts() if p != full]
+    assert len(others) == 1 and pq.read_table(others[0]).column("hash").to_pylist() == _names(10, 192)
+    assert not store.compact()  # one small part left: nothing to merge
+
+
+def test_compaction_that_fails_midway_loses_nothing(tmp_path, small_parts, monkeypatch):
+    import attr_utils.cache as cache
+
+    store = EmbeddingCache(tmp_path).store(SIG, DIMS)
+    vec = _vectors(400, seed=10)
+    for s in range(0, 400, 100):
+        store.write(_names(100, s), {b: v[s : s + 100] for b, v in vec.items()})
+    before = set(store.parts())
+    calls = []
+    real = cache._PartWriter._finish
+
+    def finish(self):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real(self)
+
+    monkeypatch.setattr(cache._PartWriter, "_finish", finish)
+    with pytest.raises(CacheError, match="No space.*left as they were"):
+        store.compact()
+    assert before <= set(store.parts())  # the merged parts are deleted only after every new one is in place
+    assert not list(store.folder.glob(".tmp-*"))
+    monkeypatch.undo()
+    found, blocks = store.get(_names(400))
+    assert found.all()
+    np.testing.assert_array_equal(blocks["block1"], vec["block1"])

@@ -122,6 +122,17 @@ def test_skipped_files_are_reported_like_the_single_process_run(distributed_run,
     assert reasons["empty.png"] == "empty file" and "not an image" in reasons["text.jpg"]
 
 
+@pytest.mark.slow
+def test_many_parts_are_compacted_once_at_the_end(cluster, data, weights, reference, tmp_path, monkeypatch):
+    import attr_utils.distributed as distributed
+
+    monkeypatch.setattr(distributed, "COMPACT_THRESHOLD", 4)  # the run writes 18 parts of 2 rows
+    report = embed_distributed(data, scheduler=cluster[1], weights=weights, cache_dir=tmp_path, batch_size=2, shard_size=4, progress=False)
+    assert report.embedded == N_GOOD
+    assert len(_parts(tmp_path)) == 1 and _rows_and_unique(tmp_path) == (N_GOOD, N_GOOD)
+    _assert_same_vectors(au.embed(data, weights=weights, cache_dir=tmp_path, batch_size=2, progress=False), reference)
+
+
 def test_rerun_computes_nothing(cluster, distributed_run, data, weights):
     _, cache = distributed_run
     again = embed_distributed(data, scheduler=cluster[1], weights=weights, cache_dir=cache, batch_size=2, progress=False)
