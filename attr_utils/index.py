@@ -326,6 +326,23 @@ class _FaissIndex(VectorIndex):
         return int(self.ntotal * self.dim * 4)
 
 
+def ivf_nlist(n: int, *, nlist=None, nprobe="auto", target_recall=0.95) -> int:
+    """Validate the IVF options for ``n`` vectors; return ``nlist`` (default ``round(sqrt(n))``,
+    capped so that every cell has >= 39 training points). Shared by the in-memory and the
+    streamed builds, so that both make the same index."""
+    if n < 2:
+        raise ValueError(f"an IVF index needs at least 2 vectors, got {n}")
+    if not 0 < target_recall <= 1:
+        raise ValueError(f"`target_recall` must be in (0, 1], got {target_recall!r}")
+    if not (nprobe == "auto" or (isinstance(nprobe, (int, np.integer)) and not isinstance(nprobe, bool) and nprobe >= 1)):
+        raise ValueError(f"`nprobe` must be 'auto' or an integer >= 1, got {nprobe!r}")
+    if nlist is None:
+        return int(min(max(1, n // 39), max(1, round(math.sqrt(n)))))
+    if isinstance(nlist, bool) or not isinstance(nlist, (int, np.integer)) or not 1 <= nlist <= n:
+        raise ValueError(f"`nlist` must be an integer in [1, n={n}], got {nlist!r}")
+    return int(nlist)
+
+
 def calibrate_nprobe(index, queries, query_rows, truth, *, k: int, nlist: int, target_recall: float) -> tuple[int, float]:
     """Smallest ``nprobe`` of a faiss IVF ``index`` whose recall@k reaches ``target_recall`` + 0.01.
 
@@ -413,22 +430,12 @@ class IVFIndex(_FaissIndex):
         start = time.perf_counter()
         self.metric = _check_metric(metric)
         x = _as_matrix(vectors, "vectors")
-        if len(x) < 2:
-            raise ValueError(f"an IVF index needs at least 2 vectors, got {len(x)}")
-        if not 0 < target_recall <= 1:
-            raise ValueError(f"`target_recall` must be in (0, 1], got {target_recall!r}")
-        if not (nprobe == "auto" or (isinstance(nprobe, (int, np.integer)) and not isinstance(nprobe, bool) and nprobe >= 1)):
-            raise ValueError(f"`nprobe` must be 'auto' or an integer >= 1, got {nprobe!r}")
+        nlist = ivf_nlist(len(x), nlist=nlist, nprobe=nprobe, target_recall=target_recall)
         if metric == "cosine":
             x = normalize_rows(x)
         n, self.dim = x.shape
         self.ntotal = n
-        cap = max(1, n // 39)
-        if nlist is None:
-            nlist = int(min(cap, max(1, round(math.sqrt(n)))))
-        elif isinstance(nlist, bool) or not isinstance(nlist, (int, np.integer)) or not 1 <= nlist <= n:
-            raise ValueError(f"`nlist` must be an integer in [1, n={n}], got {nlist!r}")
-        self.nlist = int(nlist)
+        self.nlist = nlist
         self.seed = int(seed)
         rng = np.random.default_rng(seed)
         train_n = min(n, train_size or 40 * self.nlist)

@@ -12,17 +12,22 @@ memory is the result plus one batch, never the whole cache:
   array filled in place, the IVF index is trained on a seeded sample and
   receives the vectors batch by batch, so neither holds a second copy.
 
-Peak memory (measured in ``benchmarks/bench_distributed.py``, VmHWM of a fresh
-process): the vectors' float32 size plus the row hashes (~70 bytes per row,
-Arrow strings), the duplicate map (8 bytes per raw row), one batch and some
-tens of MB of reader/allocator overhead: 1.27x the vectors for an exact index
-over 60k x 1024, 1.33x over 400k x 256; the IVF build adds faiss's training
-and list buffers (1.6-1.7x). Loading the block and then building an index
-from the array would take >= 2x.
+Peak memory (``benchmarks/bench_distributed.py``, VmHWM of a fresh process,
+2-core VM): the vectors' float32 size, plus the row hashes (64-character hex
+strings, 68 bytes per row, which the result carries), 4 bytes per stored row
+for the duplicate map, one row group of the Parquet reader (see
+:data:`attr_utils.cache.ROW_GROUP_BYTES`) and, for IVF, faiss's ids (8 bytes
+per row). Above a warm process that is 1.09x (exact) and 1.10x (IVF) for
+400k x 256 and 1.01x / 1.04x for 100k x 1024; counting the one-time
+initialisation of the reader and allocators (30-60 MB) 1.15x / 1.18x and
+1.10x / 1.15x. Narrow blocks pay relatively more for the hashes: 1.38x / 1.41x
+warm for 1M x 64. Loading the block and then building an index from the array
+would take >= 2x.
 """
 
 from __future__ import annotations
 
+import ctypes
 import math
 import os
 import time
@@ -43,6 +48,29 @@ __all__ = ["build_index_from_cache", "iter_block_batches", "load_block"]
 
 #: Rows per streamed batch: 8192 x 2048 float32 (block5) is 64 MiB.
 BATCH_ROWS = 8192
+
+
+def _malloc_trim():
+    """glibc's ``malloc_trim``, or None on another C library."""
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (AttributeError, OSError):
+        return None
+
+
+_MALLOC_TRIM = _malloc_trim()
+
+
+def _release_free_memory() -> None:
+    """Hand memory freed by the previous pass back to the OS before the next one allocates.
+
+    Arrow's pool and glibc's heap both keep freed buffers for reuse; between
+    passes that reuse does not come, and what they keep adds to the peak (the
+    remedy Dask's worker-memory notes give for the same effect).
+    """
+    pa.default_memory_pool().release_unused()
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def _store(source) -> SignatureStore:
@@ -85,13 +113,16 @@ def _readable_parts(store: SignatureStore) -> list[tuple[Path, int]]:
     return out
 
 
-def _read(part: Path, columns: list[str], batch_rows: int):
-    """Record batches of one part, decoded through the system allocator, which hands large buffers
-    back to the OS when they are freed (Arrow's default pool keeps them, adding to the peak)."""
-    return ds.dataset(part, format="parquet").to_batches(
-        columns=columns, batch_size=batch_rows, batch_readahead=0, fragment_readahead=0, use_threads=False,
-        memory_pool=pa.system_memory_pool(),
-    )
+def _read(part: Path, columns: list[str], batch_rows: int) -> Iterator[pa.RecordBatch]:
+    """Record batches of one part, one row group at a time (the Parquet reader decodes a nested
+    column a whole row group at once, whatever batch size it is asked for: the row group bounds the
+    transient memory, see :data:`attr_utils.cache.ROW_GROUP_BYTES`)."""
+    reader = pq.ParquetFile(part, memory_map=False, pre_buffer=False)
+    for group in range(reader.num_row_groups):
+        table = reader.read_row_group(group, columns=columns, use_threads=False)
+        for batch in table.to_batches(max_chunksize=batch_rows):
+            yield batch
+        del table
 
 
 def _batches(parts: Sequence[tuple[Path, int]], block: str, dim: int, batch_rows: int) -> Iterator[tuple[pa.Array, np.ndarray]]:
@@ -224,14 +255,14 @@ def _plan(store: SignatureStore, hashes: Sequence[str] | None) -> tuple[list[tup
     stored = pa.chunked_array(chunks, type=pa.string())
     del chunks
     first = _first_occurrences(stored)  # readers keep the first copy of a hash, in stored order
-    dest = np.full(len(stored), -1, dtype=np.int64)
+    dest = np.full(len(stored), -1, dtype=np.int32 if len(stored) < 2**31 else np.int64)
     kept = stored.take(pa.array(first)).combine_chunks()
     del stored
     if hashes is None:
         dest[first] = np.arange(len(first), dtype=np.int64)
-        pa.default_memory_pool().release_unused()  # hand the scratch back before the vectors are allocated
+        _release_free_memory()  # hand the scratch back before the vectors are allocated
         return parts, dest, kept, len(first)
-    pa.default_memory_pool().release_unused()  # hand the scratch back before the vectors are allocated
+    _release_free_memory()
     wanted = pa.array(list(hashes), type=pa.string())
     position = _positions(kept, wanted)
     dest[first] = position
@@ -246,6 +277,7 @@ def _plan(store: SignatureStore, hashes: Sequence[str] | None) -> tuple[list[tup
                 f"{int(missing.sum())} of the {len(wanted)} requested hashes are not in {store.folder} "
                 f"(first: {wanted[int(np.flatnonzero(missing)[0])].as_py()}); embed those images first"
             )
+    _release_free_memory()
     return parts, dest, wanted, len(wanted)
 
 
@@ -380,20 +412,10 @@ def _ivf_streamed(parts, dest, n, block, dim, batch_rows, metric, seed, nlist=No
     """
     import faiss
 
-    from attr_utils.index import IVFIndex, calibrate_nprobe
+    from attr_utils.index import IVFIndex, calibrate_nprobe, ivf_nlist
 
     start = time.perf_counter()
-    if n < 2:
-        raise ValueError(f"an IVF index needs at least 2 vectors, got {n}")
-    if not 0 < target_recall <= 1:
-        raise ValueError(f"`target_recall` must be in (0, 1], got {target_recall!r}")
-    if not (nprobe == "auto" or (isinstance(nprobe, (int, np.integer)) and not isinstance(nprobe, bool) and nprobe >= 1)):
-        raise ValueError(f"`nprobe` must be 'auto' or an integer >= 1, got {nprobe!r}")
-    cap = max(1, n // 39)
-    if nlist is None:
-        nlist = int(min(cap, max(1, round(4 * math.sqrt(n)))))
-    elif isinstance(nlist, bool) or not isinstance(nlist, (int, np.integer)) or not 1 <= nlist <= n:
-        raise ValueError(f"`nlist` must be an integer in [1, n={n}], got {nlist!r}")
+    nlist = ivf_nlist(n, nlist=nlist, nprobe=nprobe, target_recall=target_recall)
     rng = np.random.default_rng(seed)
     train_n = min(n, train_size or 40 * nlist)
     train_rows = np.arange(n) if train_n >= n else np.sort(rng.choice(n, train_n, replace=False))
@@ -429,6 +451,7 @@ def _ivf_streamed(parts, dest, n, block, dim, batch_rows, metric, seed, nlist=No
     index.cp.max_points_per_centroid = max(64, math.ceil(len(train) / nlist))
     index.train(train)
     del train
+    _release_free_memory()
 
     # pass 3: the cell of every vector (8 bytes per row), and the exact neighbours of the calibration queries
     k = min(10, n - 1)
@@ -445,6 +468,7 @@ def _ivf_streamed(parts, dest, n, block, dim, batch_rows, metric, seed, nlist=No
             truth[0], truth[1] = _topk_merge(truth[0], truth[1], d, np.broadcast_to(rows, d.shape), k + 1)
 
     _stream_into(parts, dest, block, dim, batch_rows, assign)
+    _release_free_memory()
     # pass 4: size every inverted list exactly once, then copy the vectors in (faiss's own add() grows
     # the lists by doubling, which can hold up to twice the catalog)
     invlists = index.invlists
@@ -527,8 +551,10 @@ def build_index_from_cache(
     place for cosine) and the index takes it without a copy; ``ivf`` trains on
     a seeded sample (``40 * nlist`` rows), then adds the vectors batch by batch
     into faiss's inverted lists, sized exactly beforehand, which store them
-    once (plus an 8-byte id per row). Measured peaks: ~1.3x the vectors'
-    size for ``exact``, ~1.65x for ``ivf`` (see the module notes). ``hnsw`` loads the block (bounded) and builds with
+    once (plus an 8-byte id per row); memory freed by one pass is handed back
+    to the OS before the next allocates. Measured peaks: 1.01-1.10x the
+    vectors' size above a warm process for blocks of 256 dims or more (see the
+    module notes). ``hnsw`` loads the block (bounded) and builds with
     :func:`~attr_utils.index.build_index` (its graph adds ~2*M*4 bytes per row).
     """
     from attr_utils.index import _check_metric, build_index, resolve_kind

@@ -15,9 +15,11 @@ What it measures (prints one JSON document; ``--out`` also writes it to a file):
   and the overhead of the cluster against the single process on the same
   cores follow, then an estimate for 1M images on N workers.
 * ``streaming_index``: peak resident memory of
-  :func:`attr_utils.streaming.build_index_from_cache` (exact index) and of
-  :func:`attr_utils.streaming.load_block` on a synthetic cache, each in a
-  fresh subprocess (peak resident memory, VmHWM, minus the baseline after imports), against
+  :func:`attr_utils.streaming.load_block` and of
+  :func:`attr_utils.streaming.build_index_from_cache` (exact and IVF) on a
+  synthetic cache of ``--index-rows`` x ``--index-dim``, each in a fresh
+  subprocess (``streaming_memory_job.py``: VmHWM above a cold baseline, after
+  imports, and above a warm one, after the same build on 2,000 rows), against
   the size of the float32 vectors.
 
 Run: ``python benchmarks/bench_distributed.py --images 256 --workers 2``.
@@ -33,7 +35,6 @@ import platform
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
@@ -112,31 +113,7 @@ def bench_cluster(data: Path, weights: str, cache: Path, warm_cache: Path, batch
     }
 
 
-MEMORY_JOB = textwrap.dedent(
-    """
-    import json, sys
-
-    def hwm():
-        # VmHWM: this process's peak resident memory (ru_maxrss would carry the parent's peak across exec)
-        for line in open("/proc/self/status"):
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    import numpy as np
-    import attr_utils.streaming as st
-    import attr_utils.index  # imported before the baseline: module code is not data
-    import faiss  # noqa: F401
-    base = hwm()
-    what, folder, block = sys.argv[1:4]
-    if what == "load":
-        hashes, vectors = st.load_block(folder, block)
-        n, size = len(hashes), vectors.nbytes
-    else:
-        index, hashes = st.build_index_from_cache(folder, block, kind=what)
-        n, size = len(hashes), index.ntotal * index.dim * 4
-    peak = hwm()
-    print(json.dumps({"rows": n, "vectors_bytes": size, "peak_extra_bytes": peak - base}))
-    """
-)
+MEMORY_JOB = Path(__file__).with_name("streaming_memory_job.py")
 
 
 def bench_streaming_memory(rows: int, dim: int, part_rows: int, folder: Path) -> dict:
@@ -152,13 +129,11 @@ def bench_streaming_memory(rows: int, dim: int, part_rows: int, folder: Path) ->
         written += m
     dup = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(part_rows)]
     store.write(dup, {"block": rng.standard_normal((part_rows, dim), dtype=np.float32)})  # duplicates
-    script = folder / "memory_job.py"
-    script.write_text(MEMORY_JOB)
-    out = {"rows": rows, "dim": dim, "parts": len(store.parts()), "duplicate_rows": part_rows}
+    out = {"rows": rows, "dim": dim, "parts": len(store.parts()), "duplicate_rows": part_rows,
+           "row_group_rows": store.row_group_rows}
     for what in ("load", "exact", "ivf"):
-        res = json.loads(subprocess.run([sys.executable, str(script), what, str(store.folder), "block"],
-                                        check=True, capture_output=True, text=True).stdout)
-        out[what] = {**res, "peak_over_vectors": round(res["peak_extra_bytes"] / res["vectors_bytes"], 3)}
+        out[what] = json.loads(subprocess.run([sys.executable, str(MEMORY_JOB), str(store.folder), "block", what],
+                                              check=True, capture_output=True, text=True).stdout)
     return out
 
 
@@ -224,8 +199,7 @@ def main(argv=None) -> int:
             }
             result["estimate_1M"] = estimate(single, cluster)
         if not args.skip_index:
-            result["streaming_index"] = bench_streaming_memory(args.index_rows, args.index_dim, 8192, tmp / "synthetic-cache"
-            )
+            result["streaming_index"] = bench_streaming_memory(args.index_rows, args.index_dim, 8192, tmp / "synthetic-cache")
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -152,34 +151,18 @@ def test_invalid_kind(catalog):
 
 # -- memory, measured in a fresh process -----------------------------------------------
 
-MEMORY_JOB = textwrap.dedent(
-    """
-    import json, sys
-
-    def hwm():
-        # VmHWM: this process's peak resident memory (ru_maxrss would carry the parent's peak across exec)
-        for line in open("/proc/self/status"):
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    import attr_utils.streaming as st
-    import attr_utils.index, faiss  # noqa: F401  (module code is not data)
-    base = hwm()
-    options = json.loads(sys.argv[3])
-    index, hashes = st.build_index_from_cache(sys.argv[1], "block4", kind=sys.argv[2], batch_rows=2048, **options)
-    peak = hwm()
-    print(json.dumps({"n": index.ntotal, "vectors": index.ntotal * index.dim * 4, "extra": peak - base}))
-    """
-)
+MEMORY_JOB = Path(__file__).resolve().parents[1] / "benchmarks" / "streaming_memory_job.py"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("kind", "options", "bound"), [("exact", {}, 1.4), ("ivf", {"nlist": 64}, 1.8)])
-def test_peak_memory_never_holds_two_copies_of_the_vectors(tmp_path_factory, kind, options, bound):
-    """Loading the block and then building an index from it would peak at >= 2x the vectors.
+@pytest.mark.parametrize(("kind", "options"), [("exact", {}), ("ivf", {"nlist": 64})])
+def test_peak_memory_is_the_vectors_plus_a_quarter(tmp_path_factory, kind, options):
+    """Issue 8's bound: building the index peaks at <= 1.25x the vectors' size (a build that loaded
+    the block and then built from the array would peak at >= 2x).
 
-    Measured here (246 MB of vectors): exact ~1.27x, IVF ~1.67x. The issue's target of 1.25x
-    is not met yet at this size (fixed ~60 MB of reader/allocator overhead; IVF: faiss's
-    training and list buffers); see benchmarks/bench_distributed.py for the figures.
+    Measured above a warm baseline (the same build on 2,000 rows first): one-time library
+    initialisation (code pages, the allocators' first arenas; ~30-60 MB) is not the catalog's.
+    Seen here at 246 MB of vectors: exact ~1.04x, IVF ~1.08x warm; 1.17x and 1.26x cold.
     """
     folder = tmp_path_factory.getbasetemp() / "stream-memory"
     store = EmbeddingCache(folder).store({"backbone": "synthetic"}, {"block4": 1024})
@@ -190,10 +173,19 @@ def test_peak_memory_never_holds_two_copies_of_the_vectors(tmp_path_factory, kin
             m = min(2048, rows - s)
             hashes = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(s, s + m)]
             store.write(hashes, {"block4": rng.standard_normal((m, 1024), dtype=np.float32)})
-    script = tmp_path_factory.mktemp("job") / "memory_job.py"
-    script.write_text(MEMORY_JOB)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    out = subprocess.run([sys.executable, str(script), str(store.folder), kind, json.dumps(options)], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, str(MEMORY_JOB), str(store.folder), "block4", kind, json.dumps({"batch_rows": 2048, **options})],
+                         env=env, capture_output=True, text=True, check=True)
     result = json.loads(out.stdout)
-    assert result["n"] == rows
-    assert result["extra"] <= bound * result["vectors"], result
+    assert result["rows"] == rows and result["vectors_bytes"] == rows * 1024 * 4
+    assert result["warm_extra_bytes"] <= 1.25 * result["vectors_bytes"], result
+    assert result["cold_extra_bytes"] <= 1.5 * result["vectors_bytes"], result
+
+
+def test_ivf_default_nlist_is_the_in_memory_default(tmp_path):
+    """Above 1,521 rows the 39-points-per-cell cap no longer binds: both builds pick round(sqrt(n))."""
+    store = EmbeddingCache(tmp_path).store({"backbone": "synthetic"}, {"small": 8})
+    x = np.random.default_rng(2).normal(size=(2500, 8)).astype(np.float32)
+    store.write([_hash(i) for i in range(2500)], {"small": x})
+    index, _ = build_index_from_cache(store, "small", kind="ivf", nprobe=1)
+    assert index.nlist == build_index(x, kind="ivf", nprobe=1).nlist == 50
