@@ -20,7 +20,8 @@ What it measures (prints one JSON document; ``--out`` also writes it to a file):
   synthetic cache of ``--index-rows`` x ``--index-dim``, each in a fresh
   subprocess (``streaming_memory_job.py``: VmHWM above a cold baseline, after
   imports, and above a warm one, after the same build on 2,000 rows), against
-  the size of the float32 vectors.
+  the size of the float32 vectors; then the same for the compaction of that
+  cache (:meth:`attr_utils.cache.SignatureStore.compact`).
 
 Run: ``python benchmarks/bench_distributed.py --images 256 --workers 2``.
 """
@@ -131,7 +132,7 @@ def bench_streaming_memory(rows: int, dim: int, part_rows: int, folder: Path) ->
     store.write(dup, {"block": rng.standard_normal((part_rows, dim), dtype=np.float32)})  # duplicates
     out = {"rows": rows, "dim": dim, "parts": len(store.parts()), "duplicate_rows": part_rows,
            "row_group_rows": store.row_group_rows}
-    for what in ("load", "exact", "ivf"):
+    for what in ("load", "exact", "ivf", "compact"):  # compact last: it rewrites the folder
         out[what] = json.loads(subprocess.run([sys.executable, str(MEMORY_JOB), str(store.folder), "block", what],
                                               check=True, capture_output=True, text=True).stdout)
     return out

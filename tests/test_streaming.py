@@ -162,7 +162,7 @@ def test_peak_memory_is_the_vectors_plus_a_quarter(tmp_path_factory, kind, optio
 
     Measured above a warm baseline (the same build on 2,000 rows first): one-time library
     initialisation (code pages, the allocators' first arenas; ~30-60 MB) is not the catalog's.
-    Seen here at 246 MB of vectors: exact ~1.04x, IVF ~1.08x warm; 1.17x and 1.26x cold.
+    Seen here at 246 MB of vectors: exact 1.07x, IVF 1.05x warm; 1.18x and 1.24x cold.
     """
     folder = tmp_path_factory.getbasetemp() / "stream-memory"
     store = EmbeddingCache(folder).store({"backbone": "synthetic"}, {"block4": 1024})
