@@ -238,6 +238,33 @@ def test_oversized_upload_is_refused_and_cleared(retrieval):
     assert retrieval.results["row"].tolist() == before
 
 
+def test_upload_refused_in_the_browser_is_reported(retrieval):
+    before = retrieval.results["row"].tolist()
+    # what the browser side sets when a picked file is over max_bytes (nothing is sent)
+    retrieval.upload.refused = "raw.tif is 40.0 MB; the limit is 10 MB"
+    retrieval.upload.refusals += 1
+    assert "raw.tif is 40.0 MB" in retrieval.status.value
+    assert retrieval.results["row"].tolist() == before
+
+
+def test_upload_button_carries_the_limit_to_the_browser(retrieval):
+    from attr_utils.apps import UploadButton
+
+    assert isinstance(retrieval.upload, UploadButton)
+    state = retrieval.upload.get_state()
+    assert state["max_bytes"] == retrieval.max_upload_bytes == MAX_UPLOAD_BYTES
+    assert state["accept"] == "image/*" and state["multiple"] is False
+
+
+def test_upload_button_rejects_a_bad_limit():
+    import traitlets
+
+    from attr_utils.apps import UploadButton
+
+    with pytest.raises(traitlets.TraitError, match="`max_bytes` must be >= 1"):
+        UploadButton(max_bytes=0)
+
+
 def test_query_precision_counts_agreement():
     import pandas as pd
 

@@ -188,16 +188,30 @@ def test_retrieval_app_reacts_to_mode_query_and_upload(browser, dashboard, tmp_p
         # an uploaded photo becomes the query (decoded and embedded in the kernel)
         upload = tmp_path / "query.png"
         Image.new("RGB", (64, 48), (30, 60, 200)).save(upload)
+        button = app.locator("button.attr-utils-upload-button", has_text="Upload an image")
         with page.expect_file_chooser() as chooser:
-            app.locator(".jupyter-widgets", has_text="Upload an image").last.click()
+            button.click()
         chooser.value.set_files(str(upload))
-        _wait_for_change(page, grid, new_query, "uploading an image", timeout=180)
+        uploaded = _wait_for_change(page, grid, new_query, "uploading an image", timeout=180)
         page.wait_for_function(
             "() => document.querySelector('.attr-utils-retrieval-app').innerText.includes('Uploaded: query.png')",
             timeout=60_000,
         )
         _shot(app, "retrieval_app_upload.png", docs=False)
         _assert_no_errors(page)
+
+        # a file over the websocket's 32 MiB message limit is refused in the browser: the page says
+        # so and keeps working (FileUpload would have sent it and lost the kernel connection)
+        huge = tmp_path / "huge.png"
+        huge.write_bytes(os.urandom(40 * 1024 * 1024))
+        with page.expect_file_chooser() as chooser:
+            button.click()
+        chooser.value.set_files(str(huge))
+        warning = app.locator(".attr-utils-warning", has_text="huge.png is 40.0 MB; the limit is 10 MB")
+        warning.wait_for(timeout=30_000)
+        _shot(app, "retrieval_app_refused.png", docs=False)
+        app.locator("select").first.select_option(index=3)
+        _wait_for_change(page, grid, uploaded, "choosing a query after a refused upload")
     finally:
         page.close()
 
@@ -211,7 +225,7 @@ def test_retrieval_app_reacts_to_mode_query_and_upload(browser, dashboard, tmp_p
         ("06_extractor_app.ipynb", ".attr-utils-prediction", "extractor_app.png"),
     ],
 )
-def test_pages_render_without_errors(browser, dashboard, notebook, ready, shot):
+def test_pages_render_without_errors(browser, dashboard, notebook, ready, shot, tmp_path):
     page = _open(browser, f"{dashboard}/voila/render/{notebook}", ready)
     try:
         page.wait_for_timeout(1500)
@@ -227,6 +241,14 @@ def test_pages_render_without_errors(browser, dashboard, notebook, ready, shot):
             _shot(app, shot)
         elif notebook == "06_extractor_app.ipynb":
             app = page.locator(".attr-utils-extractor-app")
+            # two example photos picked at once reach the kernel one message each
+            examples = [tmp_path / f"example{i}.png" for i in range(2)]
+            for i, path in enumerate(examples):
+                Image.new("RGB", (40, 40), (200, 40 * i, 30)).save(path)
+            with page.expect_file_chooser() as chooser:
+                app.locator("button.attr-utils-upload-button", has_text="Upload examples").click()
+            chooser.value.set_files([str(p) for p in examples])
+            app.get_by_text("2 uploaded example(s) ready").wait_for(timeout=60_000)
             before = page.inner_text(".attr-utils-extractor-app")
             app.locator("button", has_text="Add value").click()
             page.wait_for_function(

@@ -40,6 +40,7 @@ _LAZY = {
     "MAX_UPLOAD_BYTES": "attr_utils.apps.upload",
     "UploadError": "attr_utils.apps.upload",
     "read_upload": "attr_utils.apps.upload",
+    "UploadButton": "attr_utils.apps.upload_button",
     "RetrievalApp": "attr_utils.apps.retrieval_app",
     "retrieval_app": "attr_utils.apps.retrieval_app",
     "query_precision": "attr_utils.apps.retrieval_app",

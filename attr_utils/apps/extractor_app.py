@@ -18,6 +18,7 @@ import pandas as pd
 
 from attr_utils.apps._ui import describe_row, error_html, info_html, label_column
 from attr_utils.apps.upload import MAX_UPLOAD_BYTES, UploadError, read_upload
+from attr_utils.apps.upload_button import UploadButton
 
 __all__ = ["ExtractorApp", "extractor_app", "holdout_accuracy"]
 
@@ -134,7 +135,7 @@ class ExtractorApp:
         self.example_picker = widgets.SelectMultiple(
             options=item_options, rows=8, description="Examples", layout=widgets.Layout(width="420px")
         )
-        self.example_upload = widgets.FileUpload(accept="image/*", multiple=True, description="Upload examples")
+        self.example_upload = UploadButton(description="Upload examples", accept="image/*", multiple=True, max_bytes=self.max_upload_bytes)
         self.add_button = widgets.Button(description="Add value", button_style="primary", icon="plus")
         self.query_picker = widgets.Dropdown(
             options=item_options,
@@ -142,7 +143,7 @@ class ExtractorApp:
             layout=widgets.Layout(width="420px"),
             style={"description_width": "initial"},
         )
-        self.query_upload = widgets.FileUpload(accept="image/*", multiple=False, description="Upload a query")
+        self.query_upload = UploadButton(description="Upload a query", accept="image/*", max_bytes=self.max_upload_bytes)
         self.status = widgets.HTML()
         self.summary = widgets.HTML()
         self.result = widgets.VBox()
@@ -172,6 +173,8 @@ class ExtractorApp:
         self.example_upload.observe(self._on_example_upload, names="value")
         self.query_picker.observe(self._on_query_pick, names="value")
         self.query_upload.observe(self._on_query_upload, names="value")
+        for button in (self.example_upload, self.query_upload):
+            button.observe(lambda change, b=button: self._show_refusal(b.refused), names="refusals")
         self._fill_holdout(holdout)
         self.reset()
 
@@ -235,6 +238,9 @@ class ExtractorApp:
         )
         self._update_summary()
         self.predict()
+
+    def _show_refusal(self, message: str) -> None:
+        self.status.value = error_html(message)
 
     # -- teaching -----------------------------------------------------------------
     def _on_example_upload(self, change) -> None:

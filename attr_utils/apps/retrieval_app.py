@@ -15,6 +15,7 @@ import pandas as pd
 
 from attr_utils.apps._ui import describe_row, error_html, info_html, label_column
 from attr_utils.apps.upload import MAX_UPLOAD_BYTES, Upload, UploadError, read_upload
+from attr_utils.apps.upload_button import UploadButton
 
 __all__ = ["RetrievalApp", "query_precision", "retrieval_app"]
 
@@ -128,7 +129,7 @@ class RetrievalApp:
             layout=widgets.Layout(width="420px"),
             style={"description_width": "initial"},
         )
-        self.upload = widgets.FileUpload(accept="image/*", multiple=False, description="Upload an image")
+        self.upload = UploadButton(description="Upload an image", accept="image/*", max_bytes=self.max_upload_bytes)
         self.mode = widgets.ToggleButtons(options=list(MODE_OPTIONS), value=mode, description="Mode")
         self.alpha = widgets.FloatSlider(
             value=float(alpha),
@@ -178,6 +179,7 @@ class RetrievalApp:
 
         self.query_picker.observe(self._on_pick, names="value")
         self.upload.observe(self._on_upload, names="value")
+        self.upload.observe(lambda change: self._show_refusal(self.upload.refused), names="refusals")
         for w in (self.mode, self.alpha, self.k):
             w.observe(lambda change: self.refresh(), names="value")
         self._sync_alpha()
@@ -202,6 +204,9 @@ class RetrievalApp:
                 self.upload.observe(self._on_upload, names="value")
         if upload is not None:
             self.set_upload(upload)
+
+    def _show_refusal(self, message: str) -> None:
+        self.status.value = error_html(message)
 
     def set_upload(self, upload: Upload) -> None:
         """Use a checked upload as the query."""

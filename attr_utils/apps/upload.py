@@ -1,4 +1,5 @@
-"""Safe handling of images uploaded through an ipywidgets ``FileUpload``.
+"""Safe handling of images uploaded through :class:`~attr_utils.apps.upload_button.UploadButton`
+(or an ipywidgets ``FileUpload``: the same ``value``).
 
 Uploads are the only way a visitor hands the server data, so they are checked
 before anything else touches them: at most one file, at most
@@ -38,12 +39,12 @@ def _field(item, key):
 
 
 def read_upload(value, *, max_bytes: int = MAX_UPLOAD_BYTES) -> Upload | None:
-    """Validate the ``value`` of a ``FileUpload`` widget and decode its image.
+    """Validate the ``value`` of an ``UploadButton`` (or ``FileUpload``) and decode its image.
 
     Parameters
     ----------
     value : tuple of dict
-        ``FileUpload.value`` (ipywidgets 8: dicts with ``name``, ``size`` and
+        The widget's ``value`` (ipywidgets 8's shape: dicts with ``name``, ``size`` and
         ``content``). Empty means no upload.
     max_bytes : int, default=MAX_UPLOAD_BYTES
         Size limit, checked before decoding.
