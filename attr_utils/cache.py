@@ -25,7 +25,8 @@ Guarantees, and how they are kept:
 * **Concurrent writers.** Part names are unique per process and batch, so two
   processes never write the same file. When both embed the same image, two
   identical rows exist; readers keep the first. :meth:`SignatureStore.compact`
-  merges parts and drops duplicates, itself atomically.
+  merges parts and drops duplicates; each part it writes is committed
+  atomically, and a crash midway leaves only duplicates, never a loss.
 * **Corruption.** A part that cannot be read (truncated by a disk failure,
   edited by hand) is reported, moved aside as ``_corrupt-*`` and ignored; its
   images are simply embedded again.
@@ -311,9 +312,10 @@ class SignatureStore:
         return removed
 
     def compact(self, *, min_parts: int = 2) -> bool:
-        """Merge the parts smaller than :attr:`part_rows` rows, dropping duplicate hashes.
+        """Merge the parts that are not full, dropping duplicate hashes.
 
-        Full parts are left as they are, so compacting a growing cache never
+        Full parts (:attr:`part_rows` rows or more, written with this
+        version's row groups) are left as they are, so compacting a growing cache never
         rewrites it whole, and the merge streams one row group at a time into
         new full parts (plus one remainder): its memory is a few row groups
         and the hashes, whatever the cache's size. A hash already in a full
@@ -331,17 +333,11 @@ class SignatureStore:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 return False
-            full_rows = self.part_rows
             full, small = [], []
             for part in self.parts():
-                try:
-                    rows = pq.ParquetFile(part).metadata.num_rows
-                except FileNotFoundError:  # moved aside by a reader meanwhile
-                    continue
-                except Exception as exc:  # noqa: BLE001 - any parse error means corruption
-                    self._quarantine(part, exc)
-                    continue
-                (full if rows >= full_rows else small).append(part)
+                is_full = self._full(part)
+                if is_full is not None:
+                    (full if is_full else small).append(part)
             if len(small) < min_parts:
                 return False
             seen: set[str] = set()
@@ -353,36 +349,76 @@ class SignatureStore:
             try:
                 self._merge(small, seen, merged)
             except OSError as exc:
-                raise CacheError(f"cannot compact the embedding cache {self.folder}: {exc}; its parts are left as they were") from None
+                raise CacheError(
+                    f"cannot compact the embedding cache {self.folder}: {exc}; no vectors are lost (the parts "
+                    "written before the error duplicate rows that readers skip and the next compaction drops)"
+                ) from None
             for part in merged:
                 part.unlink(missing_ok=True)
                 self._index_memo.pop(part.name, None)
             _fsync_dir(self.folder)
             return True
 
+    def compact_if_needed(self) -> bool:
+        """Compact when more than :data:`COMPACT_THRESHOLD` parts are not full (see :meth:`compact`).
+
+        Called after an embedding run, when its vectors are committed: a
+        compaction that fails (a full disk, say) is reported as a warning, not
+        raised, since nothing was lost. Returns True when it merged.
+        """
+        if len(self.parts()) <= COMPACT_THRESHOLD:  # cheap test first: a directory listing
+            return False
+        try:
+            return self.compact(min_parts=COMPACT_THRESHOLD + 1)
+        except CacheError as exc:
+            warnings.warn(str(exc), RuntimeWarning, stacklevel=2)
+            return False
+
     def _merge(self, parts: list[Path], seen: set[str], merged: list[Path]) -> None:
-        """Stream ``parts`` into new parts, skipping hashes in ``seen``; append each part read to ``merged``."""
+        """Stream ``parts`` into new parts, skipping hashes in ``seen``; append each part read to ``merged``.
+
+        A source part that cannot be read is quarantined like the readers do (the rows read before
+        the damage are kept); an error on the output side propagates.
+        """
         with _PartWriter(self) as out:
             for part in parts:
                 try:
                     reader = pq.ParquetFile(part)
-                    for group in range(reader.num_row_groups):
-                        table = reader.read_row_group(group, columns=["hash", *self.dims])
-                        keep = []
-                        for row, h in enumerate(table.column("hash").to_pylist()):
-                            if h not in seen:
-                                seen.add(h)
-                                keep.append(row)
-                        if keep:
-                            out.add(table if len(keep) == table.num_rows else table.take(keep))
-                except FileNotFoundError:  # moved aside by a reader meanwhile: nothing (more) to merge
+                except FileNotFoundError:  # moved aside by a reader meanwhile: nothing to merge
                     continue
-                except OSError:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - rows read before the damage are kept
+                except Exception as exc:  # noqa: BLE001 - any parse error means corruption
                     self._quarantine(part, exc)
                     continue
-                merged.append(part)
+                damaged = False
+                for group in range(reader.num_row_groups):
+                    try:
+                        table = reader.read_row_group(group, columns=["hash", *self.dims])
+                    except Exception as exc:  # noqa: BLE001 - a damaged page (pyarrow says OSError)
+                        self._quarantine(part, exc)
+                        damaged = True
+                        break
+                    keep = []
+                    for row, h in enumerate(table.column("hash").to_pylist()):
+                        if h not in seen:
+                            seen.add(h)
+                            keep.append(row)
+                    if keep:
+                        out.add(table if len(keep) == table.num_rows else table.take(keep))
+                if not damaged:
+                    merged.append(part)
+
+    def _full(self, part: Path) -> bool | None:
+        """Whether compaction leaves ``part`` alone: at least :attr:`part_rows` rows, in row groups
+        no larger than this version writes (older, larger ones are rewritten once). None: unreadable."""
+        try:
+            meta = pq.ParquetFile(part).metadata
+        except FileNotFoundError:  # moved aside by a reader meanwhile
+            return None
+        except Exception as exc:  # noqa: BLE001 - any parse error means corruption
+            self._quarantine(part, exc)
+            return None
+        groups = (meta.row_group(g).num_rows for g in range(meta.num_row_groups))
+        return meta.num_rows >= self.part_rows and all(rows <= self.row_group_rows for rows in groups)
 
 
 class _PartWriter:
@@ -435,21 +471,31 @@ class _PartWriter:
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:
-            if self.pending_rows:
-                self._write(pa.concat_tables(self.pending))
-            if self.open is not None:
-                self._finish()
-        elif self.open is not None:
-            tmp, _, f, writer, _ = self.open
-            self.open = None
             try:
-                if writer.is_open:
-                    writer.close()
-            except Exception:  # noqa: BLE001 - the first error is the one to report
-                pass
-            f.close()
-            tmp.unlink(missing_ok=True)
+                if self.pending_rows:
+                    self._write(pa.concat_tables(self.pending))
+                if self.open is not None:
+                    self._finish()
+            except BaseException:
+                self._discard()
+                raise
+        else:
+            self._discard()
         return False
+
+    def _discard(self) -> None:
+        """Close and delete the part being written, if any (its rows were never committed)."""
+        if self.open is None:
+            return
+        tmp, _, f, writer, _ = self.open
+        self.open = None
+        try:
+            if writer.is_open:
+                writer.close()
+        except Exception:  # noqa: BLE001 - the first error is the one to report
+            pass
+        f.close()
+        tmp.unlink(missing_ok=True)
 
 
 class EmbeddingCache:

@@ -44,7 +44,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from attr_utils.cache import COMPACT_THRESHOLD
 from attr_utils.datasets import Dataset, load_dataset
 from attr_utils.embeddings import EmbedReport, Embeddings, Skipped
 from attr_utils.errors import AttrUtilsError, CacheError
@@ -305,8 +304,7 @@ def _run(
         if cluster is not None:
             cluster.close()
 
-    if len(local.store.parts()) > COMPACT_THRESHOLD:
-        local.store.compact()  # once, here: the workers leave their parts as they are
+    local.store.compact_if_needed()  # once, here: the workers leave their parts as they are
     hashes = [h for r in results for h in r["hashes"]]
     skipped = list(dataset.skipped) + [Skipped(p, reason) for r in results for p, reason in r["skipped"]]
     computed = sum(r["computed"] for r in results)

@@ -27,7 +27,7 @@ import pandas as pd
 from PIL import Image
 
 from attr_utils.backbones.auto import ResolvedBackbone, resolve_backbone
-from attr_utils.cache import COMPACT_THRESHOLD, EmbeddingCache, SignatureStore
+from attr_utils.cache import EmbeddingCache, SignatureStore
 from attr_utils.datasets import Dataset, load_dataset
 from attr_utils.embeddings import EmbedReport, Embeddings, Skipped
 from attr_utils.errors import CacheError, ImageDecodeError
@@ -229,8 +229,8 @@ class Embedder:
                         q.get(timeout=0.1)
                     except queue.Empty:
                         pass
-            if compact and len(self.store.parts()) > COMPACT_THRESHOLD:
-                self.store.compact()
+            if compact:
+                self.store.compact_if_needed()
         for i, (h, p) in enumerate(zip(hashes, paths)):
             if h is not None and h in bad:
                 skipped.append(Skipped(p, bad[h]))

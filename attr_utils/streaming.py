@@ -54,7 +54,7 @@ def _malloc_trim():
     """glibc's ``malloc_trim``, or None on another C library."""
     try:
         return ctypes.CDLL(None).malloc_trim
-    except (AttributeError, OSError):
+    except (AttributeError, OSError, TypeError):  # musl, macOS; Windows has no CDLL(None)
         return None
 
 

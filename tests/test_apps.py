@@ -290,6 +290,20 @@ def test_retrieval_app_rejects_bad_k(catalog_emb):
 
 
 # -- extractor app ----------------------------------------------------------------------------------------
+def test_extractor_app_reports_a_refusal_without_losing_accepted_examples(catalog_emb):
+    from attr_utils.apps import extractor_app
+
+    app = extractor_app(catalog_emb, label="color", holdout="red", examples=3, block="c")
+    # one pick of two files: the browser sends the small one, then reports the large one
+    app.example_upload.value = ({"name": "ok.png", "type": "image/png", "size": 80, "content": memoryview(_png())},)
+    assert app.example_upload.value == ()  # the bytes are dropped from the widget once checked
+    app.example_upload.refused = "big.png is 12.0 MB; the limit is 10 MB"
+    app.example_upload.refusals += 1
+    assert "big.png is 12.0 MB" in app.status.value and "1 uploaded example(s) ready" in app.status.value
+    app.example_upload.refusals += 1  # a second refusal replaces the first, it does not pile up
+    assert app.status.value.count("big.png") == 1
+
+
 def test_extractor_app_holds_out_then_learns_a_value(catalog_emb):
     from attr_utils.apps import extractor_app
 

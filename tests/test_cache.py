@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import stat
+import warnings
+
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -197,7 +201,7 @@ def test_compaction_that_fails_midway_loses_nothing(tmp_path, small_parts, monke
         real(self)
 
     monkeypatch.setattr(cache._PartWriter, "_finish", finish)
-    with pytest.raises(CacheError, match="No space.*left as they were"):
+    with pytest.raises(CacheError, match="No space.*no vectors are lost"):
         store.compact()
     assert before <= set(store.parts())  # the merged parts are deleted only after every new one is in place
     assert not list(store.folder.glob(".tmp-*"))
@@ -205,3 +209,98 @@ def test_compaction_that_fails_midway_loses_nothing(tmp_path, small_parts, monke
     found, blocks = store.get(_names(400))
     assert found.all()
     np.testing.assert_array_equal(blocks["block1"], vec["block1"])
+
+
+def _four_parts(store, seed=10):
+    vec = _vectors(400, seed=seed)
+    for s in range(0, 400, 100):
+        store.write(_names(100, s), {b: v[s : s + 100] for b, v in vec.items()})
+    return vec
+
+
+def test_compaction_quarantines_a_part_with_a_damaged_page(tmp_path, small_parts):
+    store = EmbeddingCache(tmp_path).store(SIG, DIMS)
+    vec = _four_parts(store)
+    damaged = store.parts()[2]  # rows 200..299; row group 1 holds rows 264..299
+    data = bytearray(damaged.read_bytes())
+    offset = pq.ParquetFile(damaged).metadata.row_group(1).column(1).data_page_offset
+    for i in range(offset + 20, offset + 200):
+        data[i] ^= 0xFF  # inside a data page: the footer still reads, the page does not
+    damaged.write_bytes(bytes(data))
+    with pytest.warns(RuntimeWarning, match="unreadable"):
+        assert store.compact()
+    assert not damaged.exists() and list(store.folder.glob("_corrupt-part-*"))
+    kept = _names(264) + _names(100, 300)  # rows before the damaged row group are kept
+    assert store.hashes() == set(kept)
+    found, blocks = store.get(kept)
+    assert found.all()
+    np.testing.assert_array_equal(blocks["block1"], vec["block1"][list(range(264)) + list(range(300, 400))])
+
+
+def test_compaction_failing_on_its_last_part_leaves_no_temporary_file(tmp_path, small_parts, monkeypatch):
+    import attr_utils.cache as cache
+
+    store = EmbeddingCache(tmp_path).store(SIG, DIMS)
+    _four_parts(store)  # 400 rows: two full parts of 192, then the remainder of 16
+    real_fsync, calls = os.fsync, []
+
+    def fsync(fd):
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            calls.append(fd)
+            if len(calls) == 3:
+                raise OSError(28, "No space left on device")
+        return real_fsync(fd)
+
+    monkeypatch.setattr(cache.os, "fsync", fsync)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)  # the part's file is closed, not leaked
+        with pytest.raises(CacheError, match="No space"):
+            store.compact()
+    monkeypatch.undo()
+    assert not list(store.folder.glob(".tmp-*"))
+    assert len(store.hashes()) == 400
+
+
+def test_compaction_rewrites_parts_with_oversized_row_groups_once(tmp_path, small_parts):
+    store = EmbeddingCache(tmp_path).store(SIG, DIMS)
+    old = store.write(_names(400), _vectors(400, seed=11))
+    table = pq.read_table(old)
+    pq.write_table(table, old, row_group_size=400)  # as an older version wrote it: one large group
+    store.write(_names(10, 400), _vectors(10, seed=12))
+    assert store.compact()
+    assert not old.exists()
+    groups = [pq.ParquetFile(p).metadata.row_group(g).num_rows for p in store.parts() for g in range(pq.ParquetFile(p).metadata.num_row_groups)]
+    assert max(groups) == 64 and sum(groups) == 410
+    assert not store.compact()  # two full parts and a remainder: nothing more to do
+
+
+def test_compact_if_needed_counts_only_parts_that_are_not_full(tmp_path, small_parts, monkeypatch):
+    import attr_utils.cache as cache
+
+    monkeypatch.setattr(cache, "COMPACT_THRESHOLD", 2)
+    store = EmbeddingCache(tmp_path).store(SIG, DIMS)
+    for s in range(0, 576, 192):
+        store.write(_names(192, s), _vectors(192, seed=s))  # three full parts
+    assert not store.compact_if_needed()
+    store.write(_names(5, 1000), _vectors(5))
+    store.write(_names(5, 1005), _vectors(5))
+    assert not store.compact_if_needed()  # two small parts: not more than the threshold
+    store.write(_names(5, 1010), _vectors(5))
+    assert store.compact_if_needed() and len(store.parts()) == 4
+
+
+def test_compact_if_needed_reports_a_failure_as_a_warning(tmp_path, monkeypatch):
+    import attr_utils.cache as cache
+
+    monkeypatch.setattr(cache, "COMPACT_THRESHOLD", 1)
+    store = EmbeddingCache(tmp_path).store(SIG, DIMS)
+    store.write(["a"], _vectors(1))
+    store.write(["b"], _vectors(1))
+
+    def full_disk(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cache._PartWriter, "_write", full_disk)
+    with pytest.warns(RuntimeWarning, match="cannot compact.*No space"):
+        assert not store.compact_if_needed()
+    assert store.hashes() == {"a", "b"}

@@ -124,9 +124,9 @@ def test_skipped_files_are_reported_like_the_single_process_run(distributed_run,
 
 @pytest.mark.slow
 def test_many_parts_are_compacted_once_at_the_end(cluster, data, weights, reference, tmp_path, monkeypatch):
-    import attr_utils.distributed as distributed
+    import attr_utils.cache as cache
 
-    monkeypatch.setattr(distributed, "COMPACT_THRESHOLD", 4)  # the run writes 18 parts of 2 rows
+    monkeypatch.setattr(cache, "COMPACT_THRESHOLD", 4)  # the run writes 18 parts of 2 rows
     report = embed_distributed(data, scheduler=cluster[1], weights=weights, cache_dir=tmp_path, batch_size=2, shard_size=4, progress=False)
     assert report.embedded == N_GOOD
     assert len(_parts(tmp_path)) == 1 and _rows_and_unique(tmp_path) == (N_GOOD, N_GOOD)

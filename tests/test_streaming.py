@@ -157,11 +157,12 @@ MEMORY_JOB = Path(__file__).resolve().parents[1] / "benchmarks" / "streaming_mem
 @pytest.mark.slow
 @pytest.mark.parametrize(("kind", "options"), [("exact", {}), ("ivf", {"nlist": 64})])
 def test_peak_memory_is_the_vectors_plus_a_quarter(tmp_path_factory, kind, options):
-    """Issue 8's bound: building the index peaks at <= 1.25x the vectors' size (a build that loaded
-    the block and then built from the array would peak at >= 2x).
+    """Issue 8's bound, above a warm baseline: building the index peaks at <= 1.25x the vectors'
+    size (a build that loaded the block and then built from the array would peak at >= 2x).
 
-    Measured above a warm baseline (the same build on 2,000 rows first): one-time library
-    initialisation (code pages, the allocators' first arenas; ~30-60 MB) is not the catalog's.
+    Warm: the same build on 2,000 rows runs first, so one-time library initialisation (code
+    pages, the allocators' first arenas; ~30-60 MB, ~10-20 % of these vectors) is not charged
+    to the catalog; above the cold baseline the bound asserted is 1.5x.
     Seen here at 246 MB of vectors: exact 1.07x, IVF 1.05x warm; 1.18x and 1.24x cold.
     """
     folder = tmp_path_factory.getbasetemp() / "stream-memory"

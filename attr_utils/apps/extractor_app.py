@@ -240,7 +240,12 @@ class ExtractorApp:
         self.predict()
 
     def _show_refusal(self, message: str) -> None:
-        self.status.value = error_html(message)
+        # the accepted files of the same pick arrived first: keep their "ready" line below
+        self.status.value = error_html(message) + self._examples_ready_html()
+
+    def _examples_ready_html(self) -> str:
+        n = len(self._uploaded_examples)
+        return info_html(f"{n} uploaded example(s) ready; press 'Add value'.") if n else ""
 
     # -- teaching -----------------------------------------------------------------
     def _on_example_upload(self, change) -> None:
@@ -259,8 +264,7 @@ class ExtractorApp:
         self.example_upload.unobserve(self._on_example_upload, names="value")
         self.example_upload.value = ()
         self.example_upload.observe(self._on_example_upload, names="value")
-        msg = f"{len(self._uploaded_examples)} uploaded example(s) ready; press 'Add value'."
-        self.status.value = (error_html("; ".join(problems)) if problems else "") + info_html(msg)
+        self.status.value = (error_html("; ".join(problems)) if problems else "") + self._examples_ready_html()
 
     def add_value(self, name: str | None = None, rows=None) -> None:
         """Add ``name`` with the picked catalog items (``rows``) and uploaded examples, then re-predict."""

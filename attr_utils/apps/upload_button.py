@@ -9,8 +9,9 @@ connection instead: the page stops working and says nothing. This control
 ``FigureWidget``) checks each file's size in the browser, reports the refused
 ones in :attr:`UploadButton.refused`, and sends the accepted ones one file per
 message, so no message exceeds ``max_bytes`` plus a little. Its ``value`` has
-``FileUpload``'s shape (a tuple of dicts with ``name``, ``type``, ``size``,
-``last_modified`` and ``content``), and the kernel still checks every upload
+nearly ``FileUpload``'s shape (a tuple of dicts with ``name``, ``type``,
+``size``, ``content``, and ``last_modified`` in milliseconds since the epoch
+where ``FileUpload`` gives a datetime), and the kernel still checks every upload
 with :func:`attr_utils.apps.upload.read_upload`: the browser's check is for
 the visitor's sake, not a security boundary.
 """
@@ -48,8 +49,10 @@ function render({ model, el }) {
   input.addEventListener("change", async () => {
     const files = Array.from(input.files || []);
     input.value = "";
+    if (!files.length) return;
     const limit = model.get("max_bytes");
     const refused = [];
+    model.set("refused", "");
     for (const file of files) {
       if (file.size > limit) {
         refused.push(`${file.name} is ${megabytes(file.size)} MB; the limit is ${Math.round(limit / 1048576)} MB`);
@@ -94,7 +97,8 @@ class UploadButton(anywidget.AnyWidget):
         The last file received, as ``FileUpload.value``; set it to ``()`` to
         drop the bytes once they are handled.
     refused : str
-        Why the browser refused the files of the last pick.
+        Why the browser refused files of the last pick ("" when it refused
+        none).
     refusals : int
         Counts the picks with refused files: observe it to hear of each one.
     """
