@@ -17,9 +17,9 @@ Peak memory (``benchmarks/bench_distributed.py``, VmHWM of a fresh process,
 strings, 68 bytes per row, which the result carries), 4 bytes per stored row
 for the duplicate map, one row group of the Parquet reader (see
 :data:`attr_utils.cache.ROW_GROUP_BYTES`) and, for IVF, faiss's ids (8 bytes
-per row). Above a warm process that is 1.09x (exact) and 1.10x (IVF) for
+per row). Above a warm process that is 1.11x (exact) and 1.11x (IVF) for
 400k x 256 and 1.01x / 1.04x for 100k x 1024; counting the one-time
-initialisation of the reader and allocators (30-60 MB) 1.15x / 1.18x and
+initialisation of the reader and allocators (20-60 MB) 1.15x / 1.19x and
 1.10x / 1.15x. Narrow blocks pay relatively more for the hashes: 1.38x / 1.41x
 warm for 1M x 64. Loading the block and then building an index from the array
 would take >= 2x.
@@ -38,7 +38,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from attr_utils.cache import SignatureStore
