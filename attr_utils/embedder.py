@@ -32,7 +32,7 @@ from attr_utils.datasets import Dataset, load_dataset
 from attr_utils.embeddings import EmbedReport, Embeddings, Skipped
 from attr_utils.errors import CacheError, ImageDecodeError
 from attr_utils.hashing import bytes_sha256
-from attr_utils.images import RESIZE_POLICIES, decode_image, to_model_input
+from attr_utils.images import DECODE_VERSION, RESIZE_POLICIES, decode_image, to_model_input
 
 __all__ = ["Embedder", "embed", "embed_images", "fill_cache", "model_signature"]
 
@@ -53,7 +53,7 @@ def model_signature(resolved: ResolvedBackbone, resize: str) -> dict:
         "preprocess": f"{spec.preprocess.__module__}.{spec.preprocess.__qualname__}",
         "taps": [[t.block, t.layer, t.dim] for t in spec.taps],
         "pooling": "global_average",
-        "decode": "pillow-rgb-on-white-bilinear-v1",
+        "decode": DECODE_VERSION,
     }
 
 

@@ -1,8 +1,16 @@
 """Decoding any image file a catalog may hold into a square RGB array.
 
-Every decodable image becomes 8-bit RGB: EXIF orientation applied, alpha
-composited on white, palette / grey / 16-bit / CMYK converted, first frame of
-animations. Large JPEGs are decoded at a reduced DCT scale (Pillow's draft
+Every decodable image becomes 8-bit sRGB: an embedded ICC colour profile
+(Adobe RGB and Display P3 photos, CMYK press files, PNG/WebP/TIFF ``iCCP``) is
+converted to sRGB through LittleCMS (Pillow's ``ImageCms``, relative
+colorimetric intent), as a colour-managed viewer shows the file; EXIF
+orientation applied, alpha composited on white, palette / grey / 16-bit /
+CMYK converted, first frame of animations. A profile that cannot be used
+(corrupt, or for another colour space than the pixels) is ignored with a
+:class:`ColorProfileWarning` naming the reason, and the pixels are decoded as
+sRGB: the image is kept, not lost. :data:`DECODE_VERSION` names this
+behaviour; it is part of the embedding cache's model signature, so vectors
+cached by an older decoder are recomputed, not reused. Large JPEGs are decoded at a reduced DCT scale (Pillow's draft
 mode) when they are far larger than the network input. Anything that cannot
 be decoded raises :class:`~attr_utils.errors.ImageDecodeError` with a short
 reason, which the embedder records as a skipped file.
@@ -10,9 +18,12 @@ reason, which the embedder records as a skipped file.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
+import threading
 import warnings
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +32,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from attr_utils.errors import ImageDecodeError
 
 __all__ = [
+    "DECODE_VERSION",
+    "ColorProfileWarning",
     "IMAGE_EXTENSIONS",
     "MAX_PIXELS",
     "RESIZE_POLICIES",
@@ -29,6 +42,15 @@ __all__ = [
     "is_junk_name",
     "to_model_input",
 ]
+
+#: Names the decoding behaviour; goes into the cache's model signature.
+#: v2: embedded ICC profiles are converted to sRGB.
+DECODE_VERSION = "pillow-rgb-on-white-bilinear-icc-srgb-v2"
+
+
+class ColorProfileWarning(UserWarning):
+    """An embedded ICC profile could not be used; the pixels were decoded as sRGB."""
+
 
 #: File extensions treated as images (compared case-insensitively).
 IMAGE_EXTENSIONS = frozenset(
@@ -74,6 +96,66 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img
 
 
+_CMS_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _srgb_profile():
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+@lru_cache(maxsize=32)
+def _transform(icc: bytes, digest: str, mode: str):
+    """LittleCMS transform from the profile ``icc`` (pixels in ``mode``) to sRGB; ``digest`` keys the cache."""
+    from PIL import ImageCms
+
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError) as exc:
+        raise ValueError(f"unreadable ICC profile ({exc})") from None
+    space = (profile.profile.xcolor_space or "").strip()
+    expected = {"RGB": "RGB", "CMYK": "CMYK", "L": "GRAY"}[mode]
+    if space != expected:
+        raise ValueError(f"ICC profile is for {space or 'an unknown'} colour space, pixels are {mode}")
+    try:
+        return ImageCms.buildTransform(
+            profile, _srgb_profile(), mode, "RGB", renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC
+        )
+    except (ImageCms.PyCMSError, OSError, ValueError) as exc:
+        raise ValueError(f"ICC profile cannot be applied ({exc})") from None
+
+
+def _color_managed(img: Image.Image, icc: bytes, name: str) -> Image.Image:
+    """``img`` converted to sRGB through its embedded profile ``icc`` (RGB/RGBA out)."""
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    alpha = img.getchannel("A") if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") else None
+    if img.mode in ("RGBA", "RGBa", "RGBX"):
+        base = img.convert("RGB")
+    elif img.mode in ("LA", "La"):
+        base = img.convert("L")
+    elif img.mode.startswith("I") or img.mode == "F":
+        base = _to_rgb(img).convert("L")
+    else:
+        base = img
+    if base.mode not in ("RGB", "CMYK", "L"):
+        warnings.warn(f"{name}: ICC profile ignored for {base.mode} pixels; decoded without colour management",
+                      ColorProfileWarning, stacklevel=3)
+        return img
+    try:
+        transform = _transform(icc, hashlib.sha256(icc).hexdigest(), base.mode)
+    except ValueError as exc:
+        warnings.warn(f"{name}: {exc}; decoded as sRGB", ColorProfileWarning, stacklevel=3)
+        return img
+    with _CMS_LOCK:  # LittleCMS transforms keep a one-pixel cache: not thread-safe
+        out = transform.apply(base)
+    if alpha is not None:
+        out.putalpha(alpha)
+    return out
+
+
 def decode_image(source: str | os.PathLike | bytes | Image.Image, *, size: int = 224) -> Image.Image:
     """Decode ``source`` into an RGB :class:`PIL.Image.Image`.
 
@@ -88,17 +170,27 @@ def decode_image(source: str | os.PathLike | bytes | Image.Image, *, size: int =
     Returns
     -------
     PIL.Image.Image
-        Mode ``"RGB"``, EXIF orientation applied.
+        Mode ``"RGB"`` in sRGB (an embedded ICC profile is applied), EXIF
+        orientation applied.
+
+    Warns
+    -----
+    ColorProfileWarning
+        The embedded ICC profile is corrupt or does not fit the pixels; it is
+        ignored and the pixels are taken as sRGB.
 
     Raises
     ------
     ImageDecodeError
         Empty, truncated or non-image data, or more than ``MAX_PIXELS`` pixels.
     """
+    name = "image"
     if isinstance(source, Image.Image):
         img = source
         img.load()
     else:
+        if not isinstance(source, (bytes, bytearray, memoryview)):
+            name = str(source)
         if isinstance(source, (bytes, bytearray, memoryview)):
             data = bytes(source)
         else:
@@ -109,10 +201,13 @@ def decode_image(source: str | os.PathLike | bytes | Image.Image, *, size: int =
         if not data:
             raise ImageDecodeError("empty file")
         img = _open_bytes(data, size)
+    icc = img.info.get("icc_profile")
     try:
         img = ImageOps.exif_transpose(img)
     except Exception:  # broken EXIF must not lose an otherwise good image
         pass
+    if icc:
+        img = _color_managed(img, bytes(icc), name)
     return _to_rgb(img)
 
 
