@@ -40,6 +40,7 @@ __all__ = [
     "decode_image",
     "is_image_name",
     "is_junk_name",
+    "undecodable_reason",
     "to_model_input",
 ]
 
@@ -52,12 +53,44 @@ class ColorProfileWarning(UserWarning):
     """An embedded ICC profile could not be used; the pixels were decoded as sRGB."""
 
 
-#: File extensions treated as images (compared case-insensitively).
-IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
-)
+#: Pillow formats that identify files but cannot decode them here (stub
+#: plugins needing an external handler, video, Windows-only metafiles).
+_UNDECODABLE_FORMATS = frozenset({"BUFR", "GRIB", "HDF5", "MPEG", "WMF"})
+#: Image types Pillow does not decode without a plugin or an external program:
+#: files with these extensions are reported as skipped, with the reason.
+KNOWN_IMAGE_TYPES: dict[str, str] = {
+    ".heic": "HEIF/HEIC", ".heif": "HEIF/HEIC", ".hif": "HEIF/HEIC", ".avif": "AVIF", ".avifs": "AVIF",
+    ".jxl": "JPEG XL", ".svg": "SVG", ".svgz": "SVG", ".raw": "camera raw", ".dng": "camera raw",
+    ".cr2": "camera raw", ".cr3": "camera raw", ".nef": "camera raw", ".arw": "camera raw", ".orf": "camera raw",
+    ".rw2": "camera raw", ".raf": "camera raw", ".eps": "EPS", ".ps": "PostScript", ".emf": "EMF", ".wmf": "WMF",
+    ".exr": "OpenEXR", ".hdr": "Radiance HDR", ".mpo": "MPO", ".jp2": "JPEG 2000", ".j2k": "JPEG 2000",
+}
+_PLUGIN_HINTS = {"HEIF/HEIC": " (install pillow-heif)", "AVIF": " (Pillow >= 11.3 with AVIF support)",
+                 "JPEG XL": " (install pillow-jxl-plugin)", "EPS": " (needs Ghostscript)", "PostScript": " (needs Ghostscript)"}
+
+
+def _decodable_extensions() -> frozenset[str]:
+    """Extensions of formats the installed Pillow can open and decode."""
+    Image.init()
+    opening = set(Image.OPEN) - _UNDECODABLE_FORMATS
+    try:
+        from PIL import EpsImagePlugin
+
+        if not EpsImagePlugin.has_ghostscript():
+            opening.discard("EPS")
+    except ImportError:  # pragma: no cover
+        opening.discard("EPS")
+    if "JPEG" in opening:
+        opening.add("MPO")  # multi-picture JPEGs open through the JPEG plugin
+    return frozenset(ext.lower() for ext, fmt in Image.registered_extensions().items() if fmt in opening)
+
+
+#: File extensions treated as images (compared case-insensitively): every
+#: extension of a format the installed Pillow opens and decodes (AVIF, MPO,
+#: HEIC with pillow-heif registered...). One list for every reader.
+IMAGE_EXTENSIONS = _decodable_extensions()
 #: System files and folders ignored silently.
-JUNK_NAMES = frozenset({".ds_store", "thumbs.db", "desktop.ini", "__macosx", "ehthumbs.db"})
+JUNK_NAMES = frozenset({".ds_store", "thumbs.db", "desktop.ini", "__macosx", "ehthumbs.db", "icon\r", "$recycle.bin"})
 #: Images with more pixels than this are refused as decompression bombs.
 MAX_PIXELS = 89_478_485  # Pillow's own default limit
 #: How a non-square image becomes the square network input.
@@ -65,13 +98,24 @@ RESIZE_POLICIES = ("stretch", "pad", "crop")
 
 
 def is_junk_name(name: str) -> bool:
-    """True for hidden files and OS junk (``.DS_Store``, ``Thumbs.db``, ``__MACOSX``)."""
-    return name.startswith(".") or name.lower() in JUNK_NAMES
+    """True for hidden files (``.x``, AppleDouble ``._x``) and OS junk (``.DS_Store``, ``Thumbs.db``, ``desktop.ini``, ``__MACOSX``)."""
+    return name.startswith(".") or name.lower() in JUNK_NAMES or name.startswith("~$")
 
 
 def is_image_name(name: str) -> bool:
-    """True when ``name`` has an image extension and is not junk."""
+    """True when ``name`` has an extension the installed Pillow decodes and is not junk."""
     return not is_junk_name(name) and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def undecodable_reason(name: str) -> str:
+    """Why a file that is not junk is not read as an image (for skip reports)."""
+    ext = os.path.splitext(name)[1].lower()
+    kind = KNOWN_IMAGE_TYPES.get(ext)
+    if kind is not None:
+        return f"{kind} image ({ext}) that the installed Pillow cannot decode{_PLUGIN_HINTS.get(kind, '')}"
+    if not ext:
+        return "no file extension; not read as an image"
+    return f"not an image file ({ext})"
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -200,7 +244,12 @@ def decode_image(source: str | os.PathLike | bytes | Image.Image, *, size: int =
                 raise ImageDecodeError(f"cannot read file: {exc.strerror or exc}") from None
         if not data:
             raise ImageDecodeError("empty file")
-        img = _open_bytes(data, size)
+        try:
+            img = _open_bytes(data, size)
+        except ImageDecodeError as exc:
+            if name != "image" and "unrecognised format" in str(exc) and not is_image_name(os.path.basename(name)):
+                raise ImageDecodeError(undecodable_reason(os.path.basename(name))) from None
+            raise
     icc = img.info.get("icc_profile")
     try:
         img = ImageOps.exif_transpose(img)

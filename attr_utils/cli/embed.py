@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from attr_utils.embedder import Embedder
     from attr_utils.errors import DatasetError
 
-    dataset = load_dataset(args.data)
+    dataset = load_dataset(args.data, path_column=args.path_column)
     if args.label is not None:
         dataset.require_label(args.label)
     embedder = Embedder(args.backbone, args.weights, cache_dir=args.cache_dir, batch_size=args.batch_size, resize=args.resize)
