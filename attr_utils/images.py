@@ -18,7 +18,6 @@ reason, which the embedder records as a skipped file.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import threading
@@ -151,8 +150,8 @@ def _srgb_profile():
 
 
 @lru_cache(maxsize=32)
-def _transform(icc: bytes, digest: str, mode: str):
-    """LittleCMS transform from the profile ``icc`` (pixels in ``mode``) to sRGB; ``digest`` keys the cache."""
+def _transform(icc: bytes, mode: str):
+    """LittleCMS transform from the profile ``icc`` (pixels in ``mode``) to sRGB, built once per profile."""
     from PIL import ImageCms
 
     try:
@@ -189,7 +188,7 @@ def _color_managed(img: Image.Image, icc: bytes, name: str) -> Image.Image:
                       ColorProfileWarning, stacklevel=3)
         return img
     try:
-        transform = _transform(icc, hashlib.sha256(icc).hexdigest(), base.mode)
+        transform = _transform(icc, base.mode)
     except ValueError as exc:
         warnings.warn(f"{name}: {exc}; decoded as sRGB", ColorProfileWarning, stacklevel=3)
         return img
