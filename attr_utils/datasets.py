@@ -108,20 +108,32 @@ def load_dataset(
         manifest, or a Kaggle ``styles.csv``. A :class:`Dataset` is returned
         as is.
     path_column : str, optional
-        Name of the path column of a CSV manifest (default: the first of
-        ``PATH_COLUMNS`` present).
+        Name of the path column of a CSV manifest (default: the one column of
+        ``PATH_COLUMNS`` present; several present is an error). The CLI's
+        ``--path-column``.
     label_columns : list of str, optional
-        Keep only these label columns (default: all other columns).
+        Keep only these label columns (default: all other columns). A user
+        column named like an internal one (``path``, ``hash``) is renamed
+        ``user_path`` / ``user_hash``.
 
     Returns
     -------
     Dataset
+        ``skipped`` lists, with a reason, every file or row not used.
+
+    Warns
+    -----
+    ManifestWarning
+        A manifest was repaired (spaces stripped, extra fields joined into
+        the last column) or a column renamed.
 
     Raises
     ------
     DatasetError
-        The source does not exist, a CSV has no path column, or a requested
-        label column is absent.
+        The source does not exist, a CSV has no path column or several
+        path-like ones, none of the listed files exists (the message names
+        the likely cause), a folder holds no image, or a requested label
+        column is absent.
 
     Examples
     --------
