@@ -65,7 +65,9 @@ class Dataset:
     kind : str
         ``"folder"``, ``"csv"`` or ``"kaggle-styles"``.
     skipped : list of Skipped
-        Listed files that do not exist (or rows that could not be parsed).
+        Files that will not be embedded, with the reason: listed files that
+        do not exist; in a folder, images beside the class folders, broken
+        links, undecodable image types and other non-image files.
     """
 
     table: pd.DataFrame
