@@ -140,7 +140,7 @@ class AttributeExtractor:
         return embed(dataset, backbone=self.backbone, weights=self.weights, cache_dir=self.cache_dir,
                      resize=self.resize, progress=False)
 
-    def _embed_images(self, images) -> Embeddings:
+    def _embed_images(self, images, on_error: str = "raise") -> Embeddings:
         from attr_utils.embedder import embed_images
 
         if self.backbone_ == "arrays" or not self.weights_spec_:
@@ -149,12 +149,20 @@ class AttributeExtractor:
                 "pass Embeddings or an array of block vectors instead of images"
             )
         return embed_images(list(images), backbone=self.backbone_, weights=self.weights_spec_,
-                            resize=self.resize_, cache_dir=self.cache_dir)
+                            resize=self.resize_, cache_dir=self.cache_dir, on_error=on_error)
 
-    def _vectors_of(self, images) -> tuple[np.ndarray, list[str]]:
-        """Block vectors (normalised) and names of ``images``: Embeddings, array, or images."""
+    def _vectors_of(self, images, skipped: list | None = None) -> tuple[np.ndarray, list[str]]:
+        """Block vectors (normalised) and names of ``images``: Embeddings, array, or images.
+
+        With a ``skipped`` list, images that cannot be read or decoded are left
+        out and appended to it as :class:`~attr_utils.embeddings.Skipped`
+        (an error only when none is usable); without, the first one raises
+        (examples must all be usable).
+        """
         if isinstance(images, Embeddings):
             emb = images
+            if skipped is not None:
+                skipped.extend(emb.report.skipped)
         elif isinstance(images, np.ndarray) and images.dtype != object:
             x = np.atleast_2d(np.asarray(images, dtype=np.float32))
             if x.shape[1] != self.vectors_.shape[1]:
@@ -163,7 +171,9 @@ class AttributeExtractor:
         else:
             if isinstance(images, (str, os.PathLike, bytes)) or not isinstance(images, Iterable):
                 images = [images]
-            emb = self._embed_images(images)
+            emb = self._embed_images(images, on_error="raise" if skipped is None else "skip")
+            if skipped is not None:
+                skipped.extend(emb.report.skipped)
         self._check_identity(emb.backbone, emb.weights, emb.signature, what="these images")
         if self.block_ not in emb.blocks:
             raise ValueError(f"block {self.block_!r} is not in these embeddings; available: {emb.block_names}")
@@ -268,7 +278,7 @@ class AttributeExtractor:
             if not images:
                 raise ValueError(f"value {value!r} has no example images")
             emb = embed_images(images, backbone=self.backbone, weights=self.weights, resize=self.resize,
-                               cache_dir=self.cache_dir)
+                               cache_dir=self.cache_dir, on_error="raise")  # every example must be usable
             parts.append(emb)
             names += emb.paths
             values += [str(value)] * len(emb)
@@ -326,16 +336,46 @@ class AttributeExtractor:
         self.threshold_ = float(np.quantile(nearest, self.unknown_quantile) * (1.0 + self.unknown_margin))
 
     # -- prediction -----------------------------------------------------------
-    def kneighbors(self, images) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        """Distances and example rows of the ``k`` nearest examples of each image."""
+    def kneighbors(self, images, *, return_skipped: bool = False):
+        """Distances and example rows of the ``k`` nearest examples of each image.
+
+        Parameters
+        ----------
+        images : Embeddings, ndarray or iterable of images
+            As in :meth:`predict`.
+        return_skipped : bool, default=False
+            Also return the images that could not be read or decoded.
+
+        Returns
+        -------
+        distances : ndarray of shape (n_usable, k), float
+            Cosine distances, nearest first.
+        rows : ndarray of shape (n_usable, k), int
+            Rows of ``examples_``.
+        names : list of str
+            The usable images, in input order (unusable ones are left out).
+        skipped : list of Skipped
+            Only with ``return_skipped=True``: path and reason of each image
+            left out.
+
+        Raises
+        ------
+        ImageDecodeError
+            No image could be used.
+        """
         self._check_fitted()
-        x, names = self._vectors_of(images)
+        skipped: list = []
+        x, names = self._vectors_of(images, skipped)
+        if len(x) == 0:
+            empty = np.zeros((0, min(int(self.k), len(self.vectors_))))
+            return (empty, empty.astype(int), names, skipped) if return_skipped else (empty, empty.astype(int), names)
         k = min(int(self.k), len(self.vectors_))
         d = np.maximum(1.0 - x @ self.vectors_.T, 0.0)
         part = np.argpartition(d, k - 1, axis=1)[:, :k] if k < d.shape[1] else np.tile(np.arange(d.shape[1]), (len(d), 1))
         dd = np.take_along_axis(d, part, axis=1)
         order = np.lexsort((part, dd), axis=1)
-        return np.take_along_axis(dd, order, axis=1), np.take_along_axis(part, order, axis=1), names
+        out = np.take_along_axis(dd, order, axis=1), np.take_along_axis(part, order, axis=1), names
+        return (*out, skipped) if return_skipped else out
 
     def predict(self, images) -> pd.DataFrame:
         """Attribute value of each image.
@@ -349,20 +389,22 @@ class AttributeExtractor:
         Returns
         -------
         pandas.DataFrame
-            One row per image: ``path``, ``value`` (the winning value),
+            One row per usable image, in input order: ``path``, ``value`` (the winning value),
             ``confidence`` (its share of the inverse-distance-weighted vote of
             the ``k`` nearest examples, in (0, 1]), ``unknown`` (True when
             even the nearest example is farther than ``threshold_``),
-            ``distance`` (to the nearest example).
+            ``distance`` (to the nearest example). Images that cannot be
+            read or decoded are not answered: ``attrs["skipped"]`` lists them
+            (:class:`~attr_utils.embeddings.Skipped`: path and reason).
 
         Raises
         ------
         ImageDecodeError
-            An image cannot be read or decoded.
+            No image could be read and decoded (a single bad image included).
         BackboneError, WeightsError
             Embeddings from a different model than the examples'.
         """
-        dist, rows, names = self.kneighbors(images)
+        dist, rows, names, skipped = self.kneighbors(images, return_skipped=True)
         values = self.examples_["value"].to_numpy()[rows]
         weights = 1.0 / (dist + 1e-6)
         out_value, out_conf = [], []
@@ -379,7 +421,8 @@ class AttributeExtractor:
             "unknown": nearest > self.threshold_, "distance": nearest.astype(float),
         })
         out.attrs.update({"backbone": self.backbone_, "weights": self.weights_, "block": self.block_,
-                          "pretrained": self.pretrained_, "weights_label": self.weights_label_})
+                          "pretrained": self.pretrained_, "weights_label": self.weights_label_,
+                          "skipped": list(skipped)})
         return out
 
     # -- persistence ----------------------------------------------------------

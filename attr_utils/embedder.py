@@ -32,7 +32,7 @@ from attr_utils.datasets import Dataset, load_dataset
 from attr_utils.embeddings import EmbedReport, Embeddings, Skipped
 from attr_utils.errors import CacheError, ImageDecodeError
 from attr_utils.hashing import bytes_sha256
-from attr_utils.images import RESIZE_POLICIES, decode_image, to_model_input
+from attr_utils.images import DECODE_VERSION, RESIZE_POLICIES, decode_image, to_model_input
 
 __all__ = ["Embedder", "embed", "embed_images", "fill_cache", "model_signature"]
 
@@ -53,7 +53,7 @@ def model_signature(resolved: ResolvedBackbone, resize: str) -> dict:
         "preprocess": f"{spec.preprocess.__module__}.{spec.preprocess.__qualname__}",
         "taps": [[t.block, t.layer, t.dim] for t in spec.taps],
         "pooling": "global_average",
-        "decode": "pillow-rgb-on-white-bilinear-v1",
+        "decode": DECODE_VERSION,
     }
 
 
@@ -74,6 +74,24 @@ def _read_and_hash(path: str) -> tuple[str | None, str | None]:
     if not data:
         return None, "empty file"
     return bytes_sha256(data), None
+
+
+def _query_key(i: int, image) -> tuple[str, str | None, str | None]:
+    """Display name, cache key (content hash, None for PIL images) and unreadable reason of a query."""
+    if isinstance(image, Image.Image):
+        return f"<image {i}>", None, None
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return f"<upload {i}>", bytes_sha256(bytes(image)), None
+    if not isinstance(image, (str, os.PathLike)):
+        return f"<input {i}>", None, f"not an image path, bytes or PIL image ({type(image).__name__})"
+    try:
+        return str(image), bytes_sha256(Path(image).read_bytes()), None
+    except FileNotFoundError:
+        return str(image), None, "missing file"
+    except IsADirectoryError:
+        return str(image), None, "is a folder, not an image file"
+    except OSError as exc:
+        return str(image), None, f"cannot read file: {exc.strerror or exc}"
 
 
 @dataclass
@@ -275,26 +293,33 @@ class Embedder:
         )
         return self._result(table, blocks, tuple(dataset.label_columns), report)
 
-    def embed_images(self, images: Iterable) -> Embeddings:
-        """Embed query images (paths, bytes or PIL images); undecodable input raises."""
+    def embed_images(self, images: Iterable, *, on_error: str = "skip") -> Embeddings:
+        """Embed query images (paths, bytes or PIL images); see :func:`embed_images`."""
+        if on_error not in ("skip", "raise"):
+            raise ValueError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
         names, arrays, keys = [], [], []
+        skipped: list[Skipped] = []
+        total = 0
         for i, image in enumerate(images):
-            if isinstance(image, Image.Image):
-                names.append(f"<image {i}>")
-                keys.append(None)
-            elif isinstance(image, (bytes, bytearray, memoryview)):
-                names.append(f"<upload {i}>")
-                keys.append(bytes_sha256(bytes(image)))
-            else:
-                names.append(str(image))
+            total += 1
+            name, key, reason = _query_key(i, image)
+            if reason is None:
                 try:
-                    keys.append(bytes_sha256(Path(image).read_bytes()))
-                except OSError as exc:
-                    raise ImageDecodeError(f"cannot read image {str(image)!r}: {exc.strerror or exc}") from None
-            try:
-                arrays.append(self._decode(image))
-            except ImageDecodeError as exc:
-                raise ImageDecodeError(f"cannot use image {names[-1]!r}: {exc}") from None
+                    array = self._decode(image)
+                except ImageDecodeError as exc:
+                    reason = str(exc)
+            if reason is not None:
+                if on_error == "raise":
+                    raise ImageDecodeError(f"cannot use image {name!r}: {reason}")
+                skipped.append(Skipped(name, reason))
+                continue
+            names.append(name)
+            keys.append(key)
+            arrays.append(array)
+        if total and not arrays:
+            first = skipped[0]
+            more = f" (and {len(skipped) - 1} more unusable)" if len(skipped) > 1 else ""
+            raise ImageDecodeError(f"no usable image: cannot use image {first.path!r}: {first.reason}{more}")
         n = len(arrays)
         blocks = {b: np.zeros((n, d), dtype=np.float32) for b, d in self.spec.dims.items()}
         cacheable = [i for i, k in enumerate(keys) if k is not None]
@@ -313,7 +338,7 @@ class Embedder:
             for b in blocks:
                 blocks[b][rows] = vectors[b]
         table = pd.DataFrame({"path": names, "hash": [k or "" for k in keys]})
-        report = EmbedReport(images=n, embedded=len(todo), cached=int(found.sum()))
+        report = EmbedReport(images=total, embedded=len(todo), cached=int(found.sum()), skipped=tuple(skipped))
         return self._result(table, blocks, (), report)
 
     def _result(self, table: pd.DataFrame, blocks, label_columns, report) -> Embeddings:
@@ -433,6 +458,7 @@ def embed_images(
     cache_dir: str | os.PathLike | None = None,
     resize: str = "stretch",
     seed: int = 0,
+    on_error: str = "skip",
 ) -> Embeddings:
     """Embed query images (paths, uploaded bytes or PIL images).
 
@@ -445,13 +471,32 @@ def embed_images(
         overrides ``backbone``, ``weights`` and ``resize``.
     backbone, weights, cache_dir, resize, seed
         As in :func:`embed`.
+    on_error : {"skip", "raise"}, default="skip"
+        ``"skip"``: images that cannot be read or decoded are left out and
+        listed in ``report.skipped`` (name and reason; bytes are named
+        ``<upload i>``, PIL images ``<image i>``, ``i`` their position in
+        ``images``), as :func:`embed` does for datasets. ``"raise"``: the
+        first such image raises.
+
+    Returns
+    -------
+    Embeddings
+        One row per usable image, in input order (``path``, ``hash``; the
+        hash is empty for PIL images); ``report.images`` counts every input,
+        ``report.skipped`` the unusable ones.
 
     Raises
     ------
     ImageDecodeError
-        An image cannot be read or decoded; the message names it.
+        No image could be used (so a single bad image is an error, nothing
+        is answered), or, with ``on_error="raise"``, any one cannot; the
+        message names the image and the reason.
+    ValueError
+        ``on_error`` is not ``"skip"`` or ``"raise"``.
     """
     if like is not None:
         backbone, weights, resize = like.backbone, like.weights_spec or like.weights, like.resize
+    if on_error not in ("skip", "raise"):
+        raise ValueError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
     embedder = Embedder(backbone, weights, cache_dir=cache_dir, resize=resize, seed=seed)
-    return embedder.embed_images(images)
+    return embedder.embed_images(images, on_error=on_error)

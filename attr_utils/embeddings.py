@@ -8,7 +8,23 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ["EmbedReport", "Embeddings", "Skipped"]
+__all__ = ["INTERNAL_COLUMNS", "EmbedReport", "Embeddings", "Skipped", "user_column_name"]
+
+#: Columns of :attr:`Embeddings.table` (and a dataset's table) that the toolkit
+#: owns; a user column with one of these names is renamed ``user_<name>``.
+INTERNAL_COLUMNS: tuple[str, ...] = ("path", "hash")
+
+
+def user_column_name(name: str, taken) -> str:
+    """The name a user column ``name`` gets when it collides with an internal column.
+
+    ``"hash"`` -> ``"user_hash"`` (``"user_hash_2"``... if that is taken too).
+    """
+    taken = set(taken)
+    new, i = f"user_{name}", 2
+    while new in taken or new in INTERNAL_COLUMNS:
+        new, i = f"user_{name}_{i}", i + 1
+    return new
 
 
 @dataclass(frozen=True)
@@ -114,6 +130,7 @@ class Embeddings:
         blocks = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in blocks.items()}
         n = len(next(iter(blocks.values())))
         table = pd.DataFrame(labels) if labels is not None else pd.DataFrame(index=range(n))
+        table = table.rename(columns={c: user_column_name(c, table.columns) for c in table.columns if c in INTERNAL_COLUMNS})
         label_columns = tuple(table.columns)
         table.insert(0, "path", paths if paths is not None else [f"item-{i}" for i in range(n)])
         table.insert(1, "hash", [""] * n)

@@ -1,8 +1,16 @@
 """Decoding any image file a catalog may hold into a square RGB array.
 
-Every decodable image becomes 8-bit RGB: EXIF orientation applied, alpha
-composited on white, palette / grey / 16-bit / CMYK converted, first frame of
-animations. Large JPEGs are decoded at a reduced DCT scale (Pillow's draft
+Every decodable image becomes 8-bit sRGB: an embedded ICC colour profile
+(Adobe RGB and Display P3 photos, CMYK press files, PNG/WebP/TIFF ``iCCP``) is
+converted to sRGB through LittleCMS (Pillow's ``ImageCms``, relative
+colorimetric intent), as a colour-managed viewer shows the file; EXIF
+orientation applied, alpha composited on white, palette / grey / 16-bit /
+CMYK converted, first frame of animations. A profile that cannot be used
+(corrupt, or for another colour space than the pixels) is ignored with a
+:class:`ColorProfileWarning` naming the reason, and the pixels are decoded as
+sRGB: the image is kept, not lost. :data:`DECODE_VERSION` names this
+behaviour; it is part of the embedding cache's model signature, so vectors
+cached by an older decoder are recomputed, not reused. Large JPEGs are decoded at a reduced DCT scale (Pillow's draft
 mode) when they are far larger than the network input. Anything that cannot
 be decoded raises :class:`~attr_utils.errors.ImageDecodeError` with a short
 reason, which the embedder records as a skipped file.
@@ -12,7 +20,9 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 import warnings
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -21,21 +31,65 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from attr_utils.errors import ImageDecodeError
 
 __all__ = [
+    "DECODE_VERSION",
+    "ColorProfileWarning",
     "IMAGE_EXTENSIONS",
     "MAX_PIXELS",
     "RESIZE_POLICIES",
     "decode_image",
     "is_image_name",
     "is_junk_name",
+    "undecodable_reason",
     "to_model_input",
 ]
 
-#: File extensions treated as images (compared case-insensitively).
-IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
-)
+#: Names the decoding behaviour; goes into the cache's model signature.
+#: v2: embedded ICC profiles are converted to sRGB.
+DECODE_VERSION = "pillow-rgb-on-white-bilinear-icc-srgb-v2"
+
+
+class ColorProfileWarning(UserWarning):
+    """An embedded ICC profile could not be used; the pixels were decoded as sRGB."""
+
+
+#: Pillow formats that identify files but cannot decode them here (stub
+#: plugins needing an external handler, video, Windows-only metafiles).
+_UNDECODABLE_FORMATS = frozenset({"BUFR", "GRIB", "HDF5", "MPEG", "WMF"})
+#: Image types Pillow does not decode without a plugin or an external program:
+#: files with these extensions are reported as skipped, with the reason.
+KNOWN_IMAGE_TYPES: dict[str, str] = {
+    ".heic": "HEIF/HEIC", ".heif": "HEIF/HEIC", ".hif": "HEIF/HEIC", ".avif": "AVIF", ".avifs": "AVIF",
+    ".jxl": "JPEG XL", ".svg": "SVG", ".svgz": "SVG", ".raw": "camera raw", ".dng": "camera raw",
+    ".cr2": "camera raw", ".cr3": "camera raw", ".nef": "camera raw", ".arw": "camera raw", ".orf": "camera raw",
+    ".rw2": "camera raw", ".raf": "camera raw", ".eps": "EPS", ".ps": "PostScript", ".emf": "EMF", ".wmf": "WMF",
+    ".exr": "OpenEXR", ".hdr": "Radiance HDR", ".mpo": "MPO", ".jp2": "JPEG 2000", ".j2k": "JPEG 2000",
+}
+_PLUGIN_HINTS = {"HEIF/HEIC": " (install pillow-heif)", "AVIF": " (Pillow >= 11.3 with AVIF support)",
+                 "JPEG XL": " (install pillow-jxl-plugin)", "EPS": " (needs Ghostscript)", "PostScript": " (needs Ghostscript)"}
+
+
+def _decodable_extensions() -> frozenset[str]:
+    """Extensions of formats the installed Pillow can open and decode."""
+    Image.init()
+    opening = set(Image.OPEN) - _UNDECODABLE_FORMATS
+    try:
+        from PIL import EpsImagePlugin
+
+        if not EpsImagePlugin.has_ghostscript():
+            opening.discard("EPS")
+    except ImportError:  # pragma: no cover
+        opening.discard("EPS")
+    if "JPEG" in opening:
+        opening.add("MPO")  # multi-picture JPEGs open through the JPEG plugin
+    return frozenset(ext.lower() for ext, fmt in Image.registered_extensions().items() if fmt in opening)
+
+
+#: File extensions treated as images (compared case-insensitively): every
+#: extension of a format the installed Pillow opens and decodes (AVIF, MPO,
+#: HEIC with pillow-heif registered...). One list for every reader.
+IMAGE_EXTENSIONS = _decodable_extensions()
 #: System files and folders ignored silently.
-JUNK_NAMES = frozenset({".ds_store", "thumbs.db", "desktop.ini", "__macosx", "ehthumbs.db"})
+JUNK_NAMES = frozenset({".ds_store", "thumbs.db", "desktop.ini", "__macosx", "ehthumbs.db", "icon\r", "$recycle.bin"})
 #: Images with more pixels than this are refused as decompression bombs.
 MAX_PIXELS = 89_478_485  # Pillow's own default limit
 #: How a non-square image becomes the square network input.
@@ -43,13 +97,24 @@ RESIZE_POLICIES = ("stretch", "pad", "crop")
 
 
 def is_junk_name(name: str) -> bool:
-    """True for hidden files and OS junk (``.DS_Store``, ``Thumbs.db``, ``__MACOSX``)."""
-    return name.startswith(".") or name.lower() in JUNK_NAMES
+    """True for hidden files (``.x``, AppleDouble ``._x``) and OS junk (``.DS_Store``, ``Thumbs.db``, ``desktop.ini``, ``__MACOSX``)."""
+    return name.startswith(".") or name.lower() in JUNK_NAMES or name.startswith("~$")
 
 
 def is_image_name(name: str) -> bool:
-    """True when ``name`` has an image extension and is not junk."""
+    """True when ``name`` has an extension the installed Pillow decodes and is not junk."""
     return not is_junk_name(name) and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def undecodable_reason(name: str) -> str:
+    """Why a file that is not junk is not read as an image (for skip reports)."""
+    ext = os.path.splitext(name)[1].lower()
+    kind = KNOWN_IMAGE_TYPES.get(ext)
+    if kind is not None:
+        return f"{kind} image ({ext}) that the installed Pillow cannot decode{_PLUGIN_HINTS.get(kind, '')}"
+    if not ext:
+        return "no file extension; not read as an image"
+    return f"not an image file ({ext})"
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -74,6 +139,66 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img
 
 
+_CMS_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _srgb_profile():
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+@lru_cache(maxsize=32)
+def _transform(icc: bytes, mode: str):
+    """LittleCMS transform from the profile ``icc`` (pixels in ``mode``) to sRGB, built once per profile."""
+    from PIL import ImageCms
+
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError) as exc:
+        raise ValueError(f"unreadable ICC profile ({exc})") from None
+    space = (profile.profile.xcolor_space or "").strip()
+    expected = {"RGB": "RGB", "CMYK": "CMYK", "L": "GRAY"}[mode]
+    if space != expected:
+        raise ValueError(f"ICC profile is for {space or 'an unknown'} colour space, pixels are {mode}")
+    try:
+        return ImageCms.buildTransform(
+            profile, _srgb_profile(), mode, "RGB", renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC
+        )
+    except (ImageCms.PyCMSError, OSError, ValueError) as exc:
+        raise ValueError(f"ICC profile cannot be applied ({exc})") from None
+
+
+def _color_managed(img: Image.Image, icc: bytes, name: str) -> Image.Image:
+    """``img`` converted to sRGB through its embedded profile ``icc`` (RGB/RGBA out)."""
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    alpha = img.getchannel("A") if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") else None
+    if img.mode in ("RGBA", "RGBa", "RGBX"):
+        base = img.convert("RGB")
+    elif img.mode in ("LA", "La"):
+        base = img.convert("L")
+    elif img.mode.startswith("I") or img.mode == "F":
+        base = _to_rgb(img).convert("L")
+    else:
+        base = img
+    if base.mode not in ("RGB", "CMYK", "L"):
+        warnings.warn(f"{name}: ICC profile ignored for {base.mode} pixels; decoded without colour management",
+                      ColorProfileWarning, stacklevel=3)
+        return img
+    try:
+        transform = _transform(icc, base.mode)
+    except ValueError as exc:
+        warnings.warn(f"{name}: {exc}; decoded as sRGB", ColorProfileWarning, stacklevel=3)
+        return img
+    with _CMS_LOCK:  # LittleCMS transforms keep a one-pixel cache: not thread-safe
+        out = transform.apply(base)
+    if alpha is not None:
+        out.putalpha(alpha)
+    return out
+
+
 def decode_image(source: str | os.PathLike | bytes | Image.Image, *, size: int = 224) -> Image.Image:
     """Decode ``source`` into an RGB :class:`PIL.Image.Image`.
 
@@ -88,17 +213,27 @@ def decode_image(source: str | os.PathLike | bytes | Image.Image, *, size: int =
     Returns
     -------
     PIL.Image.Image
-        Mode ``"RGB"``, EXIF orientation applied.
+        Mode ``"RGB"`` in sRGB (an embedded ICC profile is applied), EXIF
+        orientation applied.
+
+    Warns
+    -----
+    ColorProfileWarning
+        The embedded ICC profile is corrupt or does not fit the pixels; it is
+        ignored and the pixels are taken as sRGB.
 
     Raises
     ------
     ImageDecodeError
         Empty, truncated or non-image data, or more than ``MAX_PIXELS`` pixels.
     """
+    name = "image"
     if isinstance(source, Image.Image):
         img = source
         img.load()
     else:
+        if not isinstance(source, (bytes, bytearray, memoryview)):
+            name = str(source)
         if isinstance(source, (bytes, bytearray, memoryview)):
             data = bytes(source)
         else:
@@ -108,11 +243,19 @@ def decode_image(source: str | os.PathLike | bytes | Image.Image, *, size: int =
                 raise ImageDecodeError(f"cannot read file: {exc.strerror or exc}") from None
         if not data:
             raise ImageDecodeError("empty file")
-        img = _open_bytes(data, size)
+        try:
+            img = _open_bytes(data, size)
+        except ImageDecodeError as exc:
+            if name != "image" and "unrecognised format" in str(exc) and not is_image_name(os.path.basename(name)):
+                raise ImageDecodeError(undecodable_reason(os.path.basename(name))) from None
+            raise
+    icc = img.info.get("icc_profile")
     try:
         img = ImageOps.exif_transpose(img)
     except Exception:  # broken EXIF must not lose an otherwise good image
         pass
+    if icc:
+        img = _color_managed(img, bytes(icc), name)
     return _to_rgb(img)
 
 

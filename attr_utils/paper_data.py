@@ -27,7 +27,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from attr_utils.embeddings import Skipped
 from attr_utils.errors import DatasetError
+from attr_utils.images import IMAGE_EXTENSIONS as _DECODABLE
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -99,8 +101,10 @@ PAPER_COLOR_MAP: dict[str, str | None] = {
     "Multi": None,
 }
 
-#: File name endings treated as images when listing a folder.
-IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+#: File name endings treated as images when listing a folder: the one list of
+#: every reader, :data:`attr_utils.images.IMAGE_EXTENSIONS` (what the
+#: installed Pillow decodes).
+IMAGE_EXTENSIONS: tuple[str, ...] = tuple(sorted(_DECODABLE))
 
 
 @dataclass(frozen=True)
@@ -124,7 +128,11 @@ class ManifestReport:
         by the mapping or "unknown" to it).
     bad_lines : int
         Malformed ``styles.csv`` lines that were repaired (extra commas in the
-        product name) or dropped.
+        product name), as :func:`attr_utils.datasets.read_manifest` does for
+        every manifest.
+    skipped : tuple of Skipped
+        Files of a class folder that were not listed, with the reason (images
+        beside the class folders, undecodable types, broken links...).
     """
 
     path: Path
@@ -133,6 +141,7 @@ class ManifestReport:
     missing: tuple[str, ...] = ()
     unmapped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["value", "rows", "reason"]))
     bad_lines: int = 0
+    skipped: tuple[Skipped, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -154,6 +163,7 @@ class ManifestReport:
             "missing_files": len(self.missing),
             "missing_examples": list(self.missing[:10]),
             "bad_lines": int(self.bad_lines),
+            "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
             "counts": self.counts.to_dict(orient="records"),
             "unmapped": self.unmapped.to_dict(orient="records"),
         }
@@ -176,7 +186,9 @@ def read_styles(styles) -> tuple[pd.DataFrame, int]:
 
     A few rows of the published file have commas inside
     ``productDisplayName`` (the last column) and more fields than the header;
-    their extra fields are joined back into the last column.
+    their extra fields are joined back into the last column. The file goes
+    through :func:`attr_utils.datasets.read_manifest`, the reader of every
+    manifest, so ``load_dataset`` reads it identically.
 
     Parameters
     ----------
@@ -200,19 +212,10 @@ def read_styles(styles) -> tuple[pd.DataFrame, int]:
         raise DatasetError(
             f"styles file {styles} not found; download styles.csv of the Kaggle Fashion Product Images dataset"
         )
-    with open(styles, encoding="utf-8", errors="replace") as fh:
-        header = fh.readline().strip().split(",")
-    bad = 0
+    from attr_utils.datasets import read_manifest
 
-    def repair(fields: list[str]) -> list[str]:
-        nonlocal bad
-        bad += 1
-        return fields[: len(header) - 1] + [",".join(fields[len(header) - 1 :])]
-
-    try:
-        table = pd.read_csv(styles, dtype=str, engine="python", on_bad_lines=repair, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        raise DatasetError(f"cannot parse {styles} as CSV: {exc}") from exc
+    manifest = read_manifest(styles)  # the one manifest reader: BOM, CRLF, spaces, extra fields
+    table, bad = manifest.table, len(manifest.repaired)
     for col in ("id", "baseColour"):
         if col not in table.columns:
             raise DatasetError(
@@ -394,19 +397,20 @@ def build_folder_manifest(
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"dataset folder {root} not found")
+    from attr_utils.datasets import scan_folder
+
     rename = dict(rename or {})
     groups: dict[str, list[Path]] = {}
-    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        files = sorted(
-            p
-            for p in sub.rglob("*")
-            if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
-        )
-        if files:
-            groups.setdefault(rename.get(sub.name, sub.name), []).extend(files)
+    found, skipped = scan_folder(root)
+    for path, cls in found:
+        if cls is None:
+            skipped.append(Skipped(str(path), "image beside the class folders (it has no class); move it into one"))
+        else:
+            groups.setdefault(rename.get(cls, cls), []).append(path)
     if not groups:
         raise DatasetError(
-            f"{root} has no sub-folder with images ({', '.join(IMAGE_EXTENSIONS)}); expected ROOT/<class>/<image>"
+            f"{root} has no sub-folder with images (extensions the installed Pillow decodes: "
+            f"{', '.join(IMAGE_EXTENSIONS[:8])}...); expected ROOT/<class>/<image>"
         )
     order = sorted(groups)
     frames = {k: pd.DataFrame({"_path": v}) for k, v in groups.items()}
@@ -418,4 +422,4 @@ def build_folder_manifest(
     _write_csv(manifest, out)
     counts_df = pd.DataFrame(counts)
     counts_df.insert(2, "missing", 0)
-    return ManifestReport(out, manifest, counts_df)
+    return ManifestReport(out, manifest, counts_df, skipped=tuple(skipped))

@@ -36,6 +36,7 @@ def add_embedding_options(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--cache-dir", default=None, help="embedding cache folder (default: $ATTR_UTILS_CACHE or ~/.cache/attr-utils)")
     g.add_argument("--batch-size", type=positive_int, default=32, help="images per forward pass (default: 32)")
+    g.add_argument("--path-column", default=None, help="CSV manifest column holding the image paths (default: the one of path/file/filename/image...)")
     g.add_argument(
         "--resize",
         choices=["stretch", "pad", "crop"],
@@ -53,7 +54,7 @@ def embed_from_args(args: argparse.Namespace, data: str, *, label: str | None = 
     from attr_utils.datasets import load_dataset
     from attr_utils.embedder import embed
 
-    dataset = load_dataset(data)
+    dataset = load_dataset(data, path_column=getattr(args, "path_column", None))
     if label is not None:
         dataset.require_label(label)
     return embed(

@@ -103,6 +103,10 @@ def _print_report(report, args) -> int:
         print(f"warning: {len(report.missing)} referenced image file(s) missing, e.g. {examples}")
     if report.bad_lines:
         print(f"note: repaired {report.bad_lines} malformed styles.csv line(s)")
+    for s in report.skipped[:20]:
+        print(f"  skipped {s.path}: {s.reason}")
+    if len(report.skipped) > 20:
+        print(f"  ... and {len(report.skipped) - 20} more skipped (use --json for the full list)")
     if not report.complete:
         print(f"warning: fewer images than requested for: {', '.join(report.short_classes)}")
     return 0

@@ -34,8 +34,9 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from attr_utils.datasets import load_dataset
     from attr_utils.embedder import Embedder
+    from attr_utils.errors import DatasetError
 
-    dataset = load_dataset(args.data)
+    dataset = load_dataset(args.data, path_column=args.path_column)
     if args.label is not None:
         dataset.require_label(args.label)
     embedder = Embedder(args.backbone, args.weights, cache_dir=args.cache_dir, batch_size=args.batch_size, resize=args.resize)
@@ -58,6 +59,10 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         report = embedder.fill_dataset(dataset, progress=not args.json)
+    if report.images and report.embedded + report.cached == 0:
+        first = report.skipped[0] if report.skipped else None
+        reason = f"; first: {first.path}: {first.reason}" if first else ""
+        raise DatasetError(f"none of the {report.images} images of {args.data} could be used{reason}")
     summary = {
         "backbone": resolved.spec.name,
         "weights": resolved.weights.name,

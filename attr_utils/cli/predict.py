@@ -18,7 +18,7 @@ def register(subparsers) -> None:
             "examples vote. `unknown` marks images farther from every example than the calibrated threshold."
         ),
     )
-    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("images", nargs="+", help="image files (unreadable ones are listed as skipped, with the reason)")
     p.add_argument("--extractor", required=True, help="directory written by `attr-utils extractor build`")
     p.add_argument("--cache-dir", default=None, help="embedding cache folder (default: $ATTR_UTILS_CACHE or ~/.cache/attr-utils)")
     add_json_option(p)
@@ -26,29 +26,32 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    import sys
 
     from attr_utils.attribute_extractor import AttributeExtractor
-    from attr_utils.errors import DatasetError, ImageDecodeError
+    from attr_utils.errors import AttrUtilsError, DatasetError
 
     try:
         extractor = AttributeExtractor.load(args.extractor, cache_dir=args.cache_dir)
+    except AttrUtilsError:
+        raise
     except (FileNotFoundError, ValueError) as exc:
         raise DatasetError(str(exc)) from None
-    for image in args.images:
-        if not Path(image).is_file():
-            raise ImageDecodeError(f"cannot read image {image!r}: no such file")
+    # unreadable images are skipped and listed; predict raises only when none is usable
     result = extractor.predict(args.images)
+    skipped = result.attrs.get("skipped", [])
     if args.json:
         print_json([
             {"path": r["path"], "value": r["value"], "confidence": round(float(r["confidence"]), 6),
              "unknown": bool(r["unknown"]), "distance": round(float(r["distance"]), 6)}
             for r in result.to_dict("records")
-        ])
+        ] + [{"path": s.path, "value": None, "skipped": s.reason} for s in skipped])
         return 0
     flag = "" if extractor.pretrained_ else "  [RANDOM WEIGHTS: not pretrained]"
     print(f"{extractor.backbone_} · {extractor.weights_label_}{flag} · {extractor.label_!r} on {extractor.block_}")
     for r in result.to_dict("records"):
         value = f"unknown (nearest: {r['value']})" if r["unknown"] else r["value"]
         print(f"{r['path']}\t{value}\tconfidence {r['confidence']:.2f}")
+    for s in skipped:
+        print(f"skipped {s.path}: {s.reason}", file=sys.stderr)
     return 0
