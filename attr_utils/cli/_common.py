@@ -93,7 +93,7 @@ def add_groups_option(parser: argparse.ArgumentParser) -> None:
         default="hash",
         help=(
             "keep duplicates together: hash = identical files (default), near = also re-encoded/resized "
-            "copies (cosine distance <= 0.02 at the last block), none = the paper's exact protocol"
+            "copies (cosine distance <= 0.05 at the last block), none = the paper's exact protocol"
         ),
     )
 
