@@ -170,3 +170,17 @@ def test_small_class_error_names_the_command_line_option(tmp_path, cache, capsys
     assert code == 2
     assert "pass --drop-small-classes" in err and "drop_small_classes=True" not in err
     assert "lower --folds" in err and "np.str_" not in err
+
+
+def test_cluster_and_reduce_report_duplicates(doubled_noise, cache, capsys):
+    common = ["--label", "color", "--weights", "random", "--cache-dir", str(cache), "--json"]
+    code, out, err = _run(capsys, "cluster", str(doubled_noise), *common, "--min-cluster-size", "3",
+                          "--min-samples", "2", "--blocks", "block1")
+    assert code == 0
+    assert json.loads(out)["duplicates"]["duplicate_groups"] == 20
+    assert "40 items are identical copies" in err
+    code, out, err = _run(capsys, "reduce", str(doubled_noise), *common, "--block", "block1", "--dims", "2",
+                          "--protocol", "paper", "--k", "1", "--n-neighbors", "5")
+    assert code == 0
+    assert json.loads(out)["duplicates"] == {"groups": "hash", "duplicate_groups": 20, "duplicate_items": 40,
+                                             "conflicting_groups": 0}
