@@ -321,19 +321,34 @@ class AttributeExtractor:
         return self
 
     def _calibrate(self) -> None:
+        """Unknown threshold from each example's distance to its nearest *other* image.
+
+        Leave-one-out, with the item's whole content group left out: examples
+        with identical vectors (the same image listed twice, whatever its
+        name: identical content gives identical vectors) are one group, so a
+        copy at distance 0 cannot shrink the threshold. Examples whose only
+        neighbours are their own copies have no distance (NaN in
+        ``loo_distances_``) and do not enter the quantile.
+        """
         self.classes_ = sorted(self.examples_["value"].unique().tolist())
         n = len(self.vectors_)
         if self.unknown_quantile is None or n < 2:
             self.threshold_ = float("inf")
             self.loo_distances_ = np.full(n, np.nan)
             return
+        _, group = np.unique(self.vectors_, axis=0, return_inverse=True)
+        group = np.asarray(group).reshape(-1)
         nearest = np.empty(n)
         for s in range(0, n, 1024):
             d = 1.0 - self.vectors_[s : s + 1024] @ self.vectors_.T
-            d[np.arange(d.shape[0]), np.arange(s, s + d.shape[0])] = np.inf
+            d[group[s : s + 1024, None] == group[None, :]] = np.inf  # self and its copies
             nearest[s : s + 1024] = np.maximum(d.min(axis=1), 0.0)
+        nearest[~np.isfinite(nearest)] = np.nan
         self.loo_distances_ = nearest
-        self.threshold_ = float(np.quantile(nearest, self.unknown_quantile) * (1.0 + self.unknown_margin))
+        if np.isnan(nearest).all():
+            self.threshold_ = float("inf")
+            return
+        self.threshold_ = float(np.nanquantile(nearest, self.unknown_quantile) * (1.0 + self.unknown_margin))
 
     # -- prediction -----------------------------------------------------------
     def kneighbors(self, images, *, return_skipped: bool = False):

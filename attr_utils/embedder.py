@@ -150,7 +150,10 @@ class Embedder:
         with _MODELS_LOCK:
             model = _MODELS.get(key)
             if model is None:
-                model = BlockModel(self.spec, self.resolved.weights)
+                from attr_utils.backbones.efficientnet_lite0 import cache_root
+
+                with cache_root(self.store.folder.parent.parent):  # converted weights beside the embeddings
+                    model = BlockModel(self.spec, self.resolved.weights)
                 _MODELS[key] = model
         return model
 

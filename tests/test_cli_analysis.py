@@ -69,7 +69,8 @@ def test_cluster_json(class_folder, cache, capsys):
 def test_reduce_json(class_folder, cache, capsys):
     code, out, _ = _run(
         capsys, "reduce", str(class_folder), "--label", "label", "--block", "block1", "--dims", "2,4",
-        "--protocol", "inductive", "--folds", "3", "--weights", "random", "--cache-dir", str(cache), "--json",
+        "--protocol", "inductive", "--folds", "3", "--n-neighbors", "5", "--weights", "random",
+            "--cache-dir", str(cache), "--json",
     )
     assert code == 0
     result = json.loads(out)
@@ -103,3 +104,83 @@ def test_malformed_dims_is_a_usage_error(class_folder, capsys):
         main(["reduce", str(class_folder), "--label", "label", "--block", "block1", "--dims", "2,x"])
     assert exc.value.code == 2
     assert "comma-separated integers" in capsys.readouterr().err
+
+
+# ---- issue 12: duplicates, parameters checked against the data, caller-specific advice -------------
+
+
+@pytest.fixture(scope="module")
+def doubled_noise(tmp_path_factory):
+    """20 random-noise PNGs with random labels a/b, each listed twice under two names (byte-identical)."""
+    import shutil
+
+    import numpy as np
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("doubled-noise")
+    rng = np.random.default_rng(0)
+    lines = ["file,color"]
+    for i, label in enumerate(rng.choice(["a", "b"], 20)):
+        first = root / "img" / f"noise_{i}.png"
+        first.parent.mkdir(exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(first)
+        shutil.copyfile(first, root / "img" / f"copy_of_{i}.png")
+        lines += [f"img/noise_{i}.png,{label}", f"img/copy_of_{i}.png,{label}"]
+    (root / "manifest.csv").write_text("\n".join(lines) + "\n")
+    return root / "manifest.csv"
+
+
+def test_evaluate_keeps_copies_in_one_fold_and_warns(doubled_noise, cache, capsys):
+    base = ["evaluate", str(doubled_noise), "--label", "color", "--k", "1", "--weights", "random",
+            "--cache-dir", str(cache), "--json"]
+    code, out, err = _run(capsys, *base)
+    assert code == 0
+    grouped = json.loads(out)
+    assert grouped["duplicates"] == {"groups": "hash", "duplicate_groups": 20, "duplicate_items": 40,
+                                     "conflicting_groups": 0}
+    assert "40 items are identical copies in 20 group(s)" in err and len(err.strip().splitlines()) == 1
+    code, out, err = _run(capsys, *base, "--groups", "none")
+    leaky = json.loads(out)
+    acc = {r["block"]: r["accuracy"] for r in grouped["rows"]}
+    leak = {r["block"]: r["accuracy"] for r in leaky["rows"]}
+    # chance 0.5; 20 distinct images: one standard error is about 0.11
+    assert all(abs(a - 0.5) <= 0.3 for a in acc.values()), acc
+    # about 4 in 5 copies land in a training fold and are found at distance 0: about 0.8 + 0.2 x 0.5
+    assert all(a >= 0.75 for a in leak.values()), leak
+    assert "groups=None" in err
+
+
+def test_cluster_twelve_images_with_the_papers_min_cluster_size(tmp_path, cache, capsys):
+    from tests.conftest import make_class_folder
+
+    data = make_class_folder(tmp_path / "twelve", per_class=4)
+    code, out, err = _run(capsys, "cluster", str(data), "--label", "label", "--weights", "random",
+                          "--cache-dir", str(cache), "--json")
+    assert code == 2 and out == ""
+    assert "`min_cluster_size`=50 exceeds the 12 items" in err and "lower --min-cluster-size" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_small_class_error_names_the_command_line_option(tmp_path, cache, capsys):
+    from tests.conftest import make_class_folder
+
+    data = make_class_folder(tmp_path / "small", per_class=3)
+    code, _, err = _run(capsys, "evaluate", str(data), "--label", "label", "--weights", "random",
+                        "--cache-dir", str(cache), "--json")
+    assert code == 2
+    assert "pass --drop-small-classes" in err and "drop_small_classes=True" not in err
+    assert "lower --folds" in err and "np.str_" not in err
+
+
+def test_cluster_and_reduce_report_duplicates(doubled_noise, cache, capsys):
+    common = ["--label", "color", "--weights", "random", "--cache-dir", str(cache), "--json"]
+    code, out, err = _run(capsys, "cluster", str(doubled_noise), *common, "--min-cluster-size", "3",
+                          "--min-samples", "2", "--blocks", "block1")
+    assert code == 0
+    assert json.loads(out)["duplicates"]["duplicate_groups"] == 20
+    assert "40 items are identical copies" in err
+    code, out, err = _run(capsys, "reduce", str(doubled_noise), *common, "--block", "block1", "--dims", "2",
+                          "--protocol", "paper", "--k", "1", "--n-neighbors", "5")
+    assert code == 0
+    assert json.loads(out)["duplicates"] == {"groups": "hash", "duplicate_groups": 20, "duplicate_items": 40,
+                                             "conflicting_groups": 0}

@@ -357,3 +357,28 @@ def test_legacy_copy_of_package_file(spec, imagenet, tmp_path):
     assert resolved.identity.split(":")[-1] == imagenet.identity.split(":")[-1]
     a, b = eff.keras_arrays(path), eff.keras_arrays(imagenet.path)
     assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_cache_dir_moves_the_converted_weights(imagenet, monkeypatch, tmp_path):
+    """--cache-dir / cache_dir= holds the conversion, not the environment's (or home's) cache root."""
+    monkeypatch.setenv("ATTR_UTILS_CACHE", str(tmp_path / "env-cache"))
+    digest = imagenet.identity.rsplit(":", 1)[1]
+    eff.keras_arrays(imagenet.path, cache_dir=tmp_path / "explicit")
+    assert (tmp_path / "explicit" / "weights" / f"efficientnet-lite0-{digest}.npz").is_file()
+    with eff.cache_root(tmp_path / "chosen"):
+        eff.keras_arrays(imagenet.path)
+    assert (tmp_path / "chosen" / "weights" / f"efficientnet-lite0-{digest}.npz").is_file()
+    assert not (tmp_path / "env-cache").exists()
+    assert eff.weights_cache_dir() == tmp_path / "env-cache" / "weights"  # context left
+
+
+def test_embedder_builds_with_weights_under_its_cache_dir(monkeypatch, tmp_path):
+    from attr_utils.embedder import Embedder
+
+    monkeypatch.setenv("ATTR_UTILS_CACHE", str(tmp_path / "env-cache"))
+    monkeypatch.setattr("attr_utils.embedder._MODELS", {})
+    embedder = Embedder("efficientnet-lite0", "imagenet", cache_dir=tmp_path / "shared")
+    embedder.model  # builds the network
+    converted = list((tmp_path / "shared" / "weights").glob("efficientnet-lite0-*.npz"))
+    assert len(converted) == 1
+    assert not (tmp_path / "env-cache" / "weights").exists()

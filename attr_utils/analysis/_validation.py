@@ -15,6 +15,16 @@ SCALINGS = ("none", "l2", "standardize")
 PROTOCOLS = ("paper", "inductive")
 
 
+def plain(value):
+    """``value`` as a plain Python scalar (``np.str_('red')`` -> ``'red'``) for messages."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def plain_list(values) -> list:
+    """Sorted distinct values as plain Python scalars, for messages."""
+    return sorted({plain(v) for v in values}, key=str)
+
+
 def check_int(name: str, value, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"`{name}` must be an int, got {type(value).__name__}")
@@ -69,7 +79,7 @@ def labels_for_analysis(
     """
     if not isinstance(label, str) or label not in emb.label_columns:
         raise DatasetError(
-            f"no label column {label!r}; available label columns: {list(emb.label_columns)}"
+            f"no label column {plain(label)!r}; available label columns: {[plain(c) for c in emb.label_columns]}"
         )
     values = emb.table[label]
     missing = values.isna().to_numpy() | (values.astype(str).str.strip() == "").to_numpy()
@@ -85,12 +95,12 @@ def labels_for_analysis(
         counts = pd.Series(y).value_counts()
         small = counts[counts < folds]
         if len(small):
-            desc = ", ".join(f"{cls!r} ({n})" for cls, n in small.items())
+            desc = ", ".join(f"{plain(cls)!r} ({int(n)})" for cls, n in small.items())
             if not drop_small_classes:
                 raise DatasetError(
                     f"class(es) of {label!r} with fewer members than folds={folds}: {desc}; "
-                    "stratified cross-validation needs at least one per fold. Pass "
-                    "drop_small_classes=True to leave them out, or lower `folds`."
+                    "stratified cross-validation needs at least one per fold; pass "
+                    "drop_small_classes=True to leave them out, or lower `folds`"
                 )
             warnings.warn(
                 f"leaving out class(es) of {label!r} with fewer than {folds} members: {desc}",
@@ -101,6 +111,6 @@ def labels_for_analysis(
             rows, y = rows[keep], y[keep]
     if len(np.unique(y)) < 2:
         raise DatasetError(
-            f"label {label!r} needs at least 2 classes to evaluate; found {sorted(set(y))}"
+            f"label {label!r} needs at least 2 classes to evaluate; found {plain_list(y)}"
         )
     return rows, y

@@ -29,6 +29,7 @@ from attr_utils.analysis._validation import (
     check_seed,
     labels_for_analysis,
 )
+from attr_utils.errors import ParameterError
 
 __all__ = [
     "block_accuracy",
@@ -67,12 +68,57 @@ def knn_classifier(*, k: int = 5, metric: str = "euclidean", scaling: str = "non
     return Pipeline(steps)
 
 
-def stratified_folds(y: np.ndarray, *, folds: int = 5, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(train, test) index pairs of shuffled, seeded stratified k-fold CV."""
-    from sklearn.model_selection import StratifiedKFold
+def stratified_folds(
+    y: np.ndarray, *, folds: int = 5, seed: int = 0, groups: np.ndarray | None = None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, test) index pairs of shuffled, seeded stratified k-fold CV.
 
-    skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    return list(skf.split(np.zeros(len(y)), y))
+    With ``groups`` (one content-group id per row, see
+    :func:`attr_utils.duplicates.content_groups`) the rows of a group never
+    straddle train and test (scikit-learn's ``StratifiedGroupKFold``). When
+    every group is a single row (no duplicates) or ``groups`` is None, the
+    folds are exactly those of ``StratifiedKFold`` (the paper's protocol),
+    so figures without duplicates do not change.
+
+    Raises
+    ------
+    ParameterError
+        ``folds`` exceeds the number of items, or of distinct content groups.
+    """
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    n = len(y)
+    if folds > n:
+        raise ParameterError(f"`folds`={folds} needs at least {folds} items; got {n}")
+    if groups is None or len(np.unique(groups)) == n:
+        skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+        return list(skf.split(np.zeros(n), y))
+    n_groups = len(np.unique(groups))
+    if folds > n_groups:
+        raise ParameterError(
+            f"`folds`={folds} needs at least {folds} distinct images (content groups); got {n_groups} "
+            f"among {n} items; lower `folds` or pass groups=None"
+        )
+    sgkf = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return list(sgkf.split(np.zeros(n), y, groups))
+
+
+def split_groups(emb, rows: np.ndarray, y: np.ndarray, groups) -> tuple[np.ndarray | None, dict]:
+    """Group ids of ``rows`` for :func:`stratified_folds`, and the duplicate summary.
+
+    ``groups`` is ``"hash"``, ``"near"``, None or an array of ``len(emb)``
+    group ids. The summary (``duplicate_groups``, ``duplicate_items``,
+    ``conflicting_groups``, and ``groups``: how rows were grouped) is counted
+    by content hash even when ``groups`` is None, so results always say
+    whether copies could have straddled the splits.
+    """
+    from attr_utils.duplicates import content_groups, duplicate_summary, resolve_groups
+
+    name = groups if groups is None or isinstance(groups, str) else "custom"
+    ids = resolve_groups(emb, groups)
+    summary_ids = ids if groups is not None else content_groups(emb, groups="hash")
+    summary = {"groups": name, **duplicate_summary(summary_ids[rows], y)}
+    return (None if groups is None else ids[rows]), summary
 
 
 def _check_common(k, folds, metric, scaling, seed):
@@ -87,7 +133,7 @@ def _check_common(k, folds, metric, scaling, seed):
 def _check_k_fits(k: int, splits) -> None:
     smallest = min(len(train) for train, _ in splits)
     if k > smallest:
-        raise ValueError(f"`k` must be <= the smallest training fold ({smallest} items), got {k}")
+        raise ParameterError(f"`k` must be <= the smallest training fold ({smallest} items), got {k}")
 
 
 def single_threaded_knn():
@@ -140,6 +186,7 @@ def knn_predictions(
     scaling: str = "none",
     seed: int = 0,
     drop_small_classes: bool = False,
+    groups="hash",
 ) -> pd.DataFrame:
     """Out-of-fold kNN predictions for every item and block.
 
@@ -153,7 +200,7 @@ def knn_predictions(
         Per-block vectors and labels.
     label : str
         Label column to predict.
-    blocks, k, folds, metric, scaling, seed, drop_small_classes
+    blocks, k, folds, metric, scaling, seed, drop_small_classes, groups
         As in :func:`block_accuracy`.
 
     Returns
@@ -165,7 +212,8 @@ def knn_predictions(
     k, folds, seed = _check_common(k, folds, metric, scaling, seed)
     names = check_blocks(emb, blocks)
     rows, y = labels_for_analysis(emb, label, folds=folds, drop_small_classes=drop_small_classes)
-    splits = stratified_folds(y, folds=folds, seed=seed)
+    group_ids, dup = split_groups(emb, rows, y, groups)
+    splits = stratified_folds(y, folds=folds, seed=seed, groups=group_ids)
     _check_k_fits(k, splits)
     model = knn_classifier(k=k, metric=metric, scaling=scaling)
     paths = np.asarray(emb.paths, dtype=object)[rows]
@@ -186,7 +234,7 @@ def knn_predictions(
             )
         )
     out = pd.concat(frames, ignore_index=True)
-    out.attrs = _attrs(emb, label, k=k, folds=folds, metric=metric, scaling=scaling, seed=seed)
+    out.attrs = _attrs(emb, label, k=k, folds=folds, metric=metric, scaling=scaling, seed=seed, **dup)
     return out
 
 
@@ -201,6 +249,7 @@ def block_accuracy(
     scaling: str = "none",
     seed: int = 0,
     drop_small_classes: bool = False,
+    groups="hash",
 ) -> pd.DataFrame:
     """kNN accuracy of every block under stratified k-fold cross-validation.
 
@@ -230,14 +279,25 @@ def block_accuracy(
     drop_small_classes : bool, default=False
         A class with fewer members than ``folds`` is an error (it cannot be
         stratified); with True it is left out with a warning instead.
+    groups : {"hash", "near"}, None or array of int, default="hash"
+        Which items must stay in the same fold (see
+        :mod:`attr_utils.duplicates`): ``"hash"`` keeps byte-identical copies
+        together, ``"near"`` also near-copies (re-encoded, resized), None
+        lets copies straddle folds (the paper's exact protocol), an array
+        gives one group id per row of ``emb``. Grouped folds are built with
+        scikit-learn's ``StratifiedGroupKFold``; without duplicates they are
+        the paper's ``StratifiedKFold`` folds, unchanged.
 
     Returns
     -------
     pandas.DataFrame
         One row per (block, fold) with columns ``backbone``, ``weights``,
         ``label``, ``block``, ``dim``, ``fold``, ``n_test``, ``accuracy``.
-        ``.attrs`` records the provenance and the protocol (k, folds,
-        metric, scaling, seed). Pass it to :func:`summarize_accuracy` for
+        ``.attrs`` records the provenance, the protocol (k, folds,
+        metric, scaling, seed, groups) and the duplicates found by content
+        hash (``duplicate_groups``, ``duplicate_items``,
+        ``conflicting_groups``: same content, different labels). Pass it
+        to :func:`summarize_accuracy` for
         mean, std and 95 % interval per block.
 
     Raises
@@ -245,6 +305,9 @@ def block_accuracy(
     DatasetError
         Unknown label column, fewer than 2 classes, or a class smaller than
         ``folds`` (unless ``drop_small_classes``).
+    ParameterError
+        ``k`` larger than a training fold, or ``folds`` larger than the
+        number of items or of distinct content groups.
     ValueError, TypeError
         Invalid parameter or unknown block.
 
@@ -271,6 +334,7 @@ def block_accuracy(
         scaling=scaling,
         seed=seed,
         drop_small_classes=drop_small_classes,
+        groups=groups,
     )
     return _accuracy_from_predictions(emb, label, preds)
 
@@ -363,6 +427,7 @@ def per_class_accuracy(
     scaling: str = "none",
     seed: int = 0,
     drop_small_classes: bool = False,
+    groups="hash",
 ) -> pd.DataFrame:
     """Accuracy (recall) of every class, per block, from out-of-fold predictions.
 
@@ -377,7 +442,7 @@ def per_class_accuracy(
     """
     preds = knn_predictions(
         emb, label, blocks=blocks, k=k, folds=folds, metric=metric, scaling=scaling,
-        seed=seed, drop_small_classes=drop_small_classes,
+        seed=seed, drop_small_classes=drop_small_classes, groups=groups,
     )
     g = preds.groupby(["block", "true"], sort=False)["correct"].agg(n="size", correct="sum").reset_index()
     out = pd.DataFrame(
@@ -408,6 +473,7 @@ def confusion_matrices(
     scaling: str = "none",
     seed: int = 0,
     drop_small_classes: bool = False,
+    groups="hash",
 ) -> pd.DataFrame:
     """Confusion matrices of every block, as a tidy frame.
 
@@ -425,7 +491,7 @@ def confusion_matrices(
     """
     preds = knn_predictions(
         emb, label, blocks=blocks, k=k, folds=folds, metric=metric, scaling=scaling,
-        seed=seed, drop_small_classes=drop_small_classes,
+        seed=seed, drop_small_classes=drop_small_classes, groups=groups,
     )
     classes = sorted(preds["true"].unique())
     frames = []

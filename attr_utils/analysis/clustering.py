@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 
 from attr_utils.analysis import umap_cache
-from attr_utils.analysis.accuracy import _attrs
+from attr_utils.analysis.accuracy import _attrs, split_groups
 from attr_utils.analysis._validation import check_blocks, check_choice, check_int, check_seed, labels_for_analysis
+from attr_utils.errors import ParameterError
 
 __all__ = ["clustering_metrics"]
 
@@ -39,6 +40,7 @@ def clustering_metrics(
     umap_neighbors: int = 30,
     umap_min_dist: float = 0.0,
     seed: int = 0,
+    groups="hash",
     cache: bool = True,
     cache_dir=None,
 ) -> pd.DataFrame:
@@ -67,6 +69,10 @@ def clustering_metrics(
         umap-learn documentation (more neighbours, tightly packed points).
     seed : int, default=0
         UMAP seed (HDBSCAN is deterministic).
+    groups : {"hash", "near"}, None or array of int, default="hash"
+        How duplicates are counted for the report in ``.attrs`` (see
+        :mod:`attr_utils.duplicates`). Clustering makes no split, so every
+        listed row is clustered and scored whatever ``groups`` is; see Notes.
     cache : bool, default=True
         Reuse cached UMAP coordinates (see :mod:`attr_utils.analysis.umap_cache`).
     cache_dir : path-like, optional
@@ -83,6 +89,10 @@ def clustering_metrics(
     ------
     DatasetError
         Unknown label column or fewer than 2 classes.
+    ParameterError
+        ``min_cluster_size`` or ``min_samples`` larger than the number of
+        items, or (``space="umap"``) ``umap_neighbors``/``umap_components``
+        too large for the number of distinct vectors.
     ValueError, TypeError
         Invalid parameter or unknown block.
 
@@ -92,6 +102,17 @@ def clustering_metrics(
     -1) counting as one more cluster, so an all-noise result scores 0. Items
     with a missing label are left out. The dataset is clustered as a whole
     (no folds: clustering uses no labels).
+
+    Duplicates: nothing is held out, so copies cannot leak from training to
+    test as in the accuracy figures; the catalog is clustered as listed (the
+    paper's protocol). Copies still weigh: ``min_cluster_size`` copies of one
+    image form a dense cluster of their own, and each copy counts in ARI/AMI.
+    ``.attrs`` therefore reports ``duplicate_groups``, ``duplicate_items`` and
+    ``conflicting_groups`` (the CLI and notebooks warn when any), and the
+    UMAP of ``space="umap"`` is fitted on distinct vectors (``unique=True``),
+    so copies share coordinates instead of pulling the layout. To score
+    distinct images only, pass ``emb.subset(first_rows)`` of
+    :func:`attr_utils.duplicates.content_groups`.
     """
     names = check_blocks(emb, blocks)
     check_choice("space", space, _SPACES)
@@ -103,6 +124,26 @@ def clustering_metrics(
     seed = check_seed(seed)
     rows, y = labels_for_analysis(emb, label, folds=None, drop_small_classes=False)
     spaces = ["raw", "umap"] if space == "both" else [space]
+    _, dup = split_groups(emb, rows, y, groups)
+    n = len(rows)
+    if min_cluster_size > n:
+        raise ParameterError(
+            f"`min_cluster_size`={min_cluster_size} exceeds the {n} items to cluster: every item would be "
+            "noise; lower `min_cluster_size`"
+        )
+    if min_samples >= n:
+        raise ParameterError(f"`min_samples`={min_samples} must be < the {n} items to cluster")
+    if "umap" in spaces:
+        from attr_utils.analysis.reduction import check_umap_neighbors, n_unique_rows
+
+        for name in names:
+            n_unique = n_unique_rows(emb[name][rows])
+            check_umap_neighbors(umap_neighbors, n_unique, name="umap_neighbors")
+            if umap_components > n_unique - 2:
+                raise ParameterError(
+                    f"`umap_components`={umap_components} must be <= {n_unique - 2}: UMAP of {name!r} is "
+                    f"fitted on {n_unique} distinct vectors"
+                )
 
     import hdbscan
     from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score
@@ -115,7 +156,7 @@ def clustering_metrics(
                 Z, _ = umap_cache.cached_umap(
                     X,
                     n_components=umap_components,
-                    n_neighbors=min(umap_neighbors, len(X) - 1),
+                    n_neighbors=umap_neighbors,
                     min_dist=umap_min_dist,
                     random_state=seed,
                     cache=cache,
@@ -156,5 +197,6 @@ def clustering_metrics(
         umap_neighbors=umap_neighbors,
         umap_min_dist=umap_min_dist,
         seed=seed,
+        **dup,
     )
     return out

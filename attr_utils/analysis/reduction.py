@@ -41,8 +41,10 @@ from attr_utils.analysis.accuracy import (
     _check_k_fits,
     knn_classifier,
     single_threaded_knn,
+    split_groups,
     stratified_folds,
 )
+from attr_utils.errors import ParameterError
 
 __all__ = ["default_dims", "reduction_sweep", "umap_embedding"]
 
@@ -56,8 +58,22 @@ def default_dims(dim: int) -> list[int]:
     return out
 
 
+def n_unique_rows(X: np.ndarray) -> int:
+    """Number of distinct rows of ``X`` (UMAP is fitted on these, ``unique=True``)."""
+    return int(len(np.unique(np.ascontiguousarray(X), axis=0)))
+
+
+def check_umap_neighbors(n_neighbors: int, n_unique: int, *, name: str = "n_neighbors") -> None:
+    """UMAP's neighbour graph needs ``n_neighbors`` < the number of distinct vectors."""
+    if n_neighbors >= n_unique:
+        raise ParameterError(
+            f"`{name}`={n_neighbors} must be < the number of distinct vectors UMAP is fitted on "
+            f"({n_unique}); lower `{name}` or use more images"
+        )
+
+
 def _check_dims(dims, block_dim: int, n_fit: int | None = None) -> list[int]:
-    """Validate ``dims``; ``n_fit`` is the fewest rows a UMAP will be fitted on.
+    """Validate ``dims``; ``n_fit`` is the fewest distinct rows a UMAP will be fitted on.
 
     UMAP's spectral initialisation needs ``n_components <= n_fit - 2``: the
     default sweep stops there, explicit larger dims are refused.
@@ -76,9 +92,9 @@ def _check_dims(dims, block_dim: int, n_fit: int | None = None) -> list[int]:
                 f"always added), got {d}"
             )
         if d >= limit:
-            raise ValueError(
-                f"`dims` must be < {limit}: UMAP is fitted on as few as {n_fit} rows and cannot "
-                f"produce more than {n_fit - 2} dimensions, got {d}"
+            raise ParameterError(
+                f"`dims` must be < {limit}: UMAP is fitted on as few as {n_fit} rows of distinct vectors and "
+                f"cannot produce more than {n_fit - 2} dimensions, got {d}"
             )
     return sorted(set(int(d) for d in dims))
 
@@ -106,6 +122,7 @@ def reduction_sweep(
     n_neighbors: int = 15,
     min_dist: float = 0.1,
     drop_small_classes: bool = False,
+    groups="hash",
     n_jobs: int = 1,
     cache: bool = True,
     cache_dir=None,
@@ -129,10 +146,13 @@ def reduction_sweep(
         (what the paper appears to do). ``"inductive"``: UMAP fitted on each
         training fold only, test fold transformed (no leakage). ``"both"``
         reports both, distinguished by the ``protocol`` column.
-    k, folds, metric, scaling, seed, drop_small_classes
+    k, folds, metric, scaling, seed, drop_small_classes, groups
         kNN protocol, as in :func:`~attr_utils.analysis.block_accuracy`
-        (same folds for every dimension and protocol). ``seed`` also seeds
-        UMAP. Scaling applies to the (reduced) vectors the kNN sees.
+        (same folds for every dimension and protocol; ``groups="hash"``
+        keeps identical images in one fold under both protocols, so in the
+        inductive protocol no copy of a test image is in the UMAP fit).
+        ``seed`` also seeds UMAP. Scaling applies to the (reduced) vectors
+        the kNN sees.
     n_neighbors : int, default=15
     min_dist : float, default=0.1
         UMAP settings (umap-learn's defaults); UMAP uses ``metric`` too.
@@ -152,7 +172,8 @@ def reduction_sweep(
         One row per (protocol, dim, fold): ``backbone``, ``weights``,
         ``label``, ``block``, ``protocol``, ``dim``, ``reduced``, ``fold``,
         ``n_test``, ``accuracy``. The unreduced rows are identical under both
-        protocols. Summarise with
+        protocols. ``.attrs`` records the protocol and the duplicates, as in
+        :func:`~attr_utils.analysis.block_accuracy`. Summarise with
         :func:`~attr_utils.analysis.summarize_accuracy`.
 
     Raises
@@ -160,9 +181,18 @@ def reduction_sweep(
     DatasetError
         Unknown label column, fewer than 2 classes, or a class smaller than
         ``folds`` (unless ``drop_small_classes``).
+    ParameterError
+        ``k``, ``folds``, ``n_neighbors`` or ``dims`` too large for the number
+        of items or of distinct vectors.
     ValueError, TypeError
         Invalid parameter, unknown block, or a dimension not below the
         block's.
+
+    Notes
+    -----
+    UMAP is fitted on distinct vectors (umap-learn's ``unique=True``), so
+    duplicated images cannot pull a layout towards themselves; copies get
+    their original's coordinates.
     """
     check_int("k", k, 1)
     folds = check_int("folds", folds, 2)
@@ -180,10 +210,15 @@ def reduction_sweep(
 
     rows, y = labels_for_analysis(emb, label, folds=folds, drop_small_classes=drop_small_classes)
     X = np.ascontiguousarray(emb[block][rows], dtype=np.float32)
-    splits = stratified_folds(y, folds=folds, seed=seed)
-    n_fit = len(X) if protocols == ["paper"] else min(len(train) for train, _ in splits)
-    dims = _check_dims(dims, block_dim, n_fit)
+    group_ids, dup = split_groups(emb, rows, y, groups)
+    splits = stratified_folds(y, folds=folds, seed=seed, groups=group_ids)
     _check_k_fits(k, splits)
+    if protocols == ["paper"]:
+        n_fit = n_unique_rows(X)
+    else:
+        n_fit = min(n_unique_rows(X[train]) for train, _ in splits)
+    check_umap_neighbors(n_neighbors, n_fit)
+    dims = _check_dims(dims, block_dim, n_fit)
     model = knn_classifier(k=k, metric=metric, scaling=scaling)
     params = {
         "n_neighbors": n_neighbors,
@@ -248,7 +283,7 @@ def reduction_sweep(
     out.insert(0, "backbone", emb.backbone)
     out.attrs = _attrs(
         emb, label, k=k, folds=folds, metric=metric, scaling=scaling, seed=seed,
-        block=block, n_neighbors=n_neighbors, min_dist=float(min_dist),
+        block=block, n_neighbors=n_neighbors, min_dist=float(min_dist), **dup,
     )
     return out
 
@@ -291,6 +326,13 @@ def umap_embedding(
     ndarray of shape (len(emb), n_components), float32
         Row ``i`` is item ``i`` of ``emb``; pass it with
         ``emb.labels(...)`` to :func:`attr_utils.figures.umap_scatter`.
+        UMAP is fitted on distinct vectors: copies share coordinates.
+
+    Raises
+    ------
+    ParameterError
+        ``n_neighbors`` not below the number of distinct vectors, or
+        ``n_components`` above it minus 2.
     """
     block = check_block(emb, block)
     n_components = check_int("n_components", n_components, 1)
@@ -298,12 +340,19 @@ def umap_embedding(
     check_choice("metric", metric, METRICS)
     seed = check_seed(seed)
     X = emb[block]
-    if len(X) < 3:
-        raise ValueError(f"UMAP needs at least 3 items, got {len(X)}")
+    n_unique = n_unique_rows(X)
+    if n_unique < 3:
+        raise ParameterError(f"UMAP needs at least 3 distinct vectors, got {n_unique} among {len(X)} items")
+    check_umap_neighbors(n_neighbors, n_unique)
+    if n_components > n_unique - 2:
+        raise ParameterError(
+            f"`n_components`={n_components} must be <= {n_unique - 2}: UMAP is fitted on {n_unique} "
+            "distinct vectors"
+        )
     coords, _ = umap_cache.cached_umap(
         X,
         n_components=n_components,
-        n_neighbors=min(n_neighbors, len(X) - 1),
+        n_neighbors=n_neighbors,
         min_dist=min_dist,
         metric=metric,
         random_state=seed,

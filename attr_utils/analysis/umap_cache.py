@@ -26,11 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from attr_utils.errors import CacheError
+from attr_utils.errors import CacheError, ParameterError
 
 __all__ = ["cached_umap", "import_umap", "umap_cache_dir"]
 
-_KEY_VERSION = 1
+_KEY_VERSION = 2  # 2: fitted with unique=True (duplicate rows share coordinates)
 
 
 def _base_cache_dir() -> Path:
@@ -133,7 +133,9 @@ def cached_umap(
     Parameters
     ----------
     X : ndarray of shape (n, dim)
-        Vectors UMAP is fitted on.
+        Vectors UMAP is fitted on. Duplicate rows are fitted once
+        (umap-learn's ``unique=True``) and share their coordinates, so
+        repeated images cannot distort the layout.
     X_new : ndarray of shape (m, dim), optional
         Vectors transformed by the fitted reducer without refitting (held-out
         points); their coordinates are returned second.
@@ -161,11 +163,14 @@ def cached_umap(
     X = np.ascontiguousarray(X, dtype=np.float32)
     if X.ndim != 2 or len(X) < 3:
         raise ValueError(f"UMAP needs a 2-D array of at least 3 rows, got shape {X.shape}")
+    n_unique = len(np.unique(X, axis=0))
+    if n_unique < 3:
+        raise ParameterError(f"UMAP needs at least 3 distinct vectors, got {n_unique} among {len(X)} rows")
     if X_new is not None:
         X_new = np.ascontiguousarray(X_new, dtype=np.float32)
     params = {
         "n_components": int(n_components),
-        "n_neighbors": int(min(n_neighbors, len(X) - 1)),
+        "n_neighbors": int(min(n_neighbors, n_unique - 1)),
         "min_dist": float(min_dist),
         "metric": str(metric),
         "random_state": random_state,
@@ -185,7 +190,7 @@ def cached_umap(
             except (OSError, ValueError, KeyError):
                 pass  # unreadable entry: recompute and overwrite it
     umap = import_umap()
-    reducer = umap.UMAP(**params, n_jobs=1 if random_state is not None else -1)
+    reducer = umap.UMAP(**params, unique=True, n_jobs=1 if random_state is not None else -1)
     with warnings.catch_warnings():
         # "n_jobs value 1 overridden ..." and spectral-init fallbacks are expected.
         warnings.simplefilter("ignore", UserWarning)

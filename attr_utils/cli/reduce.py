@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from attr_utils.cli._common import add_embedding_options, add_json_option, embed_from_args, print_json
+from attr_utils.cli._common import (
+    add_embedding_options,
+    add_json_option,
+    duplicates_json,
+    embed_from_args,
+    groups_from_args,
+    print_json,
+    warn_duplicates,
+)
 from attr_utils.cli.evaluate import (
     add_figure_option,
     add_knn_options,
@@ -46,6 +54,7 @@ def register(subparsers) -> None:
         default="both",
         help="UMAP fitted on all images (paper), on training folds only (inductive), or both (default)",
     )
+    p.add_argument("--n-neighbors", type=int, default=15, help="UMAP neighbours (default: 15, umap-learn's)")
     p.add_argument("--n-jobs", type=int, default=1, help="UMAP fits in parallel processes (-1: all cores; default: 1)")
     add_knn_options(p)
     add_figure_option(p)
@@ -71,11 +80,13 @@ def run(args: argparse.Namespace) -> int:
             scaling=args.scaling,
             seed=args.seed,
             drop_small_classes=args.drop_small_classes,
+            groups=groups_from_args(args),
+            n_neighbors=args.n_neighbors,
             n_jobs=args.n_jobs,
             cache_dir=args.cache_dir,
         )
     except (ValueError, TypeError) as exc:
-        return report_usage_error("reduce", exc)
+        return report_usage_error("reduce", exc, args)
     summary = summarize_accuracy(per_fold)
     if args.figure:
         from attr_utils.figures import reduction_curve
@@ -100,10 +111,13 @@ def run(args: argparse.Namespace) -> int:
                 ],
                 "pretrained": bool(emb.pretrained),
                 "protocol": {"k": args.k, "folds": args.folds, "seed": args.seed, "metric": args.metric, "scaling": args.scaling},
+                "duplicates": duplicates_json(per_fold.attrs),
                 "embedding": embedding_summary(emb),
             }
         )
+        warn_duplicates(per_fold.attrs)
         return 0
+    warn_duplicates(per_fold.attrs)
     print(provenance_header(emb))
     print(f"kNN accuracy for {args.label!r} after UMAP of {args.block} (k={args.k}, {args.folds}-fold CV, seed {args.seed})")
     print(f"{'protocol':<11}{'dim':>6}  {'accuracy':>8}  {'std':>6}")
