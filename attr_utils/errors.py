@@ -13,6 +13,7 @@ __all__ = [
     "CacheError",
     "DatasetError",
     "ImageDecodeError",
+    "ParameterError",
     "WeightsError",
     "WeightsUnavailableError",
 ]
@@ -44,3 +45,12 @@ class WeightsUnavailableError(WeightsError):
 
 class CacheError(AttrUtilsError):
     """The embedding cache cannot be read or written."""
+
+
+class ParameterError(AttrUtilsError, ValueError):
+    """A parameter that cannot work for the data it is applied to.
+
+    For example ``min_cluster_size=50`` for 12 images, ``k=5`` with 4
+    training items, or ``folds=5`` with 3 distinct images: the message names
+    the parameter, its value and the count it was checked against.
+    """
