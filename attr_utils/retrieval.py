@@ -29,6 +29,8 @@ catalog item gets its rank in colour (``r_c``, 1 = closest) and in texture
 query in *both* blocks to score well: being the very closest in colour cannot
 make up for a texture rank in the thousands, which a sum of distances allows.
 Ranks need no scale, so the method has no parameter to tune per catalog.
+``method="rrf"`` is weighted reciprocal-rank fusion,
+``-(alpha / (60 + r_c) + (1 - alpha) / (60 + r_t))``, and
 ``method="linear"`` keeps the earlier standardised mix
 
     score = alpha * z_color + (1 - alpha) * z_texture,
@@ -71,12 +73,14 @@ from attr_utils.embeddings import Embeddings, Skipped
 from attr_utils.errors import BackboneError, ImageDecodeError, WeightsError
 from attr_utils.index import AUTO_EXACT_MAX, build_index, normalize_rows, resolve_kind
 
-__all__ = ["DEFAULT_ALPHA", "DEFAULT_METHOD", "METHODS", "MODES", "Catalog", "default_alphas", "evaluate_retrieval",
+__all__ = ["DEFAULT_ALPHA", "DEFAULT_METHOD", "METHODS", "MODES", "RRF_K", "Catalog", "default_alphas", "evaluate_retrieval",
            "resolve_blocks", "search"]
 
 MODES = ("color", "texture", "both")
 #: How mode ``both`` combines colour and texture (see the module notes).
-METHODS = ("rank", "linear")
+METHODS = ("rank", "rrf", "linear")
+#: The constant of reciprocal-rank fusion (Cormack, Clarke and Buettcher, SIGIR 2009), not tuned here.
+RRF_K = 60
 #: What a user gets without options (chosen by measurement, ``docs/retrieval.md``).
 DEFAULT_METHOD = "rank"
 DEFAULT_ALPHA = 0.5
@@ -186,9 +190,10 @@ def _combine(method: str, alpha: float, zc, zt, exclude=None):
         return np.broadcast_to(np.asarray(score, dtype=np.float64), np.shape(zc))
     if exclude is not None:  # excluded items rank last, so they do not push the others down
         zc, zt = np.where(exclude, np.inf, zc), np.where(exclude, np.inf, zt)
-    score = alpha * np.log(_ranks(zc)) if alpha > 0 else 0.0
+    f = np.log if method == "rank" else (lambda r: -1.0 / (RRF_K + r))  # rrf: higher is better, so negated
+    score = alpha * f(_ranks(zc)) if alpha > 0 else 0.0
     if alpha < 1:
-        score = score + (1.0 - alpha) * np.log(_ranks(zt))
+        score = score + (1.0 - alpha) * f(_ranks(zt))
     return np.broadcast_to(np.asarray(score, dtype=np.float64), np.shape(zc))
 
 
@@ -467,12 +472,13 @@ def search(emb, query, *, mode: str = "both", alpha: float = DEFAULT_ALPHA, meth
     alpha : float, default=0.5
         How much colour counts in ``mode="both"``, in [0, 1]: 1 ranks exactly
         as colour mode, 0 exactly as texture mode.
-    method : {"rank", "linear"}, default="rank"
+    method : {"rank", "rrf", "linear"}, default="rank"
         How ``mode="both"`` combines: ``"rank"`` scores
         ``alpha * log(colour rank) + (1 - alpha) * log(texture rank)`` (a
         weighted product of ranks: an item must be close in both);
-        ``"linear"`` mixes the standardised distances. Chosen by the
-        measurements in ``docs/retrieval.md``.
+        ``"rrf"`` is weighted reciprocal-rank fusion (constant 60);
+        ``"linear"`` mixes the standardised distances. The default was
+        chosen by the measurements in ``docs/retrieval.md``.
     k : int, default=10
         Results returned (per query).
     blocks : mapping or pair, optional
@@ -553,7 +559,7 @@ def evaluate_retrieval(
         Results per query.
     alphas : sequence of float, optional
         Colour weights of mode ``both``; default 0, 0.1, ..., 1.
-    methods : sequence of {"rank", "linear"}, default=("rank", "linear")
+    methods : sequence of {"rank", "rrf", "linear"}, default=("rank", "rrf", "linear")
         Combinations of mode ``both`` to evaluate (see :func:`search`).
     color_label, texture_label : str, default="color", "texture"
         Label columns holding the ground truth.

@@ -131,7 +131,7 @@ def test_search_unknown_block_is_one_line_error(catalog, capsys):
     assert "block9" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("option", [["--alpha", "1.5"], ["--mode", "shape"], ["-k", "0"], ["--method", "rrf"]])
+@pytest.mark.parametrize("option", [["--alpha", "1.5"], ["--mode", "shape"], ["-k", "0"], ["--method", "rrf60"]])
 def test_search_invalid_options_exit_2(catalog, option, capsys):
     manifest, cache = catalog
     with pytest.raises(SystemExit) as exc:
@@ -205,7 +205,7 @@ def test_evaluate_retrieval_json_shape(catalog, capsys):
     assert set(out["ceiling"]) == {"color", "texture", "both"}
     rows = out["rows"]
     assert all(set(r) == {"mode", "method", "alpha", "agreement", "precision", "sem", "chance", "default"} for r in rows)
-    assert len(rows) == (2 + 2 * 2) * 3  # colour, texture, both x (rank, linear) x (0.5, 1); 3 agreements each
+    assert len(rows) == (2 + 3 * 2) * 3  # colour, texture, both x (rank, rrf, linear) x (0.5, 1); 3 agreements each
     defaults = {(r["mode"], r["method"], r["alpha"]) for r in rows if r["default"]}
     assert defaults == {("color", None, 1.0), ("texture", None, 0.0), ("both", "rank", 0.5)}
     assert all(0.0 <= r["precision"] <= 1.0 and r["sem"] >= 0.0 for r in rows)
@@ -213,7 +213,7 @@ def test_evaluate_retrieval_json_shape(catalog, capsys):
     colour = next(r for r in rows if r["mode"] == "color" and r["agreement"] == "color")
     assert colour["precision"] > colour["chance"]
     # alpha=1 of mode both equals colour mode, for both methods
-    for method in ("rank", "linear"):
+    for method in ("rank", "rrf", "linear"):
         for g in ("color", "texture", "both"):
             a = next(r for r in rows if (r["mode"], r["method"], r["alpha"], r["agreement"]) == ("both", method, 1.0, g))
             c = next(r for r in rows if (r["mode"], r["agreement"]) == ("color", g))
@@ -236,7 +236,7 @@ def test_evaluate_retrieval_unknown_label_is_one_line_error(catalog, capsys):
     assert "colour" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("option", [["--alpha", "2"], ["--method", "rrf"], ["-k", "0"], ["--groups", "all"]])
+@pytest.mark.parametrize("option", [["--alpha", "2"], ["--method", "rrf60"], ["-k", "0"], ["--groups", "all"]])
 def test_evaluate_retrieval_invalid_options_exit_2(catalog, option):
     manifest, _ = catalog
     with pytest.raises(SystemExit) as exc:

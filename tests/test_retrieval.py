@@ -120,7 +120,7 @@ def test_alpha_one_equals_color_mode_and_zero_texture_mode(catalog):
     for row in (3, 99, 200):
         color = catalog.search(row, mode="color", k=25)
         texture = catalog.search(row, mode="texture", k=25)
-        for method in ("rank", "linear"):
+        for method in ("rank", "rrf", "linear"):
             both1 = catalog.search(row, mode="both", alpha=1.0, method=method, k=25)
             both0 = catalog.search(row, mode="both", alpha=0.0, method=method, k=25)
             assert both1["row"].tolist() == color["row"].tolist()
@@ -202,8 +202,8 @@ def evaluation(catalog):
 def test_evaluation_is_tidy(evaluation, emb):
     assert set(evaluation["mode"]) == {"color", "texture", "both"}
     assert set(evaluation["agreement"]) == {"color", "texture", "both"}
-    assert len(evaluation) == (2 + 2 * 11) * 3
-    assert set(evaluation["method"].dropna()) == {"rank", "linear"}
+    assert len(evaluation) == (2 + 3 * 11) * 3
+    assert set(evaluation["method"].dropna()) == {"rank", "rrf", "linear"}
     assert evaluation.loc[evaluation["mode"] != "both", "method"].isna().all()
     defaults = evaluation[evaluation["default"]]
     assert sorted(set(zip(defaults["mode"], defaults["method"].fillna("-"), defaults["alpha"]))) == [
@@ -224,7 +224,7 @@ def test_both_beats_single_modes_on_both_agreement(evaluation):
 def test_sweep_endpoints_equal_single_modes(evaluation):
     p = evaluation.fillna({"method": "-"}).set_index(["mode", "method", "alpha", "agreement"])["precision"]
     for g in ("color", "texture", "both"):
-        for method in ("rank", "linear"):
+        for method in ("rank", "rrf", "linear"):
             assert p.loc[("both", method, 1.0, g)] == pytest.approx(p.loc[("color", "-", 1.0, g)])
             assert p.loc[("both", method, 0.0, g)] == pytest.approx(p.loc[("texture", "-", 0.0, g)])
 
@@ -458,7 +458,7 @@ def test_single_bad_image_query_raises(catalog, monkeypatch):
 
 def test_invalid_method(catalog):
     with pytest.raises(ValueError, match="method"):
-        catalog.search(0, method="rrf")
+        catalog.search(0, method="rrf60")
 
 
 def test_evaluation_invalid_methods(emb):
@@ -476,3 +476,11 @@ def test_figure_draws_one_method(evaluation):
     assert [len(t.x) for t in fig.data] == [11, 11, 11]
     with pytest.raises(ValueError, match="method"):
         precision_vs_alpha(evaluation, method="nope")
+
+
+def test_rrf_scores_are_weighted_reciprocal_ranks():
+    catalog = fusion_catalog()
+    out = catalog.search(0, k=3, method="rrf", alpha=0.3).set_index("row")
+    # row 1 is 2nd in colour and 2nd in texture
+    assert out.loc[1, "score"] == pytest.approx(-(0.3 / 62 + 0.7 / 62))
+    assert out.index[0] == 1

@@ -27,8 +27,8 @@ def register(subparsers) -> None:
     p.add_argument("-k", type=positive_int, default=10, help="results per query (default: 10)")
     p.add_argument("--alpha", type=_alpha, nargs="+", default=None, metavar="A",
                    help="colour weights of mode both (default: 0, 0.1, ..., 1)")
-    p.add_argument("--method", choices=["rank", "linear"], nargs="+", default=["rank", "linear"],
-                   help="combinations of mode both to evaluate (default: rank linear)")
+    p.add_argument("--method", choices=["rank", "rrf", "linear"], nargs="+", default=["rank", "rrf", "linear"],
+                   help="combinations of mode both to evaluate (default: rank rrf linear)")
     p.add_argument("--groups", choices=["hash", "near", "none"], default="hash",
                    help="content left out with each query: same file hash (default), near-copies too, or only the query row")
     p.add_argument("--color-block", default=None, help="block used for colour (default: the backbone's)")

@@ -38,7 +38,7 @@ def register(subparsers) -> None:
     p.add_argument("--mode", choices=["color", "texture", "both"], default="both", help="what to match (default: both)")
     p.add_argument("--alpha", type=_alpha, default=0.5,
                    help="how much colour counts in mode both, in [0, 1]: 1 = colour mode, 0 = texture mode (default: 0.5)")
-    p.add_argument("--method", choices=["rank", "linear"], default="rank",
+    p.add_argument("--method", choices=["rank", "rrf", "linear"], default="rank",
                    help="how mode both combines colour and texture (default: rank)")
     p.add_argument("--include-self", action="store_true",
                    help="keep catalog items with the query's content hash (by default they are left out)")

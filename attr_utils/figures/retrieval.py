@@ -19,7 +19,7 @@ def precision_vs_alpha(results: pd.DataFrame, *, method: str | None = None, titl
     ----------
     results : pandas.DataFrame
         Output of :func:`attr_utils.retrieval.evaluate_retrieval`.
-    method : {"rank", "linear"}, optional
+    method : {"rank", "rrf", "linear"}, optional
         Which combination's sweep to draw when ``results`` holds several;
         default: the library's default method (``"rank"``) if present.
     title : str, optional
