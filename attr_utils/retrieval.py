@@ -271,9 +271,7 @@ class Catalog:
             [{"mode": m, "block": self.blocks[m], "median": s[0], "iqr": s[1]} for m, s in self._scale.items()]
         )
         self._indexes: dict = {}
-        from attr_utils.duplicates import content_groups
-
-        self.groups = content_groups(emb, groups="hash")
+        self._groups: np.ndarray | None = None
         self._hashes = emb.table["hash"].to_numpy(dtype=object) if "hash" in emb.table.columns else None
 
     def __len__(self) -> int:
@@ -306,11 +304,26 @@ class Catalog:
         vectors, row, _ = self._resolve_query(query)
         return vectors, row
 
+    @property
+    def groups(self) -> np.ndarray:
+        """Content group of every row (computed on first use)."""
+        if self._groups is None:
+            from attr_utils.duplicates import content_groups
+
+            self._groups = content_groups(self.emb, groups="hash")
+        return self._groups
+
     def excluded_rows(self, row: int | None = None, content_hash: str | None = None) -> np.ndarray:
-        """Rows that ``exclude_self`` leaves out: the query row's content group, or the rows with its hash."""
+        """Rows that ``exclude_self`` leaves out: the query row and every row with its content hash.
+
+        For a row query the hash is the row's own (its content group); rows
+        without a hash (embedded from memory) exclude only themselves.
+        """
+        if row is not None and self._hashes is not None and isinstance(self._hashes[row], str) and self._hashes[row].strip():
+            content_hash = self._hashes[row]
         out = np.zeros(len(self), dtype=bool)
         if row is not None:
-            out |= self.groups == self.groups[row]
+            out[row] = True
         if content_hash and self._hashes is not None:
             out |= self._hashes == content_hash
         return np.flatnonzero(out)
