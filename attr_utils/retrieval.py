@@ -181,15 +181,17 @@ def _ranks(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def _combine(method: str, alpha: float, zc, zt, exclude=None):
-    """Score of mode ``both`` from the two standardised distances (rows: queries, or one query)."""
+def _combine(method: str, alpha: float, zc, zt):
+    """Score of mode ``both`` from the two standardised distances (rows: queries, or one query).
+
+    Items to leave out should carry ``inf`` distances: they rank last and do
+    not push the others down.
+    """
     if method == "linear":
         score = alpha * zc if alpha > 0 else 0.0
         if alpha < 1:
             score = score + (1.0 - alpha) * zt
         return np.broadcast_to(np.asarray(score, dtype=np.float64), np.shape(zc))
-    if exclude is not None:  # excluded items rank last, so they do not push the others down
-        zc, zt = np.where(exclude, np.inf, zc), np.where(exclude, np.inf, zt)
     f = np.log if method == "rank" else (lambda r: -1.0 / (RRF_K + r))  # rrf: higher is better, so negated
     score = alpha * f(_ranks(zc)) if alpha > 0 else 0.0
     if alpha < 1:
