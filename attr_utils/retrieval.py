@@ -17,13 +17,36 @@ of random pairs of catalog items (``scale_pairs``, default 10,000)
     z_mode = (d_mode - median_mode) / IQR_mode
 
 (IQR = interquartile range; the standard deviation, then 1, if the IQR is 0).
-The combined score is
+Combining them (``mode="both"``)
+--------------------------------
+The default ``method="rank"`` asks for both attributes at once: every
+catalog item gets its rank in colour (``r_c``, 1 = closest) and in texture
+(``r_t``) among the items searched, and
+
+    score = alpha * log(r_c) + (1 - alpha) * log(r_t)
+
+(a weighted product of ranks; lower is better). An item must be near the
+query in *both* blocks to score well: being the very closest in colour cannot
+make up for a texture rank in the thousands, which a sum of distances allows.
+Ranks need no scale, so the method has no parameter to tune per catalog.
+``method="rrf"`` is weighted reciprocal-rank fusion,
+``-(alpha / (60 + r_c) + (1 - alpha) / (60 + r_t))``, and
+``method="linear"`` keeps the earlier standardised mix
 
     score = alpha * z_color + (1 - alpha) * z_texture,
 
-lower is better; ``score < 0`` means "closer than a typical pair of items".
-Because the standardisation is an increasing affine map per mode, ``alpha=1``
-ranks exactly as colour mode and ``alpha=0`` exactly as texture mode.
+``score < 0`` meaning "closer than a typical pair of items". In both methods
+``alpha=1`` ranks exactly as colour mode and ``alpha=0`` exactly as texture
+mode (ties go to the lower row). ``docs/retrieval.md`` gives the measurements
+that chose the default (rank fusion against calibrated match probabilities,
+reciprocal-rank fusion, filter-then-rank and the linear mix).
+
+The query itself
+----------------
+``exclude_self=True`` (the default) leaves out every catalog item whose
+content hash equals the query's: the query row and its byte-identical copies
+for a row query, the catalog's copies of the file for an image query. The
+CLI and the retrieval app behave the same way.
 
 Search at scale
 ---------------
@@ -44,13 +67,23 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from attr_utils.embeddings import Embeddings
-from attr_utils.errors import BackboneError, WeightsError
+import warnings
+
+from attr_utils.embeddings import Embeddings, Skipped
+from attr_utils.errors import BackboneError, ImageDecodeError, WeightsError
 from attr_utils.index import AUTO_EXACT_MAX, build_index, normalize_rows, resolve_kind
 
-__all__ = ["MODES", "Catalog", "default_alphas", "evaluate_retrieval", "resolve_blocks", "search"]
+__all__ = ["DEFAULT_ALPHA", "DEFAULT_METHOD", "METHODS", "MODES", "RRF_K", "Catalog", "default_alphas", "evaluate_retrieval",
+           "resolve_blocks", "search"]
 
 MODES = ("color", "texture", "both")
+#: How mode ``both`` combines colour and texture (see the module notes).
+METHODS = ("rank", "rrf", "linear")
+#: The constant of reciprocal-rank fusion (Cormack, Clarke and Buettcher, SIGIR 2009), not tuned here.
+RRF_K = 60
+#: What a user gets without options (chosen by measurement, ``docs/retrieval.md``).
+DEFAULT_METHOD = "rank"
+DEFAULT_ALPHA = 0.5
 _BLOCK_KEYS = {"color": "color", "colour": "color", "texture": "texture"}
 
 
@@ -64,6 +97,12 @@ def _check_mode(mode) -> str:
     if mode not in MODES:
         raise ValueError(f"`mode` must be one of {MODES}, got {mode!r}")
     return mode
+
+
+def _check_method(method) -> str:
+    if method not in METHODS:
+        raise ValueError(f"`method` must be one of {METHODS}, got {method!r}")
+    return method
 
 
 def _check_alpha(alpha) -> float:
@@ -134,6 +173,32 @@ def resolve_blocks(emb: Embeddings, blocks=None) -> dict[str, str]:
     return {"color": chosen["color"], "texture": chosen["texture"]}
 
 
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks along the last axis (ascending; ties go to the lower position), as float64."""
+    order = np.argsort(values, axis=-1, kind="stable")
+    ranks = np.empty(values.shape, dtype=np.float64)
+    np.put_along_axis(ranks, order, np.broadcast_to(np.arange(1, values.shape[-1] + 1, dtype=np.float64), values.shape), axis=-1)
+    return ranks
+
+
+def _combine(method: str, alpha: float, zc, zt):
+    """Score of mode ``both`` from the two standardised distances (rows: queries, or one query).
+
+    Items to leave out should carry ``inf`` distances: they rank last and do
+    not push the others down.
+    """
+    if method == "linear":
+        score = alpha * zc if alpha > 0 else 0.0
+        if alpha < 1:
+            score = score + (1.0 - alpha) * zt
+        return np.broadcast_to(np.asarray(score, dtype=np.float64), np.shape(zc))
+    f = np.log if method == "rank" else (lambda r: -1.0 / (RRF_K + r))  # rrf: higher is better, so negated
+    score = alpha * f(_ranks(zc)) if alpha > 0 else 0.0
+    if alpha < 1:
+        score = score + (1.0 - alpha) * f(_ranks(zt))
+    return np.broadcast_to(np.asarray(score, dtype=np.float64), np.shape(zc))
+
+
 def _robust_scale(x: np.ndarray, rng: np.random.Generator, pairs: int) -> tuple[float, float]:
     """Median and IQR of cosine distances between random pairs of rows of ``x`` (normalised)."""
     n = len(x)
@@ -174,6 +239,9 @@ class Catalog:
     ----------
     blocks : dict
         ``{"color": block, "texture": block}``.
+    groups : numpy.ndarray of int64, shape (n,)
+        Content group of every row (same content hash, same group; see
+        :func:`attr_utils.duplicates.content_groups`): what ``exclude_self`` leaves out.
     scales : pandas.DataFrame
         One row per mode: ``block``, ``median``, ``iqr`` of pairwise distances.
     kind : str
@@ -205,6 +273,8 @@ class Catalog:
             [{"mode": m, "block": self.blocks[m], "median": s[0], "iqr": s[1]} for m, s in self._scale.items()]
         )
         self._indexes: dict = {}
+        self._groups: np.ndarray | None = None
+        self._hashes = emb.table["hash"].to_numpy(dtype=object) if "hash" in emb.table.columns else None
 
     def __len__(self) -> int:
         return len(self.emb)
@@ -233,12 +303,40 @@ class Catalog:
         image; embedded like the catalog), a one-row Embeddings from the same
         backbone and weights, or a mapping ``{"color"|"texture"|block: vector}``.
         """
+        vectors, row, _ = self._resolve_query(query)
+        return vectors, row
+
+    @property
+    def groups(self) -> np.ndarray:
+        """Content group of every row (computed on first use)."""
+        if self._groups is None:
+            from attr_utils.duplicates import content_groups
+
+            self._groups = content_groups(self.emb, groups="hash")
+        return self._groups
+
+    def excluded_rows(self, row: int | None = None, content_hash: str | None = None) -> np.ndarray:
+        """Rows that ``exclude_self`` leaves out: the query row and every row with its content hash.
+
+        For a row query the hash is the row's own (its content group); rows
+        without a hash (embedded from memory) exclude only themselves.
+        """
+        if row is not None and self._hashes is not None and isinstance(self._hashes[row], str) and self._hashes[row].strip():
+            content_hash = self._hashes[row]
+        out = np.zeros(len(self), dtype=bool)
+        if row is not None:
+            out[row] = True
+        if content_hash and self._hashes is not None:
+            out |= self._hashes == content_hash
+        return np.flatnonzero(out)
+
+    def _resolve_query(self, query) -> tuple[dict[str, np.ndarray], int | None, str | None]:
         if isinstance(query, (int, np.integer)) and not isinstance(query, bool):
             row = int(query)
             if not -len(self) <= row < len(self):
                 raise IndexError(f"query row {row} is out of range for a catalog of {len(self)} items")
             row %= len(self)
-            return {m: self._vectors[m][row] for m in ("color", "texture")}, row
+            return {m: self._vectors[m][row] for m in ("color", "texture")}, row, None
         if isinstance(query, Mapping):
             out = {}
             for mode, block in self.blocks.items():
@@ -249,7 +347,7 @@ class Catalog:
                 if vec.shape[0] != self._vectors[mode].shape[1]:
                     raise ValueError(f"{mode} query vector has length {vec.shape[0]}; block {block!r} has {self._vectors[mode].shape[1]}")
                 out[mode] = normalize_rows(vec[None, :])[0]
-            return out, None
+            return out, None, None
         if isinstance(query, np.ndarray):
             raise TypeError("a bare vector is ambiguous: pass {'color': v_color, 'texture': v_texture}, a row number or an image")
         if not isinstance(query, Embeddings):
@@ -259,45 +357,73 @@ class Catalog:
         _check_same_model(query, self.emb, "query")
         if len(query) != 1:
             raise ValueError(f"a query Embeddings must hold exactly one row, got {len(query)}")
-        return {m: normalize_rows(query[b][:1])[0] for m, b in self.blocks.items()}, None
+        content_hash = str(query.table["hash"].iloc[0]) if "hash" in query.table.columns else None
+        return {m: normalize_rows(query[b][:1])[0] for m, b in self.blocks.items()}, None, content_hash or None
 
-    def _score_rows(self, qv: dict, rows: np.ndarray | None, alpha: float):
+    def _distances(self, qv: dict, rows: np.ndarray | None) -> dict[str, np.ndarray]:
         dist = {}
         for mode in ("color", "texture"):
             x = self._vectors[mode] if rows is None else self._vectors[mode][rows]
             dist[mode] = np.maximum(1.0 - x @ qv[mode], 0.0).astype(np.float32)
-        score = alpha * self.standardize("color", dist["color"]) if alpha > 0 else 0.0
-        if alpha < 1:
-            score = score + (1.0 - alpha) * self.standardize("texture", dist["texture"])
-        return dist, np.broadcast_to(np.asarray(score, dtype=np.float64), dist["color"].shape)
+        return dist
 
     # -- search ---------------------------------------------------------------
-    def search(self, query, *, mode: str = "both", alpha: float = 0.5, k: int = 10, exclude_self: bool = False,
-               candidates: int | None = None) -> pd.DataFrame:
-        """Rank the catalog for ``query``; see :func:`search`."""
+    def search(self, query, *, mode: str = "both", alpha: float = DEFAULT_ALPHA, method: str = DEFAULT_METHOD,
+               k: int = 10, exclude_self: bool = True, candidates: int | None = None) -> pd.DataFrame:
+        """Rank the catalog for ``query`` (or each query of a list); see :func:`search`."""
         mode = _check_mode(mode)
         alpha = _effective_alpha(mode, _check_alpha(alpha))
+        method = _check_method(method)
         k = _check_k(k)
         if candidates is not None and (isinstance(candidates, bool) or not isinstance(candidates, (int, np.integer)) or candidates < 1):
             raise ValueError(f"`candidates` must be an integer >= 1, got {candidates!r}")
-        qv, row = self.query_vectors(query)
-        drop = row if exclude_self else None
-        if self.kind == "exact":
-            rows = None
+        options = {"mode": mode, "alpha": alpha, "method": method, "k": k, "exclude_self": bool(exclude_self),
+                   "candidates": candidates}
+        if isinstance(query, (list, tuple)):
+            return self._search_many(query, options)
+        return self._search_one(query, **options)
+
+    def _search_many(self, queries, options: dict) -> pd.DataFrame:
+        """One table for a list of queries; an image that cannot be read is skipped and reported."""
+        frames, skipped = [], []
+        for i, query in enumerate(queries):
+            try:
+                part = self._search_one(query, **options)
+            except ImageDecodeError as exc:
+                skipped.append(Skipped(_query_name(query, i), str(exc)))
+                continue
+            part.insert(0, "query_path", _query_name(query, i))
+            part.insert(0, "query", i)
+            frames.append(part)
+        if frames:
+            out = pd.concat(frames, ignore_index=True)
         else:
-            want = int(candidates or max(100, 10 * k)) + (drop is not None)
+            out = pd.DataFrame(columns=["query", "query_path", "rank", "row", "path", "distance_color",
+                                        "distance_texture", "score", *self.emb.label_columns])
+        out.attrs.update(self._attrs(mode=options["mode"], alpha=options["alpha"], method=options["method"],
+                                     k=options["k"], skipped=skipped))
+        if skipped:
+            first = skipped[0]
+            warnings.warn(f"{len(skipped)} of {len(queries)} queries skipped (first: {first.path}: {first.reason}); "
+                          "see .attrs['skipped']", stacklevel=3)
+        return out
+
+    def _search_one(self, query, *, mode, alpha, method, k, exclude_self, candidates) -> pd.DataFrame:
+        qv, row, content_hash = self._resolve_query(query)
+        drop = self.excluded_rows(row, content_hash) if exclude_self else np.empty(0, dtype=np.intp)
+        if self.kind == "exact":
+            rows = np.arange(len(self))
+        else:
+            want = int(candidates or max(100, 10 * k)) + len(drop)
             found = [self.index_for(m).search(qv[m], want)[1][0] for m, w in (("color", alpha), ("texture", 1 - alpha)) if w > 0]
             rows = np.unique(np.concatenate(found))
             rows = rows[rows >= 0]
-        dist, score = self._score_rows(qv, rows, alpha)
-        all_rows = np.arange(len(self)) if rows is None else rows
-        keep = np.ones(len(all_rows), dtype=bool)
-        if drop is not None:
-            keep &= all_rows != drop
-        all_rows, score = all_rows[keep], score[keep]
-        dist = {m: d[keep] for m, d in dist.items()}
-        order = np.lexsort((all_rows, score))[:k]
-        top = all_rows[order]
+        rows = rows[~np.isin(rows, drop)]
+        dist = self._distances(qv, None if len(rows) == len(self) else rows)
+        zc, zt = self.standardize("color", dist["color"]), self.standardize("texture", dist["texture"])
+        score = _combine("linear" if mode != "both" else method, alpha, zc, zt)
+        order = np.lexsort((rows, score))[:k]
+        top = rows[order]
         table = self.emb.table.iloc[top]
         out = pd.DataFrame({
             "rank": np.arange(1, len(top) + 1),
@@ -309,7 +435,8 @@ class Catalog:
         })
         for col in self.emb.label_columns:
             out[col] = table[col].to_numpy()
-        out.attrs.update(self._attrs(mode=mode, alpha=alpha, k=k))
+        out.attrs.update(self._attrs(mode=mode, alpha=alpha, method=method if mode == "both" else None, k=k,
+                                     excluded=len(drop)))
         return out
 
     def _attrs(self, **extra) -> dict:
@@ -321,6 +448,14 @@ class Catalog:
         }
 
 
+def _query_name(query, i: int) -> str:
+    if isinstance(query, (str, os.PathLike)):
+        return str(query)
+    if isinstance(query, (int, np.integer)) and not isinstance(query, bool):
+        return f"<row {int(query)}>"
+    return f"<query {i}>"
+
+
 def _check_same_model(a: Embeddings, b: Embeddings, what: str) -> None:
     if a.backbone != b.backbone:
         raise BackboneError(f"the {what} was embedded with backbone {a.backbone!r} but the catalog with {b.backbone!r}")
@@ -328,9 +463,10 @@ def _check_same_model(a: Embeddings, b: Embeddings, what: str) -> None:
         raise WeightsError(f"the {what} was embedded with weights {a.weights!r} but the catalog with {b.weights!r}")
 
 
-def search(emb, query, *, mode: str = "both", alpha: float = 0.5, k: int = 10, blocks=None, index: str = "auto",
-           exclude_self: bool = False, seed: int = 0, cache_dir: str | os.PathLike | None = None) -> pd.DataFrame:
-    """Rank a catalog by colour, texture or both for one query image.
+def search(emb, query, *, mode: str = "both", alpha: float = DEFAULT_ALPHA, method: str = DEFAULT_METHOD, k: int = 10,
+           blocks=None, index: str = "auto", exclude_self: bool = True, seed: int = 0,
+           cache_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Rank a catalog by colour, texture or both for one query image (or each of a list).
 
     Parameters
     ----------
@@ -338,23 +474,38 @@ def search(emb, query, *, mode: str = "both", alpha: float = 0.5, k: int = 10, b
         The catalog. Pass a :class:`Catalog` to reuse its scales and indexes
         across queries (``blocks``, ``index``, ``seed`` and ``cache_dir`` are
         then ignored).
-    query : str, path-like, bytes, PIL.Image.Image, int, Embeddings or mapping
+    query : str, path-like, bytes, PIL.Image.Image, int, Embeddings, mapping, or a list of these
         An image (embedded exactly like the catalog, through the cache), a
         catalog row number, a one-row Embeddings, or ``{"color": v, "texture": w}``.
+        A list answers every query in one table (columns ``query``, the
+        position in the list, and ``query_path`` first); an image that cannot
+        be read or decoded is skipped, listed in ``.attrs["skipped"]``
+        (:class:`~attr_utils.embeddings.Skipped` path and reason) and
+        reported by one warning.
     mode : {"color", "texture", "both"}, default="both"
-        Which distance ranks: the colour block's, the texture block's, or
-        their weighted combination.
+        What to match: the colour block, the texture block, or both at once.
     alpha : float, default=0.5
-        Weight of colour in ``mode="both"`` (1 = colour only, 0 = texture only).
+        How much colour counts in ``mode="both"``, in [0, 1]: 1 ranks exactly
+        as colour mode, 0 exactly as texture mode.
+    method : {"rank", "rrf", "linear"}, default="rank"
+        How ``mode="both"`` combines: ``"rank"`` scores
+        ``alpha * log(colour rank) + (1 - alpha) * log(texture rank)`` (a
+        weighted product of ranks: an item must be close in both);
+        ``"rrf"`` is weighted reciprocal-rank fusion (constant 60);
+        ``"linear"`` mixes the standardised distances. The default was
+        chosen by the measurements in ``docs/retrieval.md``.
     k : int, default=10
-        Results returned.
+        Results returned (per query).
     blocks : mapping or pair, optional
         Colour and texture blocks; default the backbone's (resnet50: block2
         and block4). Accepts :func:`attr_utils.analysis.recommend_blocks`'s output.
     index : {"auto", "exact", "ann", "ivf", "hnsw"}, default="auto"
         Exact search up to 100,000 items, approximate above.
-    exclude_self : bool, default=False
-        Leave the query's own row out (when ``query`` is a row number).
+    exclude_self : bool, default=True
+        Leave out every catalog item with the query's content hash: for a row
+        query its content group (the row and its byte-identical copies), for
+        an image query the catalog's copies of that file. Mapping queries
+        have no hash and exclude nothing.
     seed : int, default=0
         Seed of the scale estimate and of the ANN build.
     cache_dir : path-like, optional
@@ -365,32 +516,31 @@ def search(emb, query, *, mode: str = "both", alpha: float = 0.5, k: int = 10, b
     pandas.DataFrame
         One row per result, best first: ``rank`` (1-based), ``row`` (catalog
         row), ``path``, ``distance_color`` and ``distance_texture`` (cosine
-        distances), ``score`` (the standardised combination that ranks; lower
-        is better) and the catalog's label columns. ``.attrs`` holds the
-        backbone, weights, provenance, blocks, mode, alpha and index kind.
+        distances), ``score`` (what ranks; lower is better) and the catalog's
+        label columns. ``.attrs`` holds the backbone, weights, provenance,
+        blocks, mode, alpha, method and index kind.
 
     Raises
     ------
     ValueError
-        Invalid ``mode``, ``alpha``, ``k``, ``blocks`` or ``index``.
+        Invalid ``mode``, ``alpha``, ``method``, ``k``, ``blocks`` or ``index``.
     ImageDecodeError
-        The query image cannot be read or decoded.
+        A single query image cannot be read or decoded (lists skip it instead).
     BackboneError, WeightsError
         A query Embeddings from another model than the catalog's.
 
     Notes
     -----
-    Distances are standardised per mode by the median and interquartile range
-    of distances between random catalog pairs, so ``alpha`` weighs comparable
-    quantities; ``alpha=1`` reproduces colour mode's ranking exactly and
-    ``alpha=0`` texture mode's.
+    With an approximate index, ranks are taken within the re-scored union of
+    each mode's candidates, which holds the top items of both modes; the
+    ranks of the items that matter (near in both) are then exact or close.
 
     Examples
     --------
     >>> search(emb, "shirt.jpg", mode="color", k=5)[["rank", "path", "color"]]  # doctest: +SKIP
     """
     catalog = emb if isinstance(emb, Catalog) else Catalog(emb, blocks=blocks, index=index, seed=seed, cache_dir=cache_dir)
-    return catalog.search(query, mode=mode, alpha=alpha, k=k, exclude_self=exclude_self)
+    return catalog.search(query, mode=mode, alpha=alpha, method=method, k=k, exclude_self=exclude_self)
 
 
 def evaluate_retrieval(
@@ -398,20 +548,23 @@ def evaluate_retrieval(
     *,
     k: int = 10,
     alphas=None,
+    methods=METHODS,
     color_label: str = "color",
     texture_label: str = "texture",
     blocks=None,
+    groups="hash",
     max_queries: int | None = None,
     seed: int = 0,
     batch_size: int = 256,
 ) -> pd.DataFrame:
-    """Leave-one-out precision@k of colour, texture and both-agreement, per mode and alpha.
+    """Leave-one-out precision@k of colour, texture and both-agreement, per mode, method and alpha.
 
     Every item (or a seeded sample of ``max_queries`` items) queries the rest
-    of the catalog (exact search, itself left out). For its top ``k``
-    results, precision is the share that agree with it on colour, on texture,
-    and on both. Modes: ``color`` (alpha=1), ``texture`` (alpha=0) and
-    ``both`` for each alpha of the sweep.
+    of the catalog (exact search). Its whole content group is left out of its
+    neighbours, so a copy of the query never counts as a hit. For its top
+    ``k`` results, precision is the share that agree with it on colour, on
+    texture, and on both. Modes: ``color`` (alpha=1), ``texture`` (alpha=0)
+    and ``both`` for each method and alpha.
 
     Parameters
     ----------
@@ -421,10 +574,16 @@ def evaluate_retrieval(
         Results per query.
     alphas : sequence of float, optional
         Colour weights of mode ``both``; default 0, 0.1, ..., 1.
+    methods : sequence of {"rank", "rrf", "linear"}, default=("rank", "rrf", "linear")
+        Combinations of mode ``both`` to evaluate (see :func:`search`).
     color_label, texture_label : str, default="color", "texture"
         Label columns holding the ground truth.
     blocks : mapping or pair, optional
         Colour and texture blocks (see :func:`resolve_blocks`).
+    groups : {"hash", "near"}, None or array of int, default="hash"
+        Content groups left out with the query
+        (:func:`attr_utils.duplicates.resolve_groups`); None leaves out only
+        the query row.
     max_queries : int, optional
         Evaluate a seeded random sample of this many queries (large catalogs).
     seed : int, default=0
@@ -435,19 +594,25 @@ def evaluate_retrieval(
     Returns
     -------
     pandas.DataFrame
-        Tidy: one row per (mode, alpha, agreement) with ``precision`` (mean
-        over queries), ``sem`` (its standard error), ``chance`` (expected
-        precision of a random ranking), ``k``, ``n_queries``, ``color_block``,
-        ``texture_block``, ``backbone``, ``weights``. ``.attrs`` carries the
-        provenance.
+        Tidy: one row per (mode, method, alpha, agreement) with ``precision``
+        (mean over queries), ``sem`` (its standard error), ``chance``
+        (expected precision of a random ranking), ``ceiling`` (the best
+        precision possible: the mean of ``min(k, matching items)/k``),
+        ``default`` (True for the rows a user gets without options: colour
+        mode, texture mode, and ``both`` with the default method and alpha),
+        ``k``, ``n_queries``, ``color_block``, ``texture_block``,
+        ``backbone``, ``weights``. ``method`` is None for the single modes.
+        ``.attrs`` carries the provenance.
 
     Raises
     ------
     ValueError
-        Invalid ``k``, ``alphas``, ``max_queries``, or a catalog too small for ``k``.
+        Invalid ``k``, ``alphas``, ``methods``, ``max_queries``, or a catalog too small for ``k``.
     KeyError
         A missing label column (the message lists the available ones).
     """
+    from attr_utils.duplicates import resolve_groups
+
     catalog = emb if isinstance(emb, Catalog) else Catalog(emb, blocks=blocks, index="exact", seed=seed)
     emb = catalog.emb
     k = _check_k(k)
@@ -457,48 +622,56 @@ def evaluate_retrieval(
     alphas = default_alphas() if alphas is None else np.asarray([_check_alpha(a) for a in np.atleast_1d(alphas)], dtype=float)
     if len(alphas) == 0:
         raise ValueError("`alphas` must hold at least one value in [0, 1]")
+    methods = [methods] if isinstance(methods, str) else list(methods)
+    if not methods:
+        raise ValueError(f"`methods` must hold at least one of {METHODS}")
+    methods = [_check_method(m) for m in methods]
     if max_queries is not None and (isinstance(max_queries, bool) or not isinstance(max_queries, (int, np.integer)) or max_queries < 1):
         raise ValueError(f"`max_queries` must be an integer >= 1, got {max_queries!r}")
+    group = resolve_groups(emb, groups)
     labels = {"color": pd.factorize(emb.labels(color_label))[0], "texture": pd.factorize(emb.labels(texture_label))[0]}
+    labels["both"] = labels["color"] * (labels["texture"].max() + 1) + labels["texture"]
     queries = np.arange(n)
     if max_queries is not None and max_queries < n:
         queries = np.sort(np.random.default_rng(seed).choice(n, max_queries, replace=False))
-    runs = [("color", 1.0), ("texture", 0.0)] + [("both", float(a)) for a in alphas]
-    hits = {(m, a, g): [] for m, a in runs for g in ("color", "texture", "both")}
+    runs = [("color", None, 1.0), ("texture", None, 0.0)] + [("both", m, float(a)) for m in methods for a in alphas]
+    hits = {(mode, m, a, g): [] for mode, m, a in runs for g in ("color", "texture", "both")}
+    best = {g: [] for g in ("color", "texture", "both")}
     xc, xt = catalog._vectors["color"], catalog._vectors["texture"]
     for s in range(0, len(queries), batch_size):
         q = queries[s : s + batch_size]
-        zc = catalog.standardize("color", 1.0 - xc[q] @ xc.T)
-        zt = catalog.standardize("texture", 1.0 - xt[q] @ xt.T)
-        same_c = labels["color"][q][:, None] == labels["color"][None, :]
-        same_t = labels["texture"][q][:, None] == labels["texture"][None, :]
-        for mode, a in runs:
-            score = zc if a == 1.0 else zt if a == 0.0 else a * zc + (1.0 - a) * zt
-            score = score.copy() if a in (0.0, 1.0) else score
-            score[np.arange(len(q)), q] = np.inf  # leave the query out
-            top = np.argpartition(score, k - 1, axis=1)[:, :k]
-            c = np.take_along_axis(same_c, top, axis=1)
-            t = np.take_along_axis(same_t, top, axis=1)
-            hits[(mode, a, "color")].append(c.mean(axis=1))
-            hits[(mode, a, "texture")].append(t.mean(axis=1))
-            hits[(mode, a, "both")].append((c & t).mean(axis=1))
-    chance = {}
+        out = group[q][:, None] == group[None, :]  # the query's content group is never a neighbour
+        zc = np.where(out, np.inf, catalog.standardize("color", 1.0 - xc[q] @ xc.T))
+        zt = np.where(out, np.inf, catalog.standardize("texture", 1.0 - xt[q] @ xt.T))
+        same = {g: (labels[g][q][:, None] == labels[g][None, :]) & ~out for g in ("color", "texture", "both")}
+        for g in best:
+            best[g].append(np.minimum(same[g].sum(axis=1), k) / k)
+        for mode, m, a in runs:
+            score = _combine("linear" if mode != "both" else m, a, zc, zt)
+            score = np.where(out, np.inf, score)
+            top = np.argsort(score, axis=1, kind="stable")[:, :k]
+            c = np.take_along_axis(same["color"], top, axis=1)
+            t = np.take_along_axis(same["texture"], top, axis=1)
+            hits[(mode, m, a, "color")].append(c.mean(axis=1))
+            hits[(mode, m, a, "texture")].append(t.mean(axis=1))
+            hits[(mode, m, a, "both")].append((c & t).mean(axis=1))
+    chance, ceiling = {}, {}
     for g in ("color", "texture", "both"):
-        if g == "both":
-            key = labels["color"] * (labels["texture"].max() + 1) + labels["texture"]
-        else:
-            key = labels[g]
-        counts = np.bincount(key)
-        chance[g] = float(np.mean((counts[key[queries]] - 1) / (n - 1)))
+        counts = np.bincount(labels[g])
+        chance[g] = float(np.mean((counts[labels[g][queries]] - 1) / (n - 1)))
+        ceiling[g] = float(np.concatenate(best[g]).mean())
     rows = []
-    for (mode, a, g), parts in hits.items():
+    for (mode, m, a, g), parts in hits.items():
         p = np.concatenate(parts)
         rows.append({
-            "mode": mode, "alpha": a, "agreement": g, "precision": float(p.mean()),
+            "mode": mode, "method": m, "alpha": a, "agreement": g, "precision": float(p.mean()),
             "sem": float(p.std(ddof=1) / np.sqrt(len(p))) if len(p) > 1 else 0.0, "chance": chance[g],
+            "ceiling": ceiling[g],
+            "default": mode != "both" or (m == DEFAULT_METHOD and np.isclose(a, DEFAULT_ALPHA)),
             "k": k, "n_queries": len(p), "color_block": catalog.blocks["color"],
             "texture_block": catalog.blocks["texture"], "backbone": emb.backbone, "weights": emb.weights,
         })
     out = pd.DataFrame(rows)
-    out.attrs.update(catalog._attrs(k=k, color_label=color_label, texture_label=texture_label))
+    out.attrs.update(catalog._attrs(k=k, color_label=color_label, texture_label=texture_label,
+                                    groups=groups if groups is None or isinstance(groups, str) else "custom"))
     return out

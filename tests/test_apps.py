@@ -215,6 +215,40 @@ def test_changing_query_changes_results(retrieval):
     assert (retrieval.results["color"] == "blue").all()
 
 
+def test_retrieval_app_uses_the_library_default_combination(retrieval):
+    from attr_utils.retrieval import DEFAULT_ALPHA, DEFAULT_METHOD
+
+    assert retrieval.mode.value == "both"
+    assert retrieval.method.value == DEFAULT_METHOD and retrieval.alpha.value == DEFAULT_ALPHA
+    retrieval.set_query_row(5)
+    expected = retrieval.catalog.search(5, k=retrieval.k.value)  # the library's defaults, query left out
+    assert retrieval.results["row"].tolist() == expected["row"].tolist()
+    assert 5 not in retrieval.results["row"].tolist()
+    retrieval.mode.value = "color"
+    assert retrieval.method.disabled
+
+
+def test_each_result_says_whether_colour_and_texture_match(retrieval):
+    retrieval.set_query_row(0)  # red / plain
+    retrieval.mode.value = "color"
+    m = retrieval.matches
+    assert list(m.columns) == ["color", "texture"]
+    assert m["color"].all()  # colour mode on separable colours
+    np.testing.assert_array_equal(m["texture"].to_numpy(), (retrieval.results["texture"] == "plain").to_numpy())
+    captions = [w.value for w in _widgets_in(retrieval.results_box) if isinstance(w, ipywidgets.HTML)]
+    text = " ".join(captions)
+    assert text.count("colour \u2713") == len(retrieval.results)
+    assert text.count("texture \u2713") == int(m["texture"].sum())
+    assert text.count("texture \u2717") == int((~m["texture"]).sum())
+
+
+def test_retrieval_app_invalid_method(catalog_emb):
+    from attr_utils.apps import retrieval_app
+
+    with pytest.raises(ValueError, match="method"):
+        retrieval_app(catalog_emb, method="sum", blocks={"color": "c", "texture": "t"})
+
+
 def test_result_grid_has_one_cell_per_result(retrieval):
     grid = retrieval.results_box.children[0]
     assert len(grid.children) == len(retrieval.results) == retrieval.k.value

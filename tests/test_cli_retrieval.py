@@ -67,10 +67,11 @@ def common(cache):
 def test_search_json_query_in_catalog_ranks_first(catalog, capsys):
     manifest, cache = catalog
     query = manifest.parent / "images" / "green_stripes_1.png"
-    out = run_json(capsys, ["search", str(manifest), "--query", str(query), "-k", "5", "--json", *common(cache)])
-    assert {"backbone", "weights", "mode", "alpha", "results"} <= set(out)
+    out = run_json(capsys, ["search", str(manifest), "--query", str(query), "-k", "5", "--include-self", "--json",
+                            *common(cache)])
+    assert {"backbone", "weights", "mode", "alpha", "method", "exclude_self", "results"} <= set(out)
     assert out["backbone"] == "resnet50" and out["weights"] == "random:0"
-    assert out["mode"] == "both" and out["alpha"] == 0.5
+    assert out["mode"] == "both" and out["alpha"] == 0.5 and out["method"] == "rank" and out["exclude_self"] is False
     assert [r["rank"] for r in out["results"]] == [1, 2, 3, 4, 5]
     first = out["results"][0]
     assert Path(first["path"]).resolve() == query.resolve()
@@ -78,6 +79,16 @@ def test_search_json_query_in_catalog_ranks_first(catalog, capsys):
     assert {"rank", "path", "score", "labels"} <= set(first)
     scores = [r["score"] for r in out["results"]]
     assert scores == sorted(scores)
+
+
+def test_search_leaves_the_query_out_by_default(catalog, capsys):
+    # one behaviour for the CLI and the app: the query's own content is not a result
+    manifest, cache = catalog
+    query = manifest.parent / "images" / "green_stripes_1.png"
+    out = run_json(capsys, ["search", str(manifest), "--query", str(query), "-k", "5", "--json", *common(cache)])
+    assert out["exclude_self"] is True
+    assert all(Path(r["path"]).resolve() != query.resolve() for r in out["results"])
+    assert len(out["results"]) == 5
 
 
 def test_search_color_mode_returns_same_colour(catalog, capsys):
@@ -92,7 +103,7 @@ def test_search_color_mode_returns_same_colour(catalog, capsys):
 def test_search_human_output_names_random_weights(catalog, capsys):
     manifest, cache = catalog
     query = manifest.parent / "images" / "red_plain_0.png"
-    assert main(["search", str(manifest), "--query", str(query), "-k", "2", *common(cache)]) == 0
+    assert main(["search", str(manifest), "--query", str(query), "-k", "2", "--include-self", *common(cache)]) == 0
     out = capsys.readouterr().out
     assert "RANDOM WEIGHTS" in out and "red_plain_0.png" in out
 
@@ -120,7 +131,7 @@ def test_search_unknown_block_is_one_line_error(catalog, capsys):
     assert "block9" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("option", [["--alpha", "1.5"], ["--mode", "shape"], ["-k", "0"]])
+@pytest.mark.parametrize("option", [["--alpha", "1.5"], ["--mode", "shape"], ["-k", "0"], ["--method", "rrf60"]])
 def test_search_invalid_options_exit_2(catalog, option, capsys):
     manifest, cache = catalog
     with pytest.raises(SystemExit) as exc:
@@ -175,6 +186,66 @@ def test_library_search_accepts_bytes_and_pil_queries(catalog):
     path = manifest.parent / "images" / "red_stripes_2.png"
     row = emb.paths.index(str(path.resolve())) if str(path.resolve()) in emb.paths else emb.paths.index(str(path))
     for query in (path.read_bytes(), Image.open(path), str(path)):
-        out = cat.search(query, k=3)
+        out = cat.search(query, k=3, exclude_self=False)
         assert out["row"].iloc[0] == row
         assert out["distance_color"].iloc[0] < 1e-4 and out["distance_texture"].iloc[0] < 1e-4
+    # by default a catalog image (path or bytes: same content hash) does not find itself
+    for query in (path.read_bytes(), str(path)):
+        assert row not in cat.search(query, k=5)["row"].tolist()
+
+
+# -- evaluate-retrieval (issue 13) ---------------------------------------------------
+def test_evaluate_retrieval_json_shape(catalog, capsys):
+    manifest, cache = catalog
+    out = run_json(capsys, ["evaluate-retrieval", str(manifest), "--color-label", "color", "--texture-label", "texture",
+                            "-k", "2", "--alpha", "0.5", "1", "--json", *common(cache)])
+    assert {"backbone", "weights", "pretrained", "k", "rows"} <= set(out)
+    assert out["backbone"] == "resnet50" and out["weights"] == "random:0" and out["pretrained"] is False
+    assert out["k"] == 2
+    assert set(out["ceiling"]) == {"color", "texture", "both"}
+    rows = out["rows"]
+    assert all(set(r) == {"mode", "method", "alpha", "agreement", "precision", "sem", "chance", "default"} for r in rows)
+    assert len(rows) == (2 + 3 * 2) * 3  # colour, texture, both x (rank, rrf, linear) x (0.5, 1); 3 agreements each
+    defaults = {(r["mode"], r["method"], r["alpha"]) for r in rows if r["default"]}
+    assert defaults == {("color", None, 1.0), ("texture", None, 0.0), ("both", "rank", 0.5)}
+    assert all(0.0 <= r["precision"] <= 1.0 and r["sem"] >= 0.0 for r in rows)
+    # colour mode on a colour-only-separable catalog: random convolutions still find the colour
+    colour = next(r for r in rows if r["mode"] == "color" and r["agreement"] == "color")
+    assert colour["precision"] > colour["chance"]
+    # alpha=1 of mode both equals colour mode, for both methods
+    for method in ("rank", "rrf", "linear"):
+        for g in ("color", "texture", "both"):
+            a = next(r for r in rows if (r["mode"], r["method"], r["alpha"], r["agreement"]) == ("both", method, 1.0, g))
+            c = next(r for r in rows if (r["mode"], r["agreement"]) == ("color", g))
+            assert a["precision"] == pytest.approx(c["precision"])
+
+
+def test_evaluate_retrieval_human_output(catalog, capsys):
+    manifest, cache = catalog
+    assert main(["evaluate-retrieval", str(manifest), "--color-label", "color", "--texture-label", "texture",
+                 "-k", "2", "--alpha", "0.5", "--method", "rank", *common(cache)]) == 0
+    out = capsys.readouterr().out
+    assert "RANDOM WEIGHTS" in out and "ceiling" in out and "rank" in out
+
+
+def test_evaluate_retrieval_unknown_label_is_one_line_error(catalog, capsys):
+    manifest, cache = catalog
+    assert main(["evaluate-retrieval", str(manifest), "--color-label", "colour", "--texture-label", "texture",
+                 *common(cache)]) == 2
+    err = capsys.readouterr().err
+    assert "colour" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("option", [["--alpha", "2"], ["--method", "rrf60"], ["-k", "0"], ["--groups", "all"]])
+def test_evaluate_retrieval_invalid_options_exit_2(catalog, option):
+    manifest, _ = catalog
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate-retrieval", str(manifest), "--color-label", "color", "--texture-label", "texture", *option])
+    assert exc.value.code == 2
+
+
+def test_evaluate_retrieval_needs_both_labels(catalog):
+    manifest, _ = catalog
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate-retrieval", str(manifest), "--color-label", "color"])
+    assert exc.value.code == 2

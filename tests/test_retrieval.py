@@ -59,21 +59,39 @@ def test_result_columns_and_order(catalog):
 def test_catalog_item_ranks_itself_first(catalog, emb):
     for row in (0, 17, len(emb) - 1):
         for mode in ("color", "texture", "both"):
-            out = catalog.search(row, mode=mode, k=3)
+            out = catalog.search(row, mode=mode, k=3, exclude_self=False)
             assert out["row"].iloc[0] == row
             assert out["path"].iloc[0] == emb.paths[row]
 
 
 def test_vector_query_of_a_catalog_item_ranks_it_first(catalog, emb):
     row = 42
-    out = catalog.search({"color": emb["block2"][row], "texture": emb["block4"][row]}, k=1)
+    out = catalog.search({"color": emb["block2"][row], "texture": emb["block4"][row]}, k=1)  # no hash: nothing excluded
     assert out["row"].iloc[0] == row
 
 
-def test_exclude_self(catalog):
-    out = catalog.search(5, k=5, exclude_self=True)
+def test_exclude_self_is_the_default(catalog):
+    out = catalog.search(5, k=5)
     assert 5 not in out["row"].tolist()
     assert len(out) == 5
+    pd.testing.assert_frame_equal(out, catalog.search(5, k=5, exclude_self=True))
+
+
+def test_exclude_self_leaves_out_the_query_content_group():
+    # rows 0, 1 and 7 are byte-identical copies (same hash); a row query excludes all three
+    emb = blobs()
+    emb.table["hash"] = [f"h{i}" for i in range(len(emb))]
+    emb.table.loc[[1, 7], "hash"] = "h0"
+    catalog = Catalog(emb, blocks=BLOCKS)
+    for mode in ("color", "texture", "both"):
+        rows = catalog.search(0, mode=mode, k=20)["row"].tolist()
+        assert not {0, 1, 7} & set(rows)
+        assert len(rows) == 20
+    kept = catalog.search(0, k=20, exclude_self=False)["row"].tolist()
+    assert kept[0] == 0
+    assert catalog.excluded_rows(1).tolist() == [0, 1, 7]
+    assert catalog.excluded_rows(content_hash="h0").tolist() == [0, 1, 7]
+    assert catalog.excluded_rows(content_hash="nope").tolist() == []
 
 
 def test_color_mode_returns_same_colour(catalog, emb):
@@ -102,8 +120,15 @@ def test_alpha_one_equals_color_mode_and_zero_texture_mode(catalog):
     for row in (3, 99, 200):
         color = catalog.search(row, mode="color", k=25)
         texture = catalog.search(row, mode="texture", k=25)
-        pd.testing.assert_frame_equal(catalog.search(row, mode="both", alpha=1.0, k=25), color, check_like=False)
-        pd.testing.assert_frame_equal(catalog.search(row, mode="both", alpha=0.0, k=25), texture, check_like=False)
+        for method in ("rank", "rrf", "linear"):
+            both1 = catalog.search(row, mode="both", alpha=1.0, method=method, k=25)
+            both0 = catalog.search(row, mode="both", alpha=0.0, method=method, k=25)
+            assert both1["row"].tolist() == color["row"].tolist()
+            assert both0["row"].tolist() == texture["row"].tolist()
+            cols = ["rank", "row", "path", "distance_color", "distance_texture"]
+            pd.testing.assert_frame_equal(both1[cols], color[cols])
+            pd.testing.assert_frame_equal(both0[cols], texture[cols])
+        pd.testing.assert_frame_equal(catalog.search(row, mode="both", alpha=1.0, method="linear", k=25), color)
 
 
 def test_single_modes_ignore_alpha(catalog):
@@ -121,7 +146,7 @@ def test_distances_are_cosine_distances(catalog, emb):
 
 
 def test_scores_are_standardised_by_median_and_iqr(catalog):
-    out = catalog.search(0, mode="both", alpha=0.3, k=5)
+    out = catalog.search(0, mode="both", alpha=0.3, method="linear", k=5)
     s = catalog.scales.set_index("mode")
     z_c = (out["distance_color"] - s.loc["color", "median"]) / s.loc["color", "iqr"]
     z_t = (out["distance_texture"] - s.loc["texture", "median"]) / s.loc["texture", "iqr"]
@@ -138,8 +163,8 @@ def test_ann_catalog_agrees_with_exact(emb, catalog):
     assert ann.kind == "ivf"
     for row in (0, 50, 123):
         for mode in ("color", "both"):
-            a = ann.search(row, mode=mode, k=10)
-            e = catalog.search(row, mode=mode, k=10)
+            a = ann.search(row, mode=mode, k=10, exclude_self=False)
+            e = catalog.search(row, mode=mode, k=10, exclude_self=False)
             assert len(set(a["row"]) & set(e["row"])) >= 9
             assert a["row"].iloc[0] == row
 
@@ -177,25 +202,31 @@ def evaluation(catalog):
 def test_evaluation_is_tidy(evaluation, emb):
     assert set(evaluation["mode"]) == {"color", "texture", "both"}
     assert set(evaluation["agreement"]) == {"color", "texture", "both"}
-    assert len(evaluation) == (2 + 11) * 3
+    assert len(evaluation) == (2 + 3 * 11) * 3
+    assert set(evaluation["method"].dropna()) == {"rank", "rrf", "linear"}
+    assert evaluation.loc[evaluation["mode"] != "both", "method"].isna().all()
+    defaults = evaluation[evaluation["default"]]
+    assert sorted(set(zip(defaults["mode"], defaults["method"].fillna("-"), defaults["alpha"]))) == [
+        ("both", "rank", 0.5), ("color", "-", 1.0), ("texture", "-", 0.0)]
     assert (evaluation["n_queries"] == len(emb)).all()
     assert evaluation["precision"].between(0, 1).all()
     assert evaluation.attrs["provenance"] == emb.provenance
 
 
 def test_both_beats_single_modes_on_both_agreement(evaluation):
-    p = evaluation[evaluation["agreement"] == "both"].set_index(["mode", "alpha"])["precision"]
-    best_both = p.loc["both"].max()
-    assert best_both > p.loc[("color", 1.0)] + 0.05
-    assert best_both > p.loc[("texture", 0.0)] + 0.05
-    assert p.loc[("both", 0.5)] > max(p.loc[("color", 1.0)], p.loc[("texture", 0.0)])
+    p = evaluation[evaluation["agreement"] == "both"].fillna({"method": "-"}).set_index(["mode", "method", "alpha"])["precision"]
+    single = max(p.loc[("color", "-", 1.0)], p.loc[("texture", "-", 0.0)])
+    assert p.loc["both"].max() > single + 0.05
+    assert p.loc[("both", "rank", 0.5)] > single + 0.05  # the default beats both single modes
+    assert p.loc[("both", "linear", 0.5)] > single
 
 
 def test_sweep_endpoints_equal_single_modes(evaluation):
-    p = evaluation.set_index(["mode", "alpha", "agreement"])["precision"]
+    p = evaluation.fillna({"method": "-"}).set_index(["mode", "method", "alpha", "agreement"])["precision"]
     for g in ("color", "texture", "both"):
-        assert p.loc[("both", 1.0, g)] == pytest.approx(p.loc[("color", 1.0, g)])
-        assert p.loc[("both", 0.0, g)] == pytest.approx(p.loc[("texture", 0.0, g)])
+        for method in ("rank", "rrf", "linear"):
+            assert p.loc[("both", method, 1.0, g)] == pytest.approx(p.loc[("color", "-", 1.0, g)])
+            assert p.loc[("both", method, 0.0, g)] == pytest.approx(p.loc[("texture", "-", 0.0, g)])
 
 
 def test_evaluation_chance_levels(evaluation, emb):
@@ -312,3 +343,144 @@ def test_figure_rejects_other_frames():
 
     with pytest.raises(ValueError):
         precision_vs_alpha(pd.DataFrame({"x": [1]}))
+
+
+# -- fusion (issue 13) ---------------------------------------------------------------
+def _unit(deg):
+    rad = np.deg2rad(deg)
+    return np.stack([np.cos(rad), np.sin(rad)], axis=-1)
+
+
+def fusion_catalog():
+    """Row 0 is the query; row 1 matches it in both blocks (2nd closest in each), row 2 only in colour
+    (the closest), row 3 only in texture (the closest); rows 4.. are near in one block and far in the other."""
+    color = [0.0, 0.8, 0.5, 120.0]
+    texture = [0.0, 0.8, 120.0, 0.5]
+    for i in range(20):  # distractors: 2nd/3rd-ish in one block, far in the other
+        near = 1.0 + 0.05 * i
+        color.append(near if i % 2 == 0 else 60.0 + i)
+        texture.append(60.0 + i if i % 2 == 0 else near)
+    n = len(color)
+    emb = Embeddings.from_arrays(
+        {"c": _unit(np.array(color)), "t": _unit(np.array(texture))},
+        {"color": ["x"] * 2 + ["x", "y"] + ["z"] * (n - 4), "texture": ["x"] * 2 + ["y", "x"] + ["z"] * (n - 4)},
+    )
+    return Catalog(emb, blocks=("c", "t"))
+
+
+def test_rank_fusion_puts_the_item_matching_both_first():
+    catalog = fusion_catalog()
+    out = catalog.search(0, k=5)  # the defaults: mode both, rank fusion, alpha 0.5
+    assert out.attrs["method"] == "rank"
+    assert out["row"].iloc[0] == 1
+    rows = out["row"].tolist()
+    assert rows.index(1) < rows.index(2) and (3 not in rows or rows.index(1) < rows.index(3))
+    # the score is the weighted sum of log ranks among the searched items
+    # row 1 is 2nd in colour (behind row 2) and 2nd in texture (behind row 3): score log 2
+    assert out["score"].iloc[0] == pytest.approx(0.5 * np.log(2) + 0.5 * np.log(2))
+    # row 2 is 1st in colour and last of the 23 searched items in texture
+    assert out.set_index("row").loc[2, "score"] == pytest.approx(0.5 * np.log(1) + 0.5 * np.log(23))
+
+
+def test_rank_fusion_weights_follow_alpha():
+    catalog = fusion_catalog()
+    assert catalog.search(0, k=1, alpha=0.99)["row"].iloc[0] == 2  # colour counts almost alone
+    assert catalog.search(0, k=1, alpha=0.01)["row"].iloc[0] == 3  # texture counts almost alone
+
+
+def test_evaluation_leaves_out_the_query_content_group():
+    # each item has an identical copy with the same hash: with groups="hash" the copy is not a hit
+    rng = np.random.default_rng(2)
+    x = np.repeat(rng.normal(size=(12, 6)), 2, axis=0)
+    labels = {"color": np.repeat(np.arange(12) % 3, 2), "texture": np.repeat(np.arange(12) % 4, 2)}
+    emb = Embeddings.from_arrays({"a": x, "b": x}, labels)
+    emb.table["hash"] = [f"h{i // 2}" for i in range(24)]
+    grouped = evaluate_retrieval(emb, k=1, blocks=("a", "b"), alphas=[0.5], methods=["rank"])
+    plain = evaluate_retrieval(emb, k=1, blocks=("a", "b"), alphas=[0.5], methods=["rank"], groups=None)
+    both = lambda t: t[(t["agreement"] == "both") & (t["mode"] == "both")]["precision"].iloc[0]  # noqa: E731
+    assert both(plain) == 1.0  # the copy is the nearest neighbour
+    assert both(grouped) == 0.0  # no other item shares both labels once the copy is left out
+    assert (grouped.loc[grouped["agreement"] == "both", "ceiling"] == 0.0).all()
+    assert (plain.loc[plain["agreement"] == "both", "ceiling"] == 1.0).all()
+
+
+def test_evaluation_ceiling(evaluation):
+    ceiling = evaluation.groupby("agreement")["ceiling"].first()
+    assert ceiling["both"] == pytest.approx(min(5, REPEATS - 1) / 5)
+    assert ceiling["color"] == 1.0
+
+
+def test_list_of_queries_skips_and_reports_unreadable_images(catalog, emb, monkeypatch):
+    import attr_utils.embedder as embedder
+    from attr_utils.errors import ImageDecodeError
+
+    def fake_embed_images(images, *, like=None, cache_dir=None, **kw):
+        (image,) = images
+        if "bad" in str(image):
+            raise ImageDecodeError(f"cannot use image {str(image)!r}: not an image")
+        row = int(str(image).split("_")[1].split(".")[0])
+        return emb.subset([row])
+
+    monkeypatch.setattr(embedder, "embed_images", fake_embed_images)
+    with pytest.warns(UserWarning, match="1 of 3 queries skipped"):
+        out = catalog.search(["q_4.png", "bad.png", 9], k=3)
+    assert out["query"].tolist() == [0, 0, 0, 2, 2, 2]
+    assert out["query_path"].tolist()[:3] == ["q_4.png"] * 3
+    assert [(s.path, "not an image" in s.reason) for s in out.attrs["skipped"]] == [("bad.png", True)]
+    pd.testing.assert_frame_equal(out[out["query"] == 2].drop(columns=["query", "query_path"]).reset_index(drop=True),
+                                  catalog.search(9, k=3), check_like=False)
+
+
+def test_list_of_queries_all_bad(catalog, monkeypatch):
+    import attr_utils.embedder as embedder
+    from attr_utils.errors import ImageDecodeError
+
+    def refuse(images, **kw):
+        raise ImageDecodeError("cannot read image: no such file")
+
+    monkeypatch.setattr(embedder, "embed_images", refuse)
+    with pytest.warns(UserWarning):
+        out = catalog.search(["a.png", "b.png"], k=3)
+    assert len(out) == 0 and len(out.attrs["skipped"]) == 2
+
+
+def test_single_bad_image_query_raises(catalog, monkeypatch):
+    import attr_utils.embedder as embedder
+    from attr_utils.errors import ImageDecodeError
+
+    def refuse(images, **kw):
+        raise ImageDecodeError("cannot read image: no such file")
+
+    monkeypatch.setattr(embedder, "embed_images", refuse)
+    with pytest.raises(ImageDecodeError):
+        catalog.search("a.png", k=3)
+
+
+def test_invalid_method(catalog):
+    with pytest.raises(ValueError, match="method"):
+        catalog.search(0, method="rrf60")
+
+
+def test_evaluation_invalid_methods(emb):
+    with pytest.raises(ValueError, match="method"):
+        evaluate_retrieval(emb, blocks=BLOCKS, methods=["nope"])
+    with pytest.raises(ValueError, match="method"):
+        evaluate_retrieval(emb, blocks=BLOCKS, methods=[])
+
+
+def test_figure_draws_one_method(evaluation):
+    from attr_utils.figures.retrieval import precision_vs_alpha
+
+    fig = precision_vs_alpha(evaluation, method="linear")
+    assert "linear" in fig.layout.title.text
+    assert [len(t.x) for t in fig.data] == [11, 11, 11]
+    with pytest.raises(ValueError, match="method"):
+        precision_vs_alpha(evaluation, method="nope")
+
+
+def test_rrf_scores_are_weighted_reciprocal_ranks():
+    catalog = fusion_catalog()
+    out = catalog.search(0, k=3, method="rrf", alpha=0.3).set_index("row")
+    # row 1 is 2nd in colour and 2nd in texture
+    assert out.loc[1, "score"] == pytest.approx(-(0.3 / 62 + 0.7 / 62))
+    assert out.index[0] == 1

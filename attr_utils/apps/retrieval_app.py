@@ -17,9 +17,34 @@ from attr_utils.apps._ui import describe_row, error_html, info_html, label_colum
 from attr_utils.apps.upload import MAX_UPLOAD_BYTES, Upload, UploadError, read_upload
 from attr_utils.apps.upload_button import UploadButton
 
-__all__ = ["RetrievalApp", "query_precision", "retrieval_app"]
+__all__ = ["RetrievalApp", "query_matches", "query_precision", "retrieval_app"]
 
 MODE_OPTIONS = (("Colour", "color"), ("Texture", "texture"), ("Both", "both"))
+METHOD_OPTIONS = (("rank product", "rank"), ("reciprocal rank", "rrf"), ("linear mix", "linear"))
+_MARK = {True: "\u2713", False: "\u2717"}  # check mark, cross
+
+
+def query_matches(results: pd.DataFrame, query_labels: dict[str, object]) -> pd.DataFrame:
+    """Whether each result agrees with the query on each label.
+
+    Parameters
+    ----------
+    results : DataFrame
+        Output of :meth:`attr_utils.retrieval.Catalog.search` (label columns included).
+    query_labels : dict
+        ``{label column: the query's value}``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One boolean column per label, one row per result (same order).
+    """
+    out = {}
+    for col, value in query_labels.items():
+        if col not in results.columns:
+            raise KeyError(f"results have no label column {col!r}")
+        out[col] = results[col].to_numpy() == value
+    return pd.DataFrame(out, index=results.index)
 
 
 def query_precision(results: pd.DataFrame, query_labels: dict[str, object]) -> pd.DataFrame:
@@ -63,7 +88,9 @@ class RetrievalApp:
         Results shown.
     mode : {"color", "texture", "both"}, default="both"
     alpha : float, default=0.5
-        Weight of colour in ``"both"`` mode.
+        How much colour counts in ``"both"`` mode (1 = colour mode, 0 = texture mode).
+    method : {"rank", "rrf", "linear"}, default="rank"
+        How ``"both"`` combines colour and texture (see :func:`attr_utils.retrieval.search`).
     columns : int, default=4
         Result thumbnails per row.
     thumb : int, default=128
@@ -84,6 +111,15 @@ class RetrievalApp:
         The results currently shown.
     precision : pandas.DataFrame or None
         Precision@k of the current query (catalog queries only: uploads have no labels).
+    matches : pandas.DataFrame or None
+        Per result, whether its colour and texture labels equal the query's
+        (catalog queries on a labelled catalog); shown as marks under each result.
+
+    Notes
+    -----
+    Like :func:`attr_utils.retrieval.search` and ``attr-utils search``, the
+    query's own content (the picked item, its byte-identical copies, or the
+    catalog's copy of an uploaded file) is never among the results.
     """
 
     def __init__(
@@ -93,6 +129,7 @@ class RetrievalApp:
         k: int = 8,
         mode: str = "both",
         alpha: float = 0.5,
+        method: str = "rank",
         columns: int = 4,
         thumb: int = 128,
         blocks=None,
@@ -102,10 +139,12 @@ class RetrievalApp:
         import ipywidgets as widgets
 
         from attr_utils.apps.banner import provenance_banner
-        from attr_utils.retrieval import MODES, Catalog
+        from attr_utils.retrieval import METHODS, MODES, Catalog
 
         if mode not in MODES:
             raise ValueError(f"`mode` must be one of {list(MODES)}, got {mode!r}")
+        if method not in METHODS:
+            raise ValueError(f"`method` must be one of {list(METHODS)}, got {method!r}")
         if not 0.0 <= float(alpha) <= 1.0:
             raise ValueError(f"`alpha` must be between 0 and 1, got {alpha}")
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
@@ -119,6 +158,7 @@ class RetrievalApp:
         self._shown_labels = shown
         self.results: pd.DataFrame | None = None
         self.precision: pd.DataFrame | None = None
+        self.matches: pd.DataFrame | None = None
         self._upload: Upload | None = None
 
         n = len(emb)
@@ -131,6 +171,9 @@ class RetrievalApp:
         )
         self.upload = UploadButton(description="Upload an image", accept="image/*", max_bytes=self.max_upload_bytes)
         self.mode = widgets.ToggleButtons(options=list(MODE_OPTIONS), value=mode, description="Mode")
+        self.method = widgets.Dropdown(
+            options=list(METHOD_OPTIONS), value=method, description="combine", layout=widgets.Layout(width="240px")
+        )
         self.alpha = widgets.FloatSlider(
             value=float(alpha),
             min=0.0,
@@ -152,14 +195,16 @@ class RetrievalApp:
         help_text = widgets.HTML(
             info_html(
                 f"Colour search compares {blocks['color']} vectors, texture search {blocks['texture']} vectors; "
-                f"'both' mixes their standardised distances with weight alpha on colour. "
+                f"'both' asks for both at once: by default each item's colour rank and texture rank are "
+                f"multiplied (weighted by alpha, how much colour counts), so a result must be close in both. "
+                f"Under each result, \u2713/\u2717 says whether its colour and texture labels match the query's. "
                 f"Uploads: one image, at most {self.max_upload_bytes // 1048576} MB."
             )
         )
         controls = widgets.VBox(
             [
                 widgets.HBox([self.query_picker, self.upload]),
-                widgets.HBox([self.mode]),
+                widgets.HBox([self.mode, self.method]),
                 widgets.HBox([self.alpha, self.k]),
                 help_text,
             ]
@@ -180,7 +225,7 @@ class RetrievalApp:
         self.query_picker.observe(self._on_pick, names="value")
         self.upload.observe(self._on_upload, names="value")
         self.upload.observe(lambda change: self._show_refusal(self.upload.refused), names="refusals")
-        for w in (self.mode, self.alpha, self.k):
+        for w in (self.mode, self.method, self.alpha, self.k):
             w.observe(lambda change: self.refresh(), names="value")
         self._sync_alpha()
         self.refresh()
@@ -222,7 +267,7 @@ class RetrievalApp:
             self.query_picker.value = row  # triggers refresh
 
     def _sync_alpha(self) -> None:
-        self.alpha.disabled = self.mode.value != "both"
+        self.alpha.disabled = self.method.disabled = self.mode.value != "both"
 
     # -- drawing ------------------------------------------------------------------
     def refresh(self) -> None:
@@ -231,17 +276,17 @@ class RetrievalApp:
 
         self._sync_alpha()
         if self._upload is not None:
-            query, exclude, title = self._upload.data, False, f"Uploaded: {self._upload.name}"
+            query, title = self._upload.data, f"Uploaded: {self._upload.name}"
             query_image, query_labels = self._upload.data, None
         else:
             row = int(self.query_picker.value)
-            query, exclude = row, True
+            query = row
             title = f"Query: {describe_row(self.emb.table, row, self._shown_labels)}"
             query_image = self.emb.table["path"].iloc[row]
             query_labels = {col: self.emb.table[col].iloc[row] for col in self.label_columns.values()}
         try:
             results = self.catalog.search(
-                query, mode=self.mode.value, alpha=self.alpha.value, k=self.k.value, exclude_self=exclude
+                query, mode=self.mode.value, alpha=self.alpha.value, method=self.method.value, k=self.k.value
             )
         except Exception as exc:  # shown to the visitor as one line; the app stays usable
             self.status.value = error_html(f"search failed: {exc}")
@@ -253,17 +298,25 @@ class RetrievalApp:
         ]
         if query_labels:
             self.precision = query_precision(results, query_labels)
+            self.matches = query_matches(results, query_labels)
             text = ", ".join(f"{r.agreement}: {r.precision:.2f}" for r in self.precision.itertuples())
             self.metrics.value = (
                 f"<b>precision@{len(results)}</b> (share of results with the query's label): {html.escape(text)}"
             )
         else:
-            self.precision = None
+            self.precision = self.matches = None
             self.metrics.value = "<b>precision@k</b>: not available for an uploaded image (it has no labels)"
         captions = []
-        for r in results.itertuples(index=False):
+        names = {col: name for name, col in self.label_columns.items()}
+        for i, r in enumerate(results.itertuples(index=False)):
             labels = " / ".join(str(getattr(r, c)) for c in self._shown_labels)
-            captions.append(f"#{r.rank} score {r.score:+.2f}\n{labels}")
+            caption = f"#{r.rank} score {r.score:+.2f}\n{labels}"
+            if self.matches is not None:
+                caption += "\n" + " ".join(
+                    f"{'colour' if names.get(c) == 'color' else names.get(c, c)} {_MARK[bool(self.matches[c].iloc[i])]}"
+                    for c in self.matches.columns
+                )
+            captions.append(caption)
         grid = image_grid(results["path"].tolist(), captions, size=self.thumb, columns=self.columns)
         grid.add_class("attr-utils-result-grid")
         self.results_box.children = [grid]
@@ -280,6 +333,7 @@ def retrieval_app(
     k: int = 8,
     mode: str = "both",
     alpha: float = 0.5,
+    method: str = "rank",
     columns: int = 4,
     thumb: int = 128,
     blocks=None,
@@ -294,4 +348,5 @@ def retrieval_app(
     >>> app = retrieval_app(emb)  # doctest: +SKIP
     >>> app  # in a notebook or Voilà: the widgets  # doctest: +SKIP
     """
-    return RetrievalApp(emb, k=k, mode=mode, alpha=alpha, columns=columns, thumb=thumb, blocks=blocks, catalog=catalog)
+    return RetrievalApp(emb, k=k, mode=mode, alpha=alpha, method=method, columns=columns, thumb=thumb, blocks=blocks,
+                        catalog=catalog)

@@ -26,15 +26,22 @@ def register(subparsers) -> None:
         help="find catalog items similar to a query image by colour, texture or both",
         description=(
             "Rank the images of DATA by their distance to the query image in the colour block, the texture "
-            "block, or a weighted combination (score = alpha * colour + (1 - alpha) * texture, each distance "
-            "standardised by the catalog's median and IQR of pairwise distances). The catalog is embedded "
-            "through the cache (a rerun does no forward pass)."
+            "block, or both at once (default method rank: score = alpha * log(colour rank) + (1 - alpha) * "
+            "log(texture rank), so a result must be close in both; method linear mixes the standardised "
+            "distances). Catalog items with the query's content hash (the query itself and its byte-identical "
+            "copies) are left out unless --include-self is given, as in the retrieval app. The catalog is "
+            "embedded through the cache (a rerun does no forward pass)."
         ),
     )
     p.add_argument("data", help="catalog: folder of images, CSV manifest, or Kaggle styles.csv")
     p.add_argument("--query", required=True, help="query image file")
     p.add_argument("--mode", choices=["color", "texture", "both"], default="both", help="what to match (default: both)")
-    p.add_argument("--alpha", type=_alpha, default=0.5, help="weight of colour in mode both, in [0, 1] (default: 0.5)")
+    p.add_argument("--alpha", type=_alpha, default=0.5,
+                   help="how much colour counts in mode both, in [0, 1]: 1 = colour mode, 0 = texture mode (default: 0.5)")
+    p.add_argument("--method", choices=["rank", "rrf", "linear"], default="rank",
+                   help="how mode both combines colour and texture (default: rank)")
+    p.add_argument("--include-self", action="store_true",
+                   help="keep catalog items with the query's content hash (by default they are left out)")
     p.add_argument("-k", type=positive_int, default=10, help="number of results (default: 10)")
     p.add_argument("--color-block", default=None, help="block used for colour (default: the backbone's, block2 on resnet50)")
     p.add_argument("--texture-block", default=None, help="block used for texture (default: the backbone's, block4 on resnet50)")
@@ -62,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
         from attr_utils.errors import BackboneError
 
         raise BackboneError(str(exc)) from None
-    result = catalog.search(str(query), mode=args.mode, alpha=args.alpha, k=args.k)
+    result = catalog.search(str(query), mode=args.mode, alpha=args.alpha, method=args.method, k=args.k,
+                            exclude_self=not args.include_self)
     labels = list(emb.label_columns)
     if args.json:
         print_json({
@@ -71,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
             "pretrained": emb.pretrained,
             "mode": args.mode,
             "alpha": result.attrs["alpha"],
+            "method": result.attrs["method"],
+            "exclude_self": not args.include_self,
             "blocks": catalog.blocks,
             "index": catalog.kind,
             "results": [
@@ -87,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
         })
         return 0
     print(f"{emb.provenance} · colour {catalog.blocks['color']}, texture {catalog.blocks['texture']} · "
-          f"mode {args.mode}" + (f" (alpha {args.alpha:g})" if args.mode == "both" else ""))
+          f"mode {args.mode}" + (f" ({args.method} fusion, alpha {args.alpha:g})" if args.mode == "both" else "")
+          + ("" if args.include_self else f" · {result.attrs['excluded']} item(s) with the query's content left out"))
     shown = result[["rank", "path", "score", "distance_color", "distance_texture", *labels]]
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     return 0

@@ -12,13 +12,16 @@ _NEEDED = {"mode", "alpha", "agreement", "precision", "chance", "k"}
 _NAMES = {"color": "colour agrees", "texture": "texture agrees", "both": "both agree"}
 
 
-def precision_vs_alpha(results: pd.DataFrame, *, title: str | None = None, error: bool = True):
+def precision_vs_alpha(results: pd.DataFrame, *, method: str | None = None, title: str | None = None, error: bool = True):
     """Precision@k of colour, texture and both-agreement as the colour weight alpha varies.
 
     Parameters
     ----------
     results : pandas.DataFrame
         Output of :func:`attr_utils.retrieval.evaluate_retrieval`.
+    method : {"rank", "rrf", "linear"}, optional
+        Which combination's sweep to draw when ``results`` holds several;
+        default: the library's default method (``"rank"``) if present.
     title : str, optional
         Figure title; the backbone and weights are always appended.
     error : bool, default=True
@@ -43,6 +46,16 @@ def precision_vs_alpha(results: pd.DataFrame, *, title: str | None = None, error
     if missing:
         raise ValueError(f"`results` lacks columns {sorted(missing)}; pass the output of evaluate_retrieval()")
     sweep = results[results["mode"] == "both"].sort_values("alpha")
+    if "method" in sweep.columns and sweep["method"].nunique() > 0:
+        from attr_utils.retrieval import DEFAULT_METHOD
+
+        available = list(dict.fromkeys(sweep["method"].dropna()))
+        chosen = method if method is not None else (DEFAULT_METHOD if DEFAULT_METHOD in available else available[0])
+        if chosen not in available:
+            raise ValueError(f"`method` must be one of {available} (the methods in `results`), got {method!r}")
+        sweep = sweep[sweep["method"] == chosen]
+    else:
+        chosen = None
     if len(sweep) == 0:
         raise ValueError("`results` holds no mode='both' rows to plot against alpha")
     k = int(results["k"].iloc[0])
@@ -61,7 +74,8 @@ def precision_vs_alpha(results: pd.DataFrame, *, title: str | None = None, error
     blocks = ""
     if {"color_block", "texture_block"} <= set(results.columns):
         blocks = f" (colour {results['color_block'].iloc[0]}, texture {results['texture_block'].iloc[0]})"
-    text = title or f"Retrieval precision@{k} vs colour weight alpha{blocks}"
+    how = f", {chosen} fusion" if chosen else ""
+    text = title or f"Retrieval precision@{k} vs colour weight alpha{blocks}{how}"
     fig.update_layout(
         title=titled(text, results),
         xaxis_title="alpha (0 = texture mode, 1 = colour mode)",

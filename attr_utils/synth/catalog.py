@@ -50,7 +50,7 @@ __all__ = [
 #: Bumped whenever the rendering changes on purpose (release notes); cached
 #: default catalogs are also rebuilt whenever the rendering source changes
 #: (see :func:`generator_fingerprint`).
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 #: Columns of ``labels.csv`` after ``file``.
 LABEL_COLUMNS = ("color", "texture", "garment")

@@ -19,10 +19,12 @@ texture        what it looks like
 squared        gingham or tartan checks: crossing bands and thin overchecks
 striped        parallel bands (breton or pinstripe), optional accent stripe
 flowers        scattered five/six-petal flowers with accent centres
-leopard        dark broken rosettes (accent layer) around tinted centres, spots
+leopard        packed irregular rosettes: tawny centres in dark rims broken into
+               2-5 tapering pieces; small irregular solid spots between them
 polka          round dots on a staggered lattice
 basic          plain fabric (only the weave grain)
-paisley        curled teardrops (boteh) with inner outline and dots
+paisley        curled teardrops (boteh): concentric outlines, an inner teardrop,
+               dots along the edge; small boteh between the large ones
 argyle         alternating diamonds with thin diagonal overcheck lines
 crows_feet     houndstooth: 2/2 twill of dark and light thread blocks
 sequin         dense small discs with per-disc sheen and sparkles
@@ -248,79 +250,127 @@ def _flowers_tile(rng, size):
     return a_img, b_img
 
 
+def _blob(rng, cx, cy, radius, n=28, wobble=0.22):
+    """Radii of an irregular closed blob: a circle perturbed by 2-4 random low harmonics."""
+    t = np.linspace(0.0, 2.0 * np.pi, n, endpoint=False)
+    r = np.ones(n)
+    for harmonic in (2, 3, 4):
+        r += wobble / harmonic * rng.uniform(0.4, 1.0) * np.cos(harmonic * t + rng.uniform(0, 2 * np.pi))
+    return t, radius * r
+
+
+def _polar(cx, cy, t, r, squash=1.0, angle=0.0):
+    x, y = r * np.cos(t), squash * r * np.sin(t)
+    c, s = np.cos(angle), np.sin(angle)
+    return np.stack([cx + c * x - s * y, cy + s * x + c * y], axis=1)
+
+
 def _leopard_tile(rng, size):
+    """Leopard: packed irregular rosettes and scattered solid spots.
+
+    A rosette is an irregular blob whose tawny centre (primary ink) is
+    enclosed by a dark rim (accent ink) broken into 2-5 thick, tapering
+    "C"-shaped pieces; between the rosettes sit small irregular solid spots.
+    """
     a_img, b_img = _tile_canvas(size)
     da, db = ImageDraw.Draw(a_img), ImageDraw.Draw(b_img)
-    n = int(rng.integers(6, 10))
-    g = int(np.ceil(np.sqrt(n)))
-    cells = rng.permutation(g * g)[:n]
-    for c in cells:
-        cx = (c % g + rng.uniform(0.3, 0.7)) * 2 * size / g
-        cy = (c // g + rng.uniform(0.3, 0.7)) * 2 * size / g
-        rx, ry = 2 * rng.uniform(7.0, 10.0), 2 * rng.uniform(6.0, 9.0)
-        rot = rng.uniform(0, 2 * np.pi)
-        # tinted centre
-        for pts in _wrapped(_ellipse(cx, cy, rx * 0.8, ry * 0.8, rot, 16), size):
-            da.polygon(pts, fill=170)
-        # broken ring: 3-5 thick arcs around the centre
-        k = int(rng.integers(3, 6))
-        start = rng.uniform(0, 360)
-        width = int(2 * rng.uniform(2.2, 3.2))
-        for q in range(k):
-            a0 = start + 360.0 * q / k + rng.uniform(-10, 10)
-            a1 = a0 + 360.0 / k * rng.uniform(0.5, 0.75)
-            for dx in (-2 * size, 0, 2 * size):
-                for dy in (-2 * size, 0, 2 * size):
-                    box = [cx + dx - rx, cy + dy - ry, cx + dx + rx, cy + dy + ry]
-                    db.arc(box, a0, a1, fill=255, width=width)
-    # small solid spots between the rosettes
-    for _ in range(int(rng.integers(6, 12))):
-        cx, cy = rng.uniform(0, 2 * size, 2)
-        r = 2 * rng.uniform(1.2, 2.4)
-        for pts in _wrapped(_ellipse(cx, cy, r, r * rng.uniform(0.6, 1.0), rng.uniform(0, np.pi), 10), size):
+    side = 2 * size
+    g = int(rng.integers(3, 5))  # rosettes on a jittered g x g grid, densely packed
+    cell = side / g
+    for i in range(g):
+        for j in range(g):
+            cx = (i + rng.uniform(0.3, 0.7)) * cell
+            cy = (j + rng.uniform(0.3, 0.7)) * cell
+            radius = cell * rng.uniform(0.26, 0.36)
+            squash, angle = rng.uniform(0.7, 1.0), rng.uniform(0, np.pi)
+            t, r = _blob(rng, cx, cy, radius)
+            for pts in _wrapped(_polar(cx, cy, t, 0.92 * r, squash, angle), size):
+                da.polygon(pts, fill=int(rng.integers(190, 235)))
+            # the rim: pieces covering 60-85 % of the circumference, thick in the middle, tapered at the ends
+            pieces = int(rng.integers(2, 6))
+            cuts = np.sort(rng.uniform(0, 2 * np.pi, pieces))
+            gaps = rng.uniform(0.15, 0.32, pieces) * 2 * np.pi / pieces
+            thick = radius * rng.uniform(0.22, 0.34)
+            for q in range(pieces):
+                t0 = cuts[q] + gaps[q] / 2
+                t1 = (cuts[(q + 1) % pieces] + (2 * np.pi if q == pieces - 1 else 0.0)) - gaps[(q + 1) % pieces] / 2
+                if t1 <= t0:
+                    continue
+                tt = np.linspace(t0, t1, 12)
+                rr = np.interp(tt % (2 * np.pi), np.append(t, 2 * np.pi), np.append(r, r[0]))
+                w = thick * np.sin(np.linspace(0.15, np.pi - 0.15, len(tt))) ** 0.6
+                outer = _polar(cx, cy, tt, rr + 0.55 * w, squash, angle)
+                inner = _polar(cx, cy, tt[::-1], (rr - 0.45 * w)[::-1], squash, angle)
+                for pts in _wrapped(np.concatenate([outer, inner]), size):
+                    db.polygon(pts, fill=255)
+    # small solid spots, irregular, scattered between the rosettes
+    for _ in range(int(rng.integers(8, 16))):
+        cx, cy = rng.uniform(0, side, 2)
+        t, r = _blob(rng, cx, cy, cell * rng.uniform(0.05, 0.1), n=12, wobble=0.35)
+        for pts in _wrapped(_polar(cx, cy, t, r, rng.uniform(0.6, 1.0), rng.uniform(0, np.pi)), size):
             db.polygon(pts, fill=255)
     return a_img, b_img
 
 
-def _boteh(cx, cy, length, angle, scale=1.0):
-    """A paisley teardrop: a circle whose top is pulled into a curled tip."""
-    t = np.linspace(0.0, 2.0 * np.pi, 36, endpoint=False)
+def _boteh(cx, cy, length, angle, scale=1.0, curl=1.0):
+    """A paisley teardrop (boteh): a round body whose top tapers into a tip curled to one side.
+
+    ``scale`` shrinks the outline towards the body's centre (for the
+    concentric inner outlines); ``curl`` is the sideways bend of the tip.
+    """
+    t = np.linspace(0.0, 2.0 * np.pi, 48, endpoint=False)
     x, y = np.cos(t), np.sin(t)
-    f = ((1.0 - y) / 2.0) ** 3  # 1 at the top (y = -1), 0 at the bottom
-    y = y - 1.7 * f
-    x = x + 1.1 * f ** 1.5
-    r = length / 3.2 * scale
-    x, y = x * r, y * r
+    f = ((1.0 - y) / 2.0) ** 2.5  # 1 at the top (y = -1), 0 at the bottom
+    x = x * (1.0 - 0.85 * f)  # the top narrows into the tip
+    y = y - 1.6 * f
+    x = x + curl * 1.5 * f ** 1.5  # and bends sideways
+    y = y + 0.3 * curl * f ** 3  # then hooks back down
+    r = length / 3.4
+    x, y = x * r * scale, (y + 0.35) * r * scale - 0.35 * r
     c, s = np.cos(angle), np.sin(angle)
     return np.stack([cx + c * x - s * y, cy + s * x + c * y], axis=1)
 
 
 def _paisley_tile(rng, size):
+    """Paisley: curled teardrops (boteh) with concentric outlines, inner detail and dotted borders.
+
+    Each boteh has an outline in the primary ink, a band in the accent ink, a
+    second inner outline, a small inner teardrop or a cluster of dots in its
+    belly, and a row of dots that follows its outer edge; smaller boteh fill
+    the space between the large ones.
+    """
     a_img, b_img = _tile_canvas(size)
     da, db = ImageDraw.Draw(a_img), ImageDraw.Draw(b_img)
-    n = int(rng.integers(4, 6))
-    g = int(np.ceil(np.sqrt(n)))
-    cells = rng.permutation(g * g)[:n]
-    for c in cells:
-        cx = (c % g + rng.uniform(0.35, 0.65)) * 2 * size / g
-        cy = (c // g + rng.uniform(0.35, 0.65)) * 2 * size / g
-        length = 2 * rng.uniform(18.0, 24.0)
+    side = 2 * size
+    g = int(rng.integers(2, 4))
+    cell = side / g
+    motifs = []
+    for i in range(g):
+        for j in range(g):
+            cx, cy = (i + rng.uniform(0.4, 0.6)) * cell, (j + rng.uniform(0.4, 0.6)) * cell
+            motifs.append((cx, cy, cell * rng.uniform(0.62, 0.78), True))
+            # a small companion in the corner of the cell
+            motifs.append(((i + 0.05) * cell, (j + 0.05) * cell, cell * rng.uniform(0.25, 0.32), False))
+    for cx, cy, length, big in motifs:
         ang = rng.uniform(0, 2 * np.pi)
-        for pts in _wrapped(_boteh(cx, cy, length, ang), size):
-            da.polygon(pts, fill=255)
-        for pts in _wrapped(_boteh(cx, cy + 0.0, length, ang, 0.7), size):
-            da.polygon(pts, fill=0)
-            db.polygon(pts, fill=255)
-        for pts in _wrapped(_boteh(cx, cy, length, ang, 0.45), size):
-            db.polygon(pts, fill=0)
-            da.polygon(pts, fill=255)
-        # a ring of dots around the boteh
-        for q in range(8):
-            phi = 2 * np.pi * q / 8
-            r = length * 0.55
-            dot = _ellipse(cx + r * np.cos(phi), cy + r * np.sin(phi) - 0.1 * length, 2.2, 2.2, 0.0, 8)
-            for pts in _wrapped(dot, size):
-                da.polygon(pts, fill=255)
+        curl = rng.choice([-1.0, 1.0]) * rng.uniform(0.8, 1.2)
+
+        def shape(scale, _cx=cx, _cy=cy, _l=length, _a=ang, _c=curl):
+            return _boteh(_cx, _cy, _l, _a, scale, _c)
+
+        for scale, layer, value in ((1.0, "a", 255), (0.86, "a", 0), (0.86, "b", 255), (0.68, "b", 0), (0.68, "a", 255), (0.56, "a", 0)):
+            for pts in _wrapped(shape(scale), size):
+                (da if layer == "a" else db).polygon(pts, fill=value)
+        if big:
+            # inner detail: a small accent teardrop and a few dots in the belly
+            for pts in _wrapped(shape(0.3), size):
+                db.polygon(pts, fill=255)
+            # dots following the outer edge
+            edge = shape(1.18)
+            body = edge[np.argsort(np.linalg.norm(edge - edge.mean(axis=0), axis=1))][: len(edge) * 2 // 3]
+            for px, py in body[:: 2]:
+                for pts in _wrapped(_ellipse(px, py, length * 0.028, length * 0.028, 0.0, 8), size):
+                    da.polygon(pts, fill=255)
     return a_img, b_img
 
 
