@@ -13,7 +13,7 @@ Usage::
 
 The notebook parameters come from the environment (``ATTR_UTILS_DATASET``,
 ``ATTR_UTILS_BACKBONE``, ``ATTR_UTILS_WEIGHTS``, ``ATTR_UTILS_SMOKE``; see
-:mod:`attr_utils.apps.params`); Voilà's kernels inherit them.
+:mod:`attr_utils.apps.session`); Voilà's kernels inherit them.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def warm_cache(*, progress: bool = True):
     Returns the :class:`~attr_utils.Embeddings`.
     """
     from attr_utils.analysis import umap_embedding
-    from attr_utils.apps.params import load_notebook_embeddings, notebook_params
+    from attr_utils.apps.session import load_notebook_embeddings, notebook_params
 
     params = notebook_params()
     emb = load_notebook_embeddings(params, progress=progress)

@@ -24,12 +24,12 @@ import importlib
 from typing import Any
 
 _LAZY = {
-    "NotebookParams": "attr_utils.apps.params",
-    "notebook_params": "attr_utils.apps.params",
-    "load_notebook_dataset": "attr_utils.apps.params",
-    "load_notebook_embeddings": "attr_utils.apps.params",
-    "setup_notebook": "attr_utils.apps.params",
-    "attribute_columns": "attr_utils.apps.params",
+    "NotebookParams": "attr_utils.apps.session",
+    "notebook_params": "attr_utils.apps.session",
+    "load_notebook_dataset": "attr_utils.apps.session",
+    "load_notebook_embeddings": "attr_utils.apps.session",
+    "setup_notebook": "attr_utils.apps.session",
+    "attribute_columns": "attr_utils.apps.session",
     "dataset_preview": "attr_utils.apps.gallery",
     "provenance_banner": "attr_utils.apps.banner",
     "provenance_html": "attr_utils.apps.banner",
