@@ -52,14 +52,12 @@ class _MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             DeprecationWarning,
             stacklevel=2,  # importlib's own frames are skipped: this names the importing line
         )
-        module = importlib.import_module(new)
-        self._real_spec = module.__spec__
-        return module
+        return importlib.import_module(new)
 
     def exec_module(self, module):
         # the import system has just set ``module.__spec__`` to the alias's
         # spec: give the real module its own back (reload and pickling use it)
-        module.__spec__ = self._real_spec
+        module.__spec__ = importlib.util.find_spec(module.__name__)
 
 
 def install() -> None:
