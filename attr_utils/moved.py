@@ -36,6 +36,10 @@ MOVED_MODULES: dict[str, str] = {
 }
 
 
+#: new module path -> its own spec (write-once: the same value whichever thread writes it)
+_REAL_SPECS: dict = {}
+
+
 class _MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Resolve an old path to the module at its new path, with a warning."""
 
@@ -52,12 +56,14 @@ class _MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             DeprecationWarning,
             stacklevel=2,  # importlib's own frames are skipped: this names the importing line
         )
-        return importlib.import_module(new)
+        module = importlib.import_module(new)
+        _REAL_SPECS[new] = module.__spec__
+        return module
 
     def exec_module(self, module):
         # the import system has just set ``module.__spec__`` to the alias's
         # spec: give the real module its own back (reload and pickling use it)
-        module.__spec__ = importlib.util.find_spec(module.__name__)
+        module.__spec__ = _REAL_SPECS[module.__name__]
 
 
 def install() -> None:
