@@ -447,3 +447,47 @@ def test_layering_check_catches_an_upward_import(tmp_path, monkeypatch):
         "private: attr_utils.analysis.clustering imports attr_utils.analysis.accuracy._attrs",
         "cycle: attr_utils.embedder -> attr_utils.model",
     }
+
+
+# -- lazy exports ---------------------------------------------------------------------------------------------------------
+#: attr_utils.apps.X names of 0.1 and the module defining each (they must keep working)
+APPS_EXPORTS = {
+    "NotebookParams": "session",
+    "notebook_params": "session",
+    "load_notebook_dataset": "session",
+    "load_notebook_embeddings": "session",
+    "setup_notebook": "session",
+    "attribute_columns": "session",
+    "dataset_preview": "gallery",
+    "provenance_banner": "banner",
+    "provenance_html": "banner",
+    "is_paper_setup": "banner",
+    "image_grid": "gallery",
+    "thumbnail_png": "gallery",
+    "class_examples": "gallery",
+    "MAX_UPLOAD_BYTES": "upload",
+    "UploadError": "upload",
+    "read_upload": "upload",
+    "UploadButton": "upload_button",
+    "RetrievalApp": "retrieval_app",
+    "retrieval_app": "retrieval_app",
+    "query_precision": "retrieval_app",
+    "UmapExplorer": "umap_explorer",
+    "umap_explorer": "umap_explorer",
+    "ExtractorApp": "extractor_app",
+    "extractor_app": "extractor_app",
+}
+
+
+def test_apps_exports_resolve_to_their_modules():
+    import importlib
+
+    import attr_utils.apps as apps
+
+    assert sorted(apps.__all__) == sorted(APPS_EXPORTS)
+    for name, module in APPS_EXPORTS.items():
+        assert getattr(apps, name) is getattr(importlib.import_module(f"attr_utils.apps.{module}"), name), name
+    # a factory named like its module stays the function once the module is imported
+    assert callable(apps.retrieval_app) and apps.retrieval_app.__name__ == "retrieval_app"
+    with pytest.raises(AttributeError):
+        apps.no_such_app
