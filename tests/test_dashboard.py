@@ -54,6 +54,18 @@ def test_voila_reads_its_settings_from_the_notebooks_folder(tmp_path):
     assert str(tmp_path) in cmd and f"--Voila.config_file_paths={tmp_path}" in cmd
 
 
+def test_voila_loads_the_safe_settings_from_the_notebooks_folder():
+    """The command the dashboard runs makes Voilà read notebooks/voila.json (no file serving, no sources)."""
+    voila_app = pytest.importorskip("voila.app")
+    cmd = voila_command(notebooks_dir(), port=9123)
+    assert cmd[1:3] == ["-m", "voila"]
+    app = voila_app.Voila()
+    app.initialize(cmd[3:])
+    assert app.voila_configuration.file_denylist == [".*"] and app.voila_configuration.file_allowlist == []
+    assert app.voila_configuration.strip_sources is True and app.voila_configuration.show_tracebacks is False
+    assert app.port_retries == 0 and app.tornado_settings["websocket_max_message_size"] == 32 * 1024 * 1024
+
+
 def test_py_typed_ships_with_the_package():
     assert importlib.resources.files("attr_utils").joinpath("py.typed").is_file()
 
