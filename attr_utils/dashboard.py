@@ -212,11 +212,8 @@ def run(args: argparse.Namespace) -> int:
     """Warm the cache and become Voilà, for parsed :func:`add_arguments` options; returns the exit code."""
     notebooks = notebooks_dir(args.notebooks)
     if not (notebooks / LANDING).is_file():
-        print(
-            f"error: no {LANDING} in {notebooks}; pass --notebooks, or install the package with its notebooks "
-            "(pip install 'attr-utils[app]')",
-            file=sys.stderr,
-        )
+        hint = "" if args.notebooks is not None else "; pass --notebooks DIR, or reinstall: pip install 'attr-utils[app]'"
+        print(f"error: no {LANDING} in {notebooks}{hint}", file=sys.stderr)
         return 2
     try:
         cmd = voila_command(notebooks, port=args.port, host=args.host)
