@@ -6,56 +6,32 @@ start fast; TensorFlow is imported only when a model is actually built.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+import lazy_loader as lazy
 
-__version__ = "0.1.0"
+from attr_utils import moved
 
-# public name -> module that defines it
-_LAZY = {
-    "load_dataset": "attr_utils.datasets",
-    "Dataset": "attr_utils.datasets",
-    "embed": "attr_utils.embedder",
-    "embed_images": "attr_utils.embedder",
-    "Embeddings": "attr_utils.embeddings",
-    "EmbedReport": "attr_utils.embeddings",
-    "Skipped": "attr_utils.embeddings",
-    "EmbeddingCache": "attr_utils.cache",
-    "get_backbone": "attr_utils.backbones",
-    "list_backbones": "attr_utils.backbones",
-    "resolve_backbone": "attr_utils.backbones.auto",
-    "make_catalog": "attr_utils.synth",
-    "default_catalog": "attr_utils.synth",
-    "build_paper_colors": "attr_utils.paper_data",
-    "Catalog": "attr_utils.retrieval",
-    "search": "attr_utils.retrieval",
-    "evaluate_retrieval": "attr_utils.retrieval",
-    "AttributeExtractor": "attr_utils.attribute_extractor",
-    "build_index": "attr_utils.index",
-    "load_index": "attr_utils.index",
-    "block_accuracy": "attr_utils.analysis",
-    "summarize_accuracy": "attr_utils.analysis",
-    "recommend_blocks": "attr_utils.analysis",
-    "clustering_metrics": "attr_utils.analysis",
-    "reduction_sweep": "attr_utils.analysis",
-    "umap_embedding": "attr_utils.analysis",
-    "embed_distributed": "attr_utils.distributed",
-    "embed_on_cluster": "attr_utils.distributed",
-    "build_index_from_cache": "attr_utils.streaming",
-    "load_block": "attr_utils.streaming",
+__version__ = "0.2.0"
+
+# where each public name is defined (one table; lazy_loader, SPEC 1)
+_EXPORTS = {
+    "datasets": ["load_dataset", "Dataset"],
+    "embedder": ["embed", "embed_images"],
+    "embeddings": ["Embeddings", "EmbedReport", "Skipped"],
+    "cache": ["EmbeddingCache"],
+    "backbones": ["get_backbone", "list_backbones"],
+    "backbones.auto": ["resolve_backbone"],
+    "paper_data": ["build_paper_colors"],
+    "synth": ["make_catalog", "default_catalog"],
+    "retrieval.catalog": ["Catalog", "search", "evaluate_retrieval"],
+    "retrieval.extractor": ["AttributeExtractor"],
+    "retrieval.index": ["build_index", "load_index"],
+    "retrieval.index_from_cache": ["build_index_from_cache", "load_block"],
+    "analysis": ["block_accuracy", "summarize_accuracy", "recommend_blocks", "clustering_metrics",
+                 "reduction_sweep", "umap_embedding"],
+    "scale.distributed": ["embed_distributed", "embed_on_cluster"],
 }
 
-__all__ = sorted(_LAZY) + ["__version__"]
+__getattr__, __dir__, __all__ = lazy.attach(__name__, submod_attrs=_EXPORTS)
+__all__ = [*__all__, "__version__"]
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'attr_utils' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+moved.install()

@@ -2,36 +2,82 @@
 
 Before starting Voilà the command makes sure the default catalog exists and
 the embedding cache is warm (the first run embeds the catalog once, with a
-progress bar), so every page opens in seconds. Voilà runs with the repository's
-``voila.json``: code cells hidden, tracebacks hidden from visitors, no static
-files served from the notebooks folder, bound to 127.0.0.1 unless ``--host``
-says otherwise.
+progress bar), so every page opens in seconds. Voilà runs with the notebooks
+folder's ``voila.json``: code cells hidden, tracebacks hidden from visitors, no
+static files served from the notebooks folder, bound to 127.0.0.1 unless
+``--host`` says otherwise.
 
 Usage::
 
-    python -m attr_utils.dashboard [--port 8866] [--host 127.0.0.1] [--no-browser] [--no-warm]
+    attr-utils dashboard [--port 8866] [--host 127.0.0.1] [--no-browser] [--no-warm] [--notebooks DIR]
+    python -m attr_utils.dashboard ...     (the same)
+
+Which notebooks are served (:func:`notebooks_dir`): ``--notebooks`` when
+given; else the source checkout's top-level ``notebooks/`` when it holds
+``index.ipynb`` (a clone, or an editable install); else the copy the wheel
+carries as package data, ``attr_utils/notebooks`` (``pip install
+attr-utils[app]``). Both are one folder in git: the wheel is built from it.
 
 The notebook parameters come from the environment (``ATTR_UTILS_DATASET``,
 ``ATTR_UTILS_BACKBONE``, ``ATTR_UTILS_WEIGHTS``, ``ATTR_UTILS_SMOKE``; see
-:mod:`attr_utils.apps.params`); Voilà's kernels inherit them.
+:mod:`attr_utils.apps.session`); Voilà's kernels inherit them.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.resources
 import ipaddress
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "landing_url", "main", "voila_command", "warm_cache"]
+__all__ = [
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
+    "add_arguments",
+    "landing_url",
+    "main",
+    "notebooks_dir",
+    "run",
+    "voila_command",
+    "warm_cache",
+]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8866
 LANDING = "index.ipynb"
+#: Voilà's settings, next to the notebooks they serve
+CONFIG = "voila.json"
 
-_REPO = Path(__file__).resolve().parents[1]
+
+def notebooks_dir(notebooks: str | os.PathLike | None = None, *, package_dir: str | os.PathLike | None = None) -> Path:
+    """The folder of notebooks the dashboard serves (it also holds ``voila.json``).
+
+    Parameters
+    ----------
+    notebooks : path-like, optional
+        An explicit folder (``--notebooks``); returned as given.
+    package_dir : path-like, optional
+        The ``attr_utils`` package folder (default: where it is imported from,
+        ``importlib.resources.files("attr_utils")``); a parameter for tests.
+
+    Returns
+    -------
+    pathlib.Path
+        ``notebooks`` when given; else ``<package_dir>/../notebooks`` when it
+        holds ``index.ipynb`` (a source checkout or an editable install); else
+        ``<package_dir>/notebooks``, the copy a wheel installs. The caller
+        checks that the folder holds ``index.ipynb``.
+    """
+    if notebooks is not None:
+        return Path(notebooks)
+    package = Path(package_dir) if package_dir is not None else Path(str(importlib.resources.files("attr_utils")))
+    checkout = package.parent / "notebooks"
+    if (checkout / LANDING).is_file():
+        return checkout
+    return package / "notebooks"
 
 
 def _is_loopback(host: str) -> bool:
@@ -65,7 +111,7 @@ def voila_command(
     port : int, default=8866
     host : str, default="127.0.0.1"
     config_dir : path-like, optional
-        Folder holding ``voila.json`` (default: the repository root).
+        Folder holding ``voila.json`` (default: ``notebooks``, where it lives).
 
     Returns
     -------
@@ -75,7 +121,7 @@ def voila_command(
         raise ValueError(f"`port` must be an integer between 1 and 65535, got {port!r}")
     if not host or any(c.isspace() for c in host):
         raise ValueError(f"`host` must be a host name or IP address, got {host!r}")
-    config_dir = Path(config_dir) if config_dir is not None else _REPO
+    config_dir = Path(config_dir) if config_dir is not None else Path(notebooks)
     cmd = [
         sys.executable,
         "-m",
@@ -120,7 +166,7 @@ def warm_cache(*, progress: bool = True):
     Returns the :class:`~attr_utils.Embeddings`.
     """
     from attr_utils.analysis import umap_embedding
-    from attr_utils.apps.params import load_notebook_embeddings, notebook_params
+    from attr_utils.apps.session import load_notebook_embeddings, notebook_params
 
     params = notebook_params()
     emb = load_notebook_embeddings(params, progress=progress)
@@ -128,11 +174,8 @@ def warm_cache(*, progress: bool = True):
     return emb
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m attr_utils.dashboard",
-        description="Serve the attr-utils notebooks as a Voilà dashboard (code hidden, apps live).",
-    )
+def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the dashboard's options to ``p`` (shared by this module's parser and ``attr-utils dashboard``)."""
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})")
     p.add_argument(
         "--host",
@@ -142,21 +185,38 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-browser", action="store_true", help="do not open a web browser")
     p.add_argument("--no-warm", action="store_true", help="skip generating the catalog and warming the cache first")
-    p.add_argument("--notebooks", type=Path, default=_REPO / "notebooks", help="folder of notebooks to serve")
+    p.add_argument(
+        "--notebooks",
+        type=Path,
+        default=None,
+        help="folder of notebooks to serve (default: the checkout's notebooks/, else the installed copy)",
+    )
     return p
+
+
+def _parser() -> argparse.ArgumentParser:
+    return add_arguments(
+        argparse.ArgumentParser(
+            prog="python -m attr_utils.dashboard",
+            description="Serve the attr-utils notebooks as a Voilà dashboard (code hidden, apps live).",
+        )
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m attr_utils.dashboard``; returns Voilà's exit code."""
-    args = _parser().parse_args(argv)
-    if not (args.notebooks / LANDING).is_file():
-        print(
-            f"error: no {LANDING} in {args.notebooks}; run from an attr-utils checkout or pass --notebooks",
-            file=sys.stderr,
-        )
+    return run(_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Warm the cache and become Voilà, for parsed :func:`add_arguments` options; returns the exit code."""
+    notebooks = notebooks_dir(args.notebooks)
+    if not (notebooks / LANDING).is_file():
+        hint = "" if args.notebooks is not None else "; pass --notebooks DIR, or reinstall: pip install 'attr-utils[app]'"
+        print(f"error: no {LANDING} in {notebooks}{hint}", file=sys.stderr)
         return 2
     try:
-        cmd = voila_command(args.notebooks, port=args.port, host=args.host)
+        cmd = voila_command(notebooks, port=args.port, host=args.host)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

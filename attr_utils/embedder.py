@@ -404,7 +404,7 @@ def embed(
         Show a tqdm progress bar.
     workers : int, optional
         Embed on a local Dask cluster of this many worker processes (see
-        :func:`attr_utils.distributed.embed_on_cluster`).
+        :func:`attr_utils.scale.distributed.embed_on_cluster`).
     scheduler : str or distributed.Client, optional
         Embed on an existing Dask cluster (``"tcp://HOST:8786"``); the cache
         folder must be on storage every worker sees.
@@ -423,7 +423,7 @@ def embed(
     (1000, 256)
     """
     if workers is not None or scheduler is not None:
-        from attr_utils.distributed import embed_on_cluster
+        from attr_utils.scale.distributed import embed_on_cluster
 
         return embed_on_cluster(
             data, workers=workers, scheduler=scheduler, backbone=backbone, weights=weights, cache_dir=cache_dir,

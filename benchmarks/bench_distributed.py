@@ -8,15 +8,15 @@ What it measures (prints one JSON document; ``--out`` also writes it to a file):
 
   - by one process (TensorFlow using every core), and
   - by a LocalCluster of ``--workers`` processes with one thread each
-    (:func:`attr_utils.distributed.embed_distributed`),
+    (:func:`attr_utils.scale.distributed.embed_distributed`),
 
   with the cluster's start-up (processes, TensorFlow import, model build)
   timed apart from its steady-state throughput; ``per_worker_images_per_s``
   and the overhead of the cluster against the single process on the same
   cores follow, then an estimate for 1M images on N workers.
 * ``streaming_index``: peak resident memory of
-  :func:`attr_utils.streaming.load_block` and of
-  :func:`attr_utils.streaming.build_index_from_cache` (exact and IVF) on a
+  :func:`attr_utils.retrieval.index_from_cache.load_block` and of
+  :func:`attr_utils.retrieval.index_from_cache.build_index_from_cache` (exact and IVF) on a
   synthetic cache of ``--index-rows`` x ``--index-dim``, each in a fresh
   subprocess (``streaming_memory_job.py``: VmHWM above a cold baseline, after
   imports, and above a warm one, after the same build on 2,000 rows), against
@@ -88,7 +88,7 @@ def bench_single(data: Path, weights: str, cache: Path, batch_size: int) -> dict
 def bench_cluster(data: Path, weights: str, cache: Path, warm_cache: Path, batch_size: int, workers: int, warm_data: Path) -> dict:
     from distributed import Client, LocalCluster
 
-    from attr_utils.distributed import embed_distributed, worker_thread_env
+    from attr_utils.scale.distributed import embed_distributed, worker_thread_env
 
     threads = max(1, (os.cpu_count() or 1) // workers)
     t0 = time.perf_counter()

@@ -37,7 +37,7 @@ import time
 
 import numpy as np
 
-from attr_utils.index import ANN_KIND, build_index
+from attr_utils.retrieval.index import ANN_KIND, build_index
 
 
 def make_data(kind: str, n: int, dim: int, rng: np.random.Generator, n_queries: int):

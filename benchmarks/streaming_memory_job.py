@@ -34,8 +34,8 @@ import faiss  # noqa: F401  (imported before the baselines: module code is not d
 import numpy as np
 import pyarrow.parquet as pq
 
-import attr_utils.index  # noqa: F401
-import attr_utils.streaming as streaming
+import attr_utils.retrieval.index  # noqa: F401
+import attr_utils.retrieval.index_from_cache as streaming
 from attr_utils.cache import EmbeddingCache, SignatureStore
 
 

@@ -8,7 +8,7 @@ import pytest
 from attr_utils.analysis import block_accuracy, clustering_metrics, reduction_sweep, umap_embedding
 from attr_utils.analysis import umap_cache
 from attr_utils.analysis.accuracy import stratified_folds
-from attr_utils.attribute_extractor import AttributeExtractor
+from attr_utils.retrieval.extractor import AttributeExtractor
 from attr_utils.duplicates import content_groups
 from attr_utils.embeddings import Embeddings
 from attr_utils.errors import DatasetError, ParameterError

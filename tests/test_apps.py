@@ -422,7 +422,7 @@ def test_dashboard_refuses_folder_without_landing_page(tmp_path, capsys):
 def test_voila_config_is_safe():
     import json
 
-    cfg = json.loads((Path(__file__).resolve().parents[1] / "voila.json").read_text())
+    cfg = json.loads((Path(__file__).resolve().parents[1] / "notebooks" / "voila.json").read_text())
     assert cfg["Voila"]["ip"] == "127.0.0.1"
     assert cfg["VoilaConfiguration"]["show_tracebacks"] is False
     assert cfg["VoilaConfiguration"]["strip_sources"] is True

@@ -1,4 +1,4 @@
-"""The trainless few-shot attribute extractor (attr_utils.attribute_extractor)."""
+"""The trainless few-shot attribute extractor (attr_utils.retrieval.extractor)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from attr_utils.attribute_extractor import AttributeExtractor
+from attr_utils.retrieval.extractor import AttributeExtractor
 from attr_utils.embeddings import Embeddings
 from attr_utils.errors import BackboneError, WeightsError
 

@@ -266,7 +266,7 @@ def test_pages_render_without_errors(browser, dashboard, notebook, ready, shot, 
         page.close()
 
 
-@pytest.mark.parametrize("path", ["/voila/files/conftest.py", "/voila/files/index.ipynb", "/voila/files/../voila.json"])
+@pytest.mark.parametrize("path", ["/voila/files/conftest.py", "/voila/files/index.ipynb", "/voila/files/voila.json", "/voila/files/../voila.json"])
 def test_server_serves_no_files(dashboard, path):
     """voila.json allows no static files: the notebooks folder (and above) cannot be read through the server."""
     with pytest.raises(urllib.error.HTTPError) as err:

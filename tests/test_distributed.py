@@ -23,7 +23,7 @@ import pytest
 import attr_utils as au
 from attr_utils.cache import SignatureStore
 from attr_utils.cli import main
-from attr_utils.distributed import embed_distributed, embed_on_cluster, worker_thread_env
+from attr_utils.scale.distributed import embed_distributed, embed_on_cluster, worker_thread_env
 from attr_utils.errors import AttrUtilsError
 from tests.conftest import make_class_folder
 
@@ -186,7 +186,7 @@ def test_killing_a_worker_mid_run_still_completes_without_duplicates(cluster, di
 CLIENT = textwrap.dedent(
     """
     import sys
-    from attr_utils.distributed import embed_distributed
+    from attr_utils.scale.distributed import embed_distributed
     if __name__ == "__main__":
         embed_distributed(sys.argv[1], scheduler=sys.argv[2], weights=sys.argv[4], cache_dir=sys.argv[3],
                           batch_size=2, shard_size=2, progress=False)
@@ -245,13 +245,13 @@ def test_cli_scheduler_json(cluster, distributed_run, data, weights, capsys):
 
 
 def test_unreachable_scheduler_is_a_clear_error(data, tmp_path, monkeypatch):
-    monkeypatch.setattr("attr_utils.distributed.CONNECT_TIMEOUT", 1)
+    monkeypatch.setattr("attr_utils.scale.distributed.CONNECT_TIMEOUT", 1)
     with pytest.raises(AttrUtilsError, match="cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'"):
         embed_distributed(data, scheduler="tcp://127.0.0.1:9", weights="random", cache_dir=tmp_path, progress=False)
 
 
 def test_unreachable_scheduler_cli_prints_one_line(data, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("attr_utils.distributed.CONNECT_TIMEOUT", 1)
+    monkeypatch.setattr("attr_utils.scale.distributed.CONNECT_TIMEOUT", 1)
     code = main(["embed", str(data), "--scheduler", "tcp://127.0.0.1:9", "--weights", "random", "--cache-dir", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "cannot reach the Dask scheduler" in err

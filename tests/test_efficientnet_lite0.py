@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from attr_utils import torch_legacy
+from attr_utils.backbones import torch_legacy
 from attr_utils.backbones import ResolvedWeights, get_backbone
 from attr_utils.backbones import efficientnet_lite0 as eff
 from attr_utils.errors import WeightsError, WeightsUnavailableError

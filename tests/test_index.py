@@ -1,11 +1,11 @@
-"""Exact and approximate nearest-neighbour indexes (attr_utils.index)."""
+"""Exact and approximate nearest-neighbour indexes (attr_utils.retrieval.index)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from attr_utils.index import (
+from attr_utils.retrieval.index import (
     AUTO_EXACT_MAX,
     ExactIndex,
     HNSWIndex,

@@ -170,7 +170,7 @@ def test_ann_catalog_agrees_with_exact(emb, catalog):
 
 
 def test_ann_index_recall_against_exact_on_block(emb):
-    from attr_utils.index import build_index
+    from attr_utils.retrieval.index import build_index
 
     x = emb["block2"]
     exact = build_index(x, kind="exact").search(x, 10)[1]

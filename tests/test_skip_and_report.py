@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 import attr_utils as au
-from attr_utils.attribute_extractor import AttributeExtractor
+from attr_utils.retrieval.extractor import AttributeExtractor
 from attr_utils.cli import main
 from attr_utils.embedder import Embedder
 from attr_utils.errors import ImageDecodeError

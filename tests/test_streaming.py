@@ -14,8 +14,8 @@ import pytest
 
 from attr_utils.cache import EmbeddingCache
 from attr_utils.errors import CacheError
-from attr_utils.index import ExactIndex, IVFIndex, build_index
-from attr_utils.streaming import build_index_from_cache, iter_block_batches, load_block
+from attr_utils.retrieval.index import ExactIndex, IVFIndex, build_index
+from attr_utils.retrieval.index_from_cache import build_index_from_cache, iter_block_batches, load_block
 
 DIMS = {"small": 8, "big": 32}
 
@@ -101,7 +101,7 @@ def test_ivf_index_equals_the_in_memory_build(catalog, tmp_path):
     queries = small[::17] + 0.01
     np.testing.assert_array_equal(index.search(queries, k=5)[1], reference.search(queries, k=5)[1])
     # the streamed index saves and loads like any other
-    from attr_utils.index import load_index
+    from attr_utils.retrieval.index import load_index
 
     loaded = load_index(index.save(tmp_path / "ivf"))
     np.testing.assert_array_equal(loaded.search(queries, k=5)[1], reference.search(queries, k=5)[1])

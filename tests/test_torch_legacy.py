@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from attr_utils.errors import WeightsError
-from attr_utils.torch_legacy import (
+from attr_utils.backbones.torch_legacy import (
     LEGACY_MAGIC,
     TorchFormatError,
     UnsafePickleError,

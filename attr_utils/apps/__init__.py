@@ -15,52 +15,34 @@ user-interface wiring over the library's functions.
 :func:`image_grid`                  thumbnails with captions
 ==================================  ==============================================
 
-ipywidgets and Plotly are imported only when an app is built.
+ipywidgets and Plotly are imported only when an app is built (the names
+below load lazily, lazy_loader's SPEC 1). Three names are both a module and
+the factory it defines: ``attr_utils.apps.retrieval_app``, ``.extractor_app``
+and ``.umap_explorer`` are the functions; import a module's other names from
+it, e.g. ``from attr_utils.apps.retrieval_app import RetrievalApp``.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+import lazy_loader as lazy
 
-_LAZY = {
-    "NotebookParams": "attr_utils.apps.params",
-    "notebook_params": "attr_utils.apps.params",
-    "load_notebook_dataset": "attr_utils.apps.params",
-    "load_notebook_embeddings": "attr_utils.apps.params",
-    "setup_notebook": "attr_utils.apps.params",
-    "attribute_columns": "attr_utils.apps.params",
-    "dataset_preview": "attr_utils.apps.gallery",
-    "provenance_banner": "attr_utils.apps.banner",
-    "provenance_html": "attr_utils.apps.banner",
-    "is_paper_setup": "attr_utils.apps.banner",
-    "image_grid": "attr_utils.apps.gallery",
-    "thumbnail_png": "attr_utils.apps.gallery",
-    "class_examples": "attr_utils.apps.gallery",
-    "MAX_UPLOAD_BYTES": "attr_utils.apps.upload",
-    "UploadError": "attr_utils.apps.upload",
-    "read_upload": "attr_utils.apps.upload",
-    "UploadButton": "attr_utils.apps.upload_button",
-    "RetrievalApp": "attr_utils.apps.retrieval_app",
-    "retrieval_app": "attr_utils.apps.retrieval_app",
-    "query_precision": "attr_utils.apps.retrieval_app",
-    "UmapExplorer": "attr_utils.apps.umap_explorer",
-    "umap_explorer": "attr_utils.apps.umap_explorer",
-    "ExtractorApp": "attr_utils.apps.extractor_app",
-    "extractor_app": "attr_utils.apps.extractor_app",
+# where each public name is defined (one table; lazy_loader, SPEC 1)
+_EXPORTS = {
+    "session": [
+        "NotebookParams",
+        "notebook_params",
+        "load_notebook_dataset",
+        "load_notebook_embeddings",
+        "setup_notebook",
+        "attribute_columns",
+    ],
+    "gallery": ["dataset_preview", "image_grid", "thumbnail_png", "class_examples"],
+    "banner": ["provenance_banner", "provenance_html", "is_paper_setup"],
+    "upload": ["MAX_UPLOAD_BYTES", "UploadError", "read_upload"],
+    "upload_button": ["UploadButton"],
+    "retrieval_app": ["RetrievalApp", "retrieval_app", "query_precision"],
+    "umap_explorer": ["UmapExplorer", "umap_explorer"],
+    "extractor_app": ["ExtractorApp", "extractor_app"],
 }
 
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'attr_utils.apps' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__, __all__ = lazy.attach(__name__, submod_attrs=_EXPORTS)

@@ -1,6 +1,6 @@
 """Add a new attribute value from a few examples and predict with it, live (ipywidgets).
 
-The logic is :class:`attr_utils.attribute_extractor.AttributeExtractor`: its
+The logic is :class:`attr_utils.retrieval.extractor.AttributeExtractor`: its
 examples are the catalog's labelled items; adding a value appends a few
 example vectors, nothing is trained. To make that visible on a labelled
 catalog the app can *hold out* one value: the extractor starts without it
@@ -74,7 +74,7 @@ class ExtractorApp:
         Voting neighbours of the extractor.
     block : str, optional
         Block the extractor compares (default: the backbone's registered
-        block for the attribute, see :class:`~attr_utils.attribute_extractor.AttributeExtractor`).
+        block for the attribute, see :class:`~attr_utils.retrieval.extractor.AttributeExtractor`).
     thumb : int, default=112
 
     Attributes
@@ -205,7 +205,7 @@ class ExtractorApp:
 
     def reset(self) -> None:
         """Refit the extractor on every catalog item except the held-out value's."""
-        from attr_utils.attribute_extractor import AttributeExtractor
+        from attr_utils.retrieval.extractor import AttributeExtractor
 
         label = self.attribute.value
         truth = np.array([str(v) for v in self.emb.labels(label)], dtype=object)

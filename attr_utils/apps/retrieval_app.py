@@ -139,7 +139,7 @@ class RetrievalApp:
         import ipywidgets as widgets
 
         from attr_utils.apps.banner import provenance_banner
-        from attr_utils.retrieval import METHODS, MODES, Catalog
+        from attr_utils.retrieval.catalog import METHODS, MODES, Catalog
 
         if mode not in MODES:
             raise ValueError(f"`mode` must be one of {list(MODES)}, got {mode!r}")

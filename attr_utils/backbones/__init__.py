@@ -40,6 +40,11 @@ __all__ = [
 #: Environment variable that supplies the default weights specification.
 WEIGHTS_ENV = "ATTR_UTILS_WEIGHTS"
 
+#: Version of the seeded random initialisation (:func:`attr_utils.model.seed_random_weights`).
+#: It is part of random weights' identity, hence of the cache signature: bump it
+#: when the draw changes, so vectors cached under the old draw are not served.
+RANDOM_INIT_VERSION = "numpy-glorot-v1"
+
 
 @dataclass(frozen=True)
 class Tap:
@@ -241,7 +246,7 @@ def random_weights(spec: str, seed: int) -> ResolvedWeights:
     return ResolvedWeights(
         spec=spec,
         kind="random",
-        identity=f"random:{s}:numpy-glorot-v1",
+        identity=f"random:{s}:{RANDOM_INIT_VERSION}",
         label=f"random weights (seed {s})",
         pretrained=False,
         seed=s,

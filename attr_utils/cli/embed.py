@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     resolved = embedder.resolved
     distributed = args.workers is not None or args.scheduler is not None
     if distributed:
-        from attr_utils.distributed import embed_distributed
+        from attr_utils.scale.distributed import embed_distributed
 
         report = embed_distributed(
             dataset,

@@ -43,7 +43,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from attr_utils.datasets import load_dataset
     from attr_utils.errors import BackboneError
-    from attr_utils.retrieval import Catalog, evaluate_retrieval
+    from attr_utils.retrieval.catalog import Catalog, evaluate_retrieval
 
     dataset = load_dataset(args.data)
     for column in (args.color_label, args.texture_label):

@@ -37,7 +37,7 @@ def register(subparsers) -> None:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from attr_utils.attribute_extractor import AttributeExtractor
+    from attr_utils.retrieval.extractor import AttributeExtractor
     from attr_utils.errors import BackboneError
 
     emb = embed_from_args(args, args.data, label=args.label)

@@ -28,7 +28,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from attr_utils.attribute_extractor import AttributeExtractor
+    from attr_utils.retrieval.extractor import AttributeExtractor
     from attr_utils.errors import AttrUtilsError, DatasetError
 
     try:

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from attr_utils.errors import ImageDecodeError
-    from attr_utils.retrieval import Catalog
+    from attr_utils.retrieval.catalog import Catalog
 
     query = Path(args.query)
     if not query.is_file():  # fail before embedding the whole catalog

@@ -47,7 +47,7 @@ def precision_vs_alpha(results: pd.DataFrame, *, method: str | None = None, titl
         raise ValueError(f"`results` lacks columns {sorted(missing)}; pass the output of evaluate_retrieval()")
     sweep = results[results["mode"] == "both"].sort_values("alpha")
     if "method" in sweep.columns and sweep["method"].nunique() > 0:
-        from attr_utils.retrieval import DEFAULT_METHOD
+        from attr_utils.retrieval.catalog import DEFAULT_METHOD
 
         available = list(dict.fromkeys(sweep["method"].dropna()))
         chosen = method if method is not None else (DEFAULT_METHOD if DEFAULT_METHOD in available else available[0])

@@ -20,7 +20,7 @@ Two layouts are read:
 
 Examples
 --------
->>> from attr_utils.torch_legacy import load_state_dict  # doctest: +SKIP
+>>> from attr_utils.backbones.torch_legacy import load_state_dict  # doctest: +SKIP
 >>> arrays = load_state_dict("efficientnet-lite0-57934424.pth")  # doctest: +SKIP
 >>> arrays["_conv_stem.weight"].shape  # doctest: +SKIP
 (32, 3, 3, 3)

@@ -38,7 +38,7 @@ import pandas as pd
 
 from attr_utils.embeddings import Embeddings
 from attr_utils.errors import BackboneError, DatasetError, WeightsError
-from attr_utils.index import normalize_rows
+from attr_utils.retrieval.index import normalize_rows
 
 __all__ = ["AttributeExtractor"]
 

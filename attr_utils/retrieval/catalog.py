@@ -50,10 +50,10 @@ CLI and the retrieval app behave the same way.
 
 Search at scale
 ---------------
-Up to :data:`attr_utils.index.AUTO_EXACT_MAX` items, search is exact: one
+Up to :data:`attr_utils.retrieval.index.AUTO_EXACT_MAX` items, search is exact: one
 matrix-vector product per block over the whole catalog. Above it (or with
 ``index="ann"``) each block gets an approximate index
-(:func:`attr_utils.index.build_index`); a query takes the union of the top
+(:func:`attr_utils.retrieval.index.build_index`); a query takes the union of the top
 ``candidates`` items of every mode it weighs (default ``max(100, 10 k)``) and
 re-scores that union exactly in both blocks. See ``docs/retrieval.md``.
 """
@@ -71,7 +71,7 @@ import warnings
 
 from attr_utils.embeddings import Embeddings, Skipped
 from attr_utils.errors import BackboneError, ImageDecodeError, WeightsError
-from attr_utils.index import AUTO_EXACT_MAX, build_index, normalize_rows, resolve_kind
+from attr_utils.retrieval.index import AUTO_EXACT_MAX, build_index, normalize_rows, resolve_kind
 
 __all__ = ["DEFAULT_ALPHA", "DEFAULT_METHOD", "METHODS", "MODES", "RRF_K", "Catalog", "default_alphas", "evaluate_retrieval",
            "resolve_blocks", "search"]
@@ -226,7 +226,7 @@ class Catalog:
     blocks : mapping or pair, optional
         Colour and texture blocks (see :func:`resolve_blocks`).
     index : {"auto", "exact", "ann", "ivf", "hnsw"}, default="auto"
-        Exact search up to :data:`~attr_utils.index.AUTO_EXACT_MAX` items,
+        Exact search up to :data:`~attr_utils.retrieval.index.AUTO_EXACT_MAX` items,
         an approximate per-block index above (built on first use).
     scale_pairs : int, default=10000
         Random pairs used to estimate each mode's distance median and IQR.

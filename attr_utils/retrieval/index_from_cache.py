@@ -8,7 +8,7 @@ memory is the result plus one batch, never the whole cache:
 * :func:`iter_block_batches` -- raw ``(hashes, vectors)`` batches of one block;
 * :func:`load_block` -- one deduplicated float32 array, filled in place;
 * :func:`build_index_from_cache` -- a retrieval index
-  (:mod:`attr_utils.index`) built from the stream: the exact index owns the
+  (:mod:`attr_utils.retrieval.index`) built from the stream: the exact index owns the
   array filled in place, the IVF index is trained on a seeded sample and
   receives the vectors batch by batch, so neither holds a second copy.
 
@@ -377,7 +377,7 @@ def _check_finite(x: np.ndarray, what: str) -> None:
 
 def _exact_from_array(x: np.ndarray, metric: str, start: float, query_batch: int = 256, chunk_bytes: int = 256 * 2**20):
     """An ExactIndex that owns ``x`` (already normalised for cosine), without the copy-and-check of its constructor."""
-    from attr_utils.index import ExactIndex
+    from attr_utils.retrieval.index import ExactIndex
 
     index = ExactIndex.__new__(ExactIndex)
     index.metric = metric
@@ -406,12 +406,12 @@ def _ivf_streamed(parts, dest, n, block, dim, batch_rows, metric, seed, nlist=No
                   calibration_queries=500, train_size=None):
     """An IVFIndex built from the stream: train on a seeded sample, add batch by batch, calibrate nprobe.
 
-    Mirrors :class:`attr_utils.index.IVFIndex` (same nlist default, same
+    Mirrors :class:`attr_utils.retrieval.index.IVFIndex` (same nlist default, same
     calibration rule) without holding the catalog twice.
     """
     import faiss
 
-    from attr_utils.index import IVFIndex, calibrate_nprobe, ivf_nlist
+    from attr_utils.retrieval.index import IVFIndex, calibrate_nprobe, ivf_nlist
 
     start = time.perf_counter()
     nlist = ivf_nlist(n, nlist=nlist, nprobe=nprobe, target_recall=target_recall)
@@ -526,8 +526,8 @@ def build_index_from_cache(
         Rows to index, in this order (index row ``i`` is ``hashes[i]``).
         Default: every image in the cache.
     kind : {"auto", "exact", "ann", "ivf", "hnsw"}, default="auto"
-        As in :func:`attr_utils.index.build_index` (``"auto"``: exact up to
-        :data:`~attr_utils.index.AUTO_EXACT_MAX` vectors, IVF above).
+        As in :func:`attr_utils.retrieval.index.build_index` (``"auto"``: exact up to
+        :data:`~attr_utils.retrieval.index.AUTO_EXACT_MAX` vectors, IVF above).
     metric : {"cosine", "l2"}, default="cosine"
         Distance.
     seed : int, default=0
@@ -540,7 +540,7 @@ def build_index_from_cache(
 
     Returns
     -------
-    index : attr_utils.index.VectorIndex
+    index : attr_utils.retrieval.index.VectorIndex
         Row ``i`` of the index is image ``row_hashes[i]``.
     row_hashes : pandas.Index of str
 
@@ -554,9 +554,9 @@ def build_index_from_cache(
     to the OS before the next allocates. Measured peaks: 1.01-1.10x the
     vectors' size above a warm process for blocks of 256 dims or more (see the
     module notes). ``hnsw`` loads the block (bounded) and builds with
-    :func:`~attr_utils.index.build_index` (its graph adds ~2*M*4 bytes per row).
+    :func:`~attr_utils.retrieval.index.build_index` (its graph adds ~2*M*4 bytes per row).
     """
-    from attr_utils.index import _check_metric, build_index, resolve_kind
+    from attr_utils.retrieval.index import _check_metric, build_index, resolve_kind
 
     store = _store(source)
     dim = _check(store, block, batch_rows)

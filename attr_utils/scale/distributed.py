@@ -426,7 +426,7 @@ def embed_on_cluster(
     does; the client then reads the vectors of the dataset's images from the
     cache (no image is read or hashed on the client). Use
     :func:`embed_distributed` when the catalog's vectors do not fit in the
-    client's memory, and :mod:`attr_utils.streaming` to index them.
+    client's memory, and :mod:`attr_utils.retrieval.index_from_cache` to index them.
 
     Parameters
     ----------

@@ -1,0 +1,190 @@
+"""The dashboard as part of the package: which notebooks it serves, its CLI command, and what the wheel carries."""
+
+from __future__ import annotations
+
+import importlib.resources
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from attr_utils import dashboard
+from attr_utils.dashboard import notebooks_dir, voila_command
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _landing(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "index.ipynb").write_text("{}")
+    return folder
+
+
+# -- which notebooks ------------------------------------------------------------------------------------------------------
+def test_notebooks_dir_explicit_folder_wins(tmp_path):
+    _landing(tmp_path / "repo" / "notebooks")
+    assert notebooks_dir(tmp_path / "mine", package_dir=tmp_path / "repo" / "attr_utils") == tmp_path / "mine"
+
+
+def test_notebooks_dir_prefers_the_checkout(tmp_path):
+    checkout = _landing(tmp_path / "repo" / "notebooks")
+    _landing(tmp_path / "repo" / "attr_utils" / "notebooks")
+    assert notebooks_dir(package_dir=tmp_path / "repo" / "attr_utils") == checkout
+
+
+def test_notebooks_dir_uses_the_installed_copy_without_a_checkout(tmp_path):
+    site = tmp_path / "site-packages"
+    installed = _landing(site / "attr_utils" / "notebooks")
+    assert notebooks_dir(package_dir=site / "attr_utils") == installed
+    (site / "notebooks").mkdir()  # some other project's folder beside the package, with no landing page
+    assert notebooks_dir(package_dir=site / "attr_utils") == installed
+
+
+def test_notebooks_dir_default_is_this_checkout():
+    assert notebooks_dir() == ROOT / "notebooks"
+    assert (notebooks_dir() / "voila.json").is_file()
+
+
+def test_voila_reads_its_settings_from_the_notebooks_folder(tmp_path):
+    cmd = voila_command(tmp_path, port=9001)
+    assert str(tmp_path) in cmd and f"--Voila.config_file_paths={tmp_path}" in cmd
+
+
+def test_voila_loads_the_safe_settings_from_the_notebooks_folder():
+    """The command the dashboard runs makes Voilà read notebooks/voila.json (no file serving, no sources)."""
+    voila_app = pytest.importorskip("voila.app")
+    cmd = voila_command(notebooks_dir(), port=9123)
+    assert cmd[1:3] == ["-m", "voila"]
+    app = voila_app.Voila()
+    app.initialize(cmd[3:])
+    assert app.voila_configuration.file_denylist == [".*"] and app.voila_configuration.file_allowlist == []
+    assert app.voila_configuration.strip_sources is True and app.voila_configuration.show_tracebacks is False
+    assert app.port_retries == 0 and app.tornado_settings["websocket_max_message_size"] == 32 * 1024 * 1024
+
+
+def test_py_typed_ships_with_the_package():
+    assert importlib.resources.files("attr_utils").joinpath("py.typed").is_file()
+
+
+# -- `attr-utils dashboard` == `python -m attr_utils.dashboard` -----------------------------------------------------------
+def _options(parser) -> list[tuple]:
+    return sorted((tuple(a.option_strings), a.default, a.type) for a in parser._actions if a.option_strings)
+
+
+def test_cli_command_has_the_module_options():
+    from attr_utils.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction")
+    assert _options(sub.choices["dashboard"]) == _options(dashboard._parser())
+
+
+def test_cli_command_refuses_a_folder_without_landing_page(tmp_path, capsys):
+    from attr_utils.cli import main
+
+    assert main(["dashboard", "--notebooks", str(tmp_path), "--no-warm", "--no-browser"]) == 2
+    assert f"no index.ipynb in {tmp_path}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("entry", ["module", "cli"])
+def test_both_entry_points_start_voila_on_the_resolved_folder(monkeypatch, entry):
+    started = []
+
+    class Started(Exception):
+        pass
+
+    def fake_exec(path, cmd, env):
+        started.append(cmd)
+        raise Started
+
+    monkeypatch.setattr(os, "execve", fake_exec)
+    monkeypatch.setattr(dashboard.subprocess, "call", lambda cmd, env: fake_exec(None, cmd, env))
+    argv = ["--no-warm", "--no-browser", "--port", "9002"]
+    with pytest.raises(Started):
+        if entry == "module":
+            dashboard.main(argv)
+        else:
+            from attr_utils.cli import main
+
+            main(["dashboard", *argv])
+    (cmd,) = started
+    folder = ROOT / "notebooks"
+    assert cmd[:4] == [sys.executable, "-m", "voila", str(folder)]
+    assert f"--Voila.config_file_paths={folder}" in cmd and "--port=9002" in cmd
+
+
+# -- the wheel -----------------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """A wheel built from a copy of this checkout (the checkout gets no build/ or egg-info)."""
+    setuptools = pytest.importorskip("setuptools")
+    if int(setuptools.__version__.split(".")[0]) < 77:
+        pytest.skip(f"building the wheel needs setuptools>=77 (the dev extra), found {setuptools.__version__}")
+    tmp = tmp_path_factory.mktemp("wheel")
+    src = tmp / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy2(ROOT / name, src / name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
+    for name in ("attr_utils", "notebooks"):
+        shutil.copytree(ROOT / name, src / name, ignore=ignore)
+    out = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", str(src), "-w", str(tmp / "dist")],
+        cwd=tmp,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    (path,) = (tmp / "dist").glob("attr_utils-*.whl")
+    return path
+
+
+def test_wheel_carries_notebooks_voila_config_and_py_typed(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for name in ("attr_utils/notebooks/index.ipynb", "attr_utils/notebooks/voila.json", "attr_utils/py.typed"):
+        assert name in names
+    shipped = {n.rsplit("/", 1)[1] for n in names if n.startswith("attr_utils/notebooks/") and n.endswith(".ipynb")}
+    assert shipped == {p.name for p in (ROOT / "notebooks").glob("*.ipynb")}
+
+
+def test_wheel_core_requirements_pull_no_wing(wheel):
+    from email.parser import Parser
+
+    from tests.test_layout import WING_DISTRIBUTIONS, core_closure
+
+    meta_name = next(n for n in zipfile.ZipFile(wheel).namelist() if n.endswith(".dist-info/METADATA"))
+    meta = Parser().parsestr(zipfile.ZipFile(wheel).read(meta_name).decode())
+    requires = meta.get_all("Requires-Dist")
+    core = [r for r in requires if "extra ==" not in r]
+    assert {"numpy", "pandas", "pyarrow", "pillow", "keras"} <= {r.split("<")[0].split(">")[0].split("=")[0] for r in core}
+    pulled = core_closure(core)
+    assert not set(pulled) & WING_DISTRIBUTIONS, sorted(set(pulled) & WING_DISTRIBUTIONS)
+
+
+def test_installed_wheel_serves_its_own_notebooks(wheel, tmp_path):
+    """Unpacked like pip installs it, with no checkout around: the dashboard finds attr_utils/notebooks."""
+    site = tmp_path / "site-packages"
+    zipfile.ZipFile(wheel).extractall(site)
+    code = (
+        "import attr_utils, attr_utils.dashboard as d; nb = d.notebooks_dir(); "
+        "print(attr_utils.__file__); print(nb); print(d.voila_command(nb)[-2])"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(site)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    package_file, folder, config = out.stdout.split("\n")[:3]
+    assert Path(package_file).parent == site / "attr_utils"
+    assert Path(folder) == site / "attr_utils" / "notebooks"
+    assert (Path(folder) / "index.ipynb").is_file() and (Path(folder) / "voila.json").is_file()
+    assert config == f"--Voila.config_file_paths={folder}"
