@@ -141,3 +141,14 @@ def cli_message(text: str, args: argparse.Namespace | None = None) -> str:
         text = re.sub(rf"\b(lower|raise|increase|decrease) `{re.escape(dest)}`", rf"\1 {flag}", text)
         text = text.replace(f"or pass {dest}=None", f"or pass {flag} none")
     return text
+
+
+def unit_interval(text: str) -> float:
+    """argparse type: a number in [0, 1] (``--alpha``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {value}")
+    return value

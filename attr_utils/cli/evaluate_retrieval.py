@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from attr_utils.cli._common import add_embedding_options, add_json_option, embed_from_args, positive_int, print_json
-from attr_utils.cli.search import _alpha
+from attr_utils.cli._common import (
+    add_embedding_options,
+    add_json_option,
+    embed_from_args,
+    positive_int,
+    print_json,
+    unit_interval,
+)
 
 ORDER = 62
 
@@ -25,7 +31,7 @@ def register(subparsers) -> None:
     p.add_argument("--color-label", required=True, help="label column holding the colour")
     p.add_argument("--texture-label", required=True, help="label column holding the texture")
     p.add_argument("-k", type=positive_int, default=10, help="results per query (default: 10)")
-    p.add_argument("--alpha", type=_alpha, nargs="+", default=None, metavar="A",
+    p.add_argument("--alpha", type=unit_interval, nargs="+", default=None, metavar="A",
                    help="colour weights of mode both (default: 0, 0.1, ..., 1)")
     p.add_argument("--method", choices=["rank", "rrf", "linear"], nargs="+", default=["rank", "rrf", "linear"],
                    help="combinations of mode both to evaluate (default: rank rrf linear)")

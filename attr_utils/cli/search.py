@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from attr_utils.cli._common import add_embedding_options, add_json_option, embed_from_args, positive_int, print_json
+from attr_utils.cli._common import (
+    add_embedding_options,
+    add_json_option,
+    embed_from_args,
+    positive_int,
+    print_json,
+    unit_interval,
+)
 
 ORDER = 60
-
-
-def _alpha(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"alpha must be a number in [0, 1], got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"alpha must be in [0, 1], got {value}")
-    return value
 
 
 
@@ -36,7 +33,7 @@ def register(subparsers) -> None:
     p.add_argument("data", help="catalog: folder of images, CSV manifest, or Kaggle styles.csv")
     p.add_argument("--query", required=True, help="query image file")
     p.add_argument("--mode", choices=["color", "texture", "both"], default="both", help="what to match (default: both)")
-    p.add_argument("--alpha", type=_alpha, default=0.5,
+    p.add_argument("--alpha", type=unit_interval, default=0.5,
                    help="how much colour counts in mode both, in [0, 1]: 1 = colour mode, 0 = texture mode (default: 0.5)")
     p.add_argument("--method", choices=["rank", "rrf", "linear"], default="rank",
                    help="how mode both combines colour and texture (default: rank)")

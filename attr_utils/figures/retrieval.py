@@ -47,10 +47,10 @@ def precision_vs_alpha(results: pd.DataFrame, *, method: str | None = None, titl
         raise ValueError(f"`results` lacks columns {sorted(missing)}; pass the output of evaluate_retrieval()")
     sweep = results[results["mode"] == "both"].sort_values("alpha")
     if "method" in sweep.columns and sweep["method"].nunique() > 0:
-        from attr_utils.retrieval.catalog import DEFAULT_METHOD
-
         available = list(dict.fromkeys(sweep["method"].dropna()))
-        chosen = method if method is not None else (DEFAULT_METHOD if DEFAULT_METHOD in available else available[0])
+        # the method a user gets without options is the one of the rows marked ``default``
+        defaults = sweep.loc[sweep["default"].astype(bool), "method"] if "default" in sweep.columns else ()
+        chosen = method if method is not None else (defaults.iloc[0] if len(defaults) else available[0])
         if chosen not in available:
             raise ValueError(f"`method` must be one of {available} (the methods in `results`), got {method!r}")
         sweep = sweep[sweep["method"] == chosen]
