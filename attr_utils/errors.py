@@ -10,9 +10,14 @@ from __future__ import annotations
 __all__ = [
     "AttrUtilsError",
     "BackboneError",
+    "BlockError",
     "CacheError",
     "DatasetError",
     "ImageDecodeError",
+    "MissingFileError",
+    "NotFittedError",
+    "ParameterError",
+    "QueryError",
     "WeightsError",
     "WeightsUnavailableError",
 ]
@@ -44,3 +49,31 @@ class WeightsUnavailableError(WeightsError):
 
 class CacheError(AttrUtilsError):
     """The embedding cache cannot be read or written."""
+
+
+class ParameterError(AttrUtilsError, ValueError, TypeError):
+    """A parameter of the wrong type or out of its allowed range.
+
+    Raised by :mod:`attr_utils.validation`. Like scikit-learn's
+    ``InvalidParameterError`` it is both a ``ValueError`` and a ``TypeError``,
+    so code written against the builtin exceptions keeps catching it.
+    """
+
+
+class NotFittedError(AttrUtilsError, RuntimeError):
+    """A model or index is used before it was fitted or built."""
+
+
+class BlockError(AttrUtilsError, KeyError):
+    """A block name that the embeddings, cache or backbone do not hold."""
+
+    def __str__(self) -> str:  # KeyError's str() is the repr of its argument: keep the message readable
+        return str(self.args[0]) if len(self.args) == 1 else super().__str__()
+
+
+class MissingFileError(AttrUtilsError, FileNotFoundError):
+    """A file or folder the call needs (a saved index or model) does not exist."""
+
+
+class QueryError(AttrUtilsError, IndexError):
+    """A query refers to a row or item that does not exist."""

@@ -36,6 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
+from attr_utils.errors import ParameterError
+from attr_utils.validation import check_choice, check_int, check_real, check_seed
+
 __all__ = [
     "ANN_KIND",
     "AUTO_EXACT_MAX",
@@ -44,6 +47,9 @@ __all__ = [
     "IVFIndex",
     "VectorIndex",
     "build_index",
+    "calibrate_nprobe",
+    "check_metric",
+    "ivf_nlist",
     "load_index",
     "normalize_rows",
 ]
@@ -82,24 +88,23 @@ def _as_matrix(x, name: str, dim: int | None = None) -> np.ndarray:
     if arr.ndim == 1:
         arr = arr[None, :]
     if arr.ndim != 2:
-        raise ValueError(f"`{name}` must be a 2-D array (n, dim), got shape {arr.shape}")
+        raise ParameterError(f"`{name}` must be a 2-D array (n, dim), got shape {arr.shape}")
     if dim is not None and arr.shape[1] != dim:
-        raise ValueError(f"`{name}` has dimension {arr.shape[1]}; the index holds vectors of dimension {dim}")
+        raise ParameterError(f"`{name}` has dimension {arr.shape[1]}; the index holds vectors of dimension {dim}")
     if not np.isfinite(arr).all():
-        raise ValueError(f"`{name}` contains NaN or infinite values")
+        raise ParameterError(f"`{name}` contains NaN or infinite values")
     return np.ascontiguousarray(arr)
 
 
-def _check_k(k) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"`k` must be an integer >= 1, got {k!r}")
-    return int(k)
+def check_metric(metric) -> str:
+    """``metric`` if it is one of :data:`METRICS` (``"cosine"``, ``"l2"``).
 
-
-def _check_metric(metric: str) -> str:
-    if metric not in METRICS:
-        raise ValueError(f"`metric` must be one of {METRICS}, got {metric!r}")
-    return metric
+    Raises
+    ------
+    ParameterError
+        Any other value.
+    """
+    return check_choice("metric", metric, METRICS)
 
 
 def _topk(dist: np.ndarray, k: int, offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -221,12 +226,12 @@ class ExactIndex(VectorIndex):
 
     def __init__(self, vectors, *, metric: str = "cosine", query_batch: int = 256, chunk_bytes: int = 256 * 2**20):
         start = time.perf_counter()
-        self.metric = _check_metric(metric)
+        self.metric = check_metric(metric)
         x = _as_matrix(vectors, "vectors")
         self.vectors = normalize_rows(x) if metric == "cosine" else x
         self.ntotal, self.dim = self.vectors.shape
-        self.query_batch = int(query_batch)
-        self.chunk_bytes = int(chunk_bytes)
+        self.query_batch = check_int("query_batch", query_batch, min=1)
+        self.chunk_bytes = check_int("chunk_bytes", chunk_bytes, min=1)
         self._sqnorms = (self.vectors.astype(np.float64) ** 2).sum(axis=1).astype(np.float32) if metric == "l2" else None
         self.build_seconds = time.perf_counter() - start
 
@@ -249,7 +254,7 @@ class ExactIndex(VectorIndex):
         return np.sqrt(d2, out=d2)
 
     def search(self, queries, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        k = min(_check_k(k), self.ntotal)
+        k = min(check_int("k", k, min=1), self.ntotal)
         q = self._prepare_queries(queries)
         out_d = np.empty((len(q), k), dtype=np.float32)
         out_i = np.empty((len(q), k), dtype=np.int64)
@@ -308,7 +313,7 @@ class _FaissIndex(VectorIndex):
         return d, i.astype(np.int64, copy=False)
 
     def search(self, queries, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        k = min(_check_k(k), self.ntotal)
+        k = min(check_int("k", k, min=1), self.ntotal)
         return self._faiss_search(self._prepare_queries(queries), k)
 
     def _metric_type(self):
@@ -331,16 +336,12 @@ def ivf_nlist(n: int, *, nlist=None, nprobe="auto", target_recall=0.95) -> int:
     capped so that every cell has >= 39 training points). Shared by the in-memory and the
     streamed builds, so that both make the same index."""
     if n < 2:
-        raise ValueError(f"an IVF index needs at least 2 vectors, got {n}")
-    if not 0 < target_recall <= 1:
-        raise ValueError(f"`target_recall` must be in (0, 1], got {target_recall!r}")
-    if not (nprobe == "auto" or (isinstance(nprobe, (int, np.integer)) and not isinstance(nprobe, bool) and nprobe >= 1)):
-        raise ValueError(f"`nprobe` must be 'auto' or an integer >= 1, got {nprobe!r}")
+        raise ParameterError(f"an IVF index needs at least 2 vectors, got {n}")
+    check_real("target_recall", target_recall, min=0, max=1, closed="right")
+    check_int("nprobe", nprobe, min=1, allow=("auto",))
     if nlist is None:
         return int(min(max(1, n // 39), max(1, round(math.sqrt(n)))))
-    if isinstance(nlist, bool) or not isinstance(nlist, (int, np.integer)) or not 1 <= nlist <= n:
-        raise ValueError(f"`nlist` must be an integer in [1, n={n}], got {nlist!r}")
-    return int(nlist)
+    return check_int("nlist", nlist, min=1, max=n)
 
 
 def calibrate_nprobe(index, queries, query_rows, truth, *, k: int, nlist: int, target_recall: float) -> tuple[int, float]:
@@ -428,7 +429,7 @@ class IVFIndex(_FaissIndex):
         import faiss
 
         start = time.perf_counter()
-        self.metric = _check_metric(metric)
+        self.metric = check_metric(metric)
         x = _as_matrix(vectors, "vectors")
         nlist = ivf_nlist(len(x), nlist=nlist, nprobe=nprobe, target_recall=target_recall)
         if metric == "cosine":
@@ -436,7 +437,9 @@ class IVFIndex(_FaissIndex):
         n, self.dim = x.shape
         self.ntotal = n
         self.nlist = nlist
-        self.seed = int(seed)
+        self.seed = check_seed(seed)
+        calibration_queries = check_int("calibration_queries", calibration_queries, min=1)
+        train_size = check_int("train_size", train_size, min=1, allow_none=True)
         rng = np.random.default_rng(seed)
         train_n = min(n, train_size or 40 * self.nlist)
         train = x if train_n >= n else x[np.sort(rng.choice(n, train_n, replace=False))]
@@ -468,9 +471,7 @@ class IVFIndex(_FaissIndex):
 
     def set_nprobe(self, nprobe: int) -> None:
         """Change the number of cells visited per query."""
-        if isinstance(nprobe, bool) or not isinstance(nprobe, (int, np.integer)) or nprobe < 1:
-            raise ValueError(f"`nprobe` must be an integer >= 1, got {nprobe!r}")
-        self.nprobe = int(min(nprobe, self.nlist))
+        self.nprobe = min(check_int("nprobe", nprobe, min=1), self.nlist)
         self._index.nprobe = self.nprobe
 
     @property
@@ -528,12 +529,13 @@ class HNSWIndex(_FaissIndex):
         import faiss
 
         start = time.perf_counter()
-        self.metric = _check_metric(metric)
+        self.metric = check_metric(metric)
         x = _as_matrix(vectors, "vectors")
         if metric == "cosine":
             x = normalize_rows(x)
         self.ntotal, self.dim = x.shape
-        self.M, self.ef_construction, self.ef_search, self.seed = int(M), int(ef_construction), int(ef_search), int(seed)
+        self.M, self.ef_construction = check_int("M", M, min=2), check_int("ef_construction", ef_construction, min=1)
+        self.ef_search, self.seed = check_int("ef_search", ef_search, min=1), check_seed(seed)
         index = faiss.IndexHNSWFlat(self.dim, self.M, self._metric_type())
         index.hnsw.efConstruction = self.ef_construction
         index.hnsw.efSearch = self.ef_search
@@ -543,7 +545,7 @@ class HNSWIndex(_FaissIndex):
 
     def set_ef_search(self, ef_search: int) -> None:
         """Change the search-time candidate list size."""
-        self.ef_search = int(ef_search)
+        self.ef_search = check_int("ef_search", ef_search, min=1)
         self._index.hnsw.efSearch = self.ef_search
 
     @property
@@ -573,8 +575,7 @@ _CLASSES = {"exact": ExactIndex, "ivf": IVFIndex, "hnsw": HNSWIndex}
 
 def resolve_kind(kind: str, n: int) -> str:
     """The concrete index kind (``exact``/``ivf``/``hnsw``) ``kind`` means for ``n`` vectors."""
-    if kind not in KINDS:
-        raise ValueError(f"`kind` must be one of {KINDS}, got {kind!r}")
+    kind = check_choice("kind", kind, KINDS)
     if kind == "auto":
         return "exact" if n <= AUTO_EXACT_MAX else ANN_KIND
     if kind == "ann":
@@ -621,7 +622,7 @@ def build_index(vectors, *, kind: str = "auto", metric: str = "cosine", seed: in
     >>> i[:, 0].tolist()
     [0, 1]
     """
-    _check_metric(metric)
+    check_metric(metric)
     x = _as_matrix(vectors, "vectors")
     concrete = resolve_kind(kind, len(x))
     if concrete == "exact":

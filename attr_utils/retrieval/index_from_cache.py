@@ -41,7 +41,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from attr_utils.cache import SignatureStore
-from attr_utils.errors import CacheError
+from attr_utils.errors import BlockError, CacheError
+from attr_utils.validation import check_int
 
 __all__ = ["build_index_from_cache", "iter_block_batches", "load_block"]
 
@@ -91,9 +92,8 @@ def _store(source) -> SignatureStore:
 
 def _check(store: SignatureStore, block: str, batch_rows) -> int:
     if block not in store.dims:
-        raise KeyError(f"no block {block!r} in {store.folder.name}; available: {list(store.dims)}")
-    if isinstance(batch_rows, bool) or not isinstance(batch_rows, (int, np.integer)) or batch_rows < 1:
-        raise ValueError(f"`batch_rows` must be an integer >= 1, got {batch_rows!r}")
+        raise BlockError(f"no block {block!r} in {store.folder.name}; available: {list(store.dims)}")
+    check_int("batch_rows", batch_rows, min=1)
     return int(store.dims[block])
 
 
@@ -556,11 +556,11 @@ def build_index_from_cache(
     module notes). ``hnsw`` loads the block (bounded) and builds with
     :func:`~attr_utils.retrieval.index.build_index` (its graph adds ~2*M*4 bytes per row).
     """
-    from attr_utils.retrieval.index import _check_metric, build_index, resolve_kind
+    from attr_utils.retrieval.index import build_index, check_metric, resolve_kind
 
     store = _store(source)
     dim = _check(store, block, batch_rows)
-    _check_metric(metric)
+    check_metric(metric)
     batch_rows = int(batch_rows)
 
     def run():
