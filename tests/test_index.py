@@ -238,7 +238,7 @@ def test_from_normalized_refuses_arrays_it_would_have_to_copy(bad):
 def test_chunk_bytes_is_deprecated_and_ignored():
     with pytest.warns(DeprecationWarning, match="`chunk_bytes` is ignored"):
         index = ExactIndex(np.eye(3), chunk_bytes=1 << 20)
-    assert index.params == {"query_batch": 256}
+    assert index.params == {"query_batch": 4096}
 
 
 def test_train_ivf_is_the_in_memory_quantizer(clustered):
@@ -318,3 +318,24 @@ def test_invalid_query_batch():
 def test_invalid_ef_search():
     with pytest.raises(ParameterError, match="`ef_search` must be an integer >= 1"):
         HNSWIndex(np.eye(4), ef_search="many")
+
+
+@pytest.mark.parametrize("metric", ["cosine", "l2"])
+@pytest.mark.parametrize("n_queries", [5, 100, 2100])  # faiss.knn direct, numpy products + ResultHeap, faiss.knn BLAS
+def test_exact_search_paths_match_brute_force(metric, n_queries):
+    rng = np.random.default_rng(n_queries)
+    x = rng.normal(size=(1500, 64)).astype(np.float32)
+    q = rng.normal(size=(n_queries, 64)).astype(np.float32)
+    d, i = ExactIndex(x, metric=metric).search(q, k=6)
+    truth_i, truth_d = brute_force(x, q, 6, metric)
+    # float32 scores: rows whose float64 distances differ by < 1e-6 may swap (0.1's numpy path did too)
+    assert (i == truth_i).mean() > 0.999 and recall_at(truth_i, i) > 0.999
+    np.testing.assert_allclose(d, truth_d, atol=2e-4)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "l2"])
+def test_exact_ties_lower_row_first_on_every_path(metric):
+    x = np.ones((3000, 4), dtype=np.float32)
+    for n_queries in (1, 50, 40_000):
+        _, i = ExactIndex(x, metric=metric).search(np.ones((n_queries, 4)), k=4)
+        assert (i == [0, 1, 2, 3]).all(), n_queries
