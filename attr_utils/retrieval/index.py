@@ -141,6 +141,24 @@ def check_metric(metric) -> str:
     return check_choice("metric", metric, METRICS)
 
 
+def _top_k(scores: np.ndarray, offset: int, k: int, best: np.ndarray | None = None) -> np.ndarray:
+    """Keys of the ``k`` largest ``scores`` of each row (columns are rows ``offset...``), merged with ``best``.
+
+    Equal scores keep the lower row: each score is ranked by one int64 key,
+    its float32 bits mapped to an order-preserving integer in the high half
+    and the inverted row number in the low half, so the selection is exact
+    whatever ``argpartition`` does with ties.
+    """
+    bits = np.ascontiguousarray(scores, dtype=np.float32).view(np.int32)
+    ordered = np.where(bits < 0, bits ^ np.int32(0x7FFFFFFF), bits).astype(np.int64)
+    keys = (ordered << 32) | (0xFFFFFFFF - np.arange(offset, offset + scores.shape[1], dtype=np.int64))[None, :]
+    if best is not None:
+        keys = np.concatenate([best, keys], axis=1)
+    if k < keys.shape[1]:
+        keys = np.take_along_axis(keys, np.argpartition(-keys, k - 1, axis=1)[:, :k], axis=1)
+    return keys
+
+
 def _sorted_ties_lower_first(d: np.ndarray, i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each row of (d, i) ordered by distance, equal distances by the lower row."""
     order = np.lexsort((i, d), axis=1)
@@ -356,29 +374,29 @@ class ExactIndex(VectorIndex):
         """Inner products (cosine) or squared L2 of the ``k`` best rows for each of ``q``.
 
         ``faiss.knn`` when faiss takes its BLAS path (``len(q) * dim`` at least
-        ``faiss.cvar.distance_compute_blas_threshold``) or for a handful of
-        queries; between the two, faiss scans without BLAS (measured 4-5x
-        slower than numpy's products at 50 queries x 20k x 256), so the scores
-        come from numpy's BLAS, a 64 MiB slice of the catalog at a time, and
-        ``faiss.ResultHeap`` keeps the best ``k``.
+        ``faiss.cvar.distance_compute_blas_threshold``: 500 queries at 256
+        dims): 2-5x faster than 0.1's numpy loop. Below it faiss scans without
+        BLAS and starts OpenMP teams even for one query (measured 4-5x slower
+        than numpy at 50 queries x 20k x 256, and 2-4x slower for one query on
+        2 busy cores), so the scores come from numpy's BLAS, a 64 MiB slice of
+        the catalog at a time, and :func:`_top_k` selects.
         """
-        if len(q) < 20 or len(q) * self.dim >= faiss.cvar.distance_compute_blas_threshold:
+        if len(q) * self.dim >= faiss.cvar.distance_compute_blas_threshold:
             return faiss.knn(q, self.vectors, k, metric=_faiss_metric(self.metric))
         cosine = self.metric == "cosine"
-        heap = faiss.ResultHeap(len(q), k, keep_max=cosine)
-        every = np.arange(len(q), dtype=np.int64)
+        best = None
         rows = max(k, (64 << 20) // (4 * len(q)))
         for c in range(0, self.ntotal, rows):
             x = self.vectors[c : c + rows]
-            scores = q @ x.T
-            if not cosine:  # |q - x|^2 = |q|^2 - 2 q.x + |x|^2; |q|^2 is added after the selection
-                scores *= -2.0
-                scores += np.einsum("ij,ij->i", x, x)[None, :]
-            heap.add_result_subset(every, scores, np.arange(c, c + len(x), dtype=np.int64))
-        heap.finalize()
-        if not cosine:
-            heap.D += np.einsum("ij,ij->i", q, q)[:, None]
-        return heap.D, heap.I
+            scores = q @ x.T  # larger is nearer: q.x, or 2 q.x - |x|^2 = |q|^2 - |q - x|^2
+            if not cosine:
+                scores *= 2.0
+                scores -= np.einsum("ij,ij->i", x, x)[None, :]
+            best = _top_k(scores, c, k, best)
+        ordered = (best >> 32).astype(np.int32)
+        scores = np.where(ordered < 0, ordered ^ np.int32(0x7FFFFFFF), ordered).view(np.float32)
+        ids = 0xFFFFFFFF - (best & 0xFFFFFFFF)
+        return (scores, ids) if cosine else (np.einsum("ij,ij->i", q, q)[:, None] - scores, ids)
 
     @property
     def params(self) -> dict:
