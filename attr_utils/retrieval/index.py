@@ -44,8 +44,8 @@ What faiss does and what stays ours:
   at 256 dims, which includes every interactive query): there faiss scans
   without BLAS and starts OpenMP teams per call, measured 4-5x slower than
   numpy's products at 50 queries x 20k x 256 on one thread, and 2-4x slower
-  for a single query on 2 busy cores. Above it ``faiss.knn`` is 1.8-5x
-  faster than 0.1's numpy loop (``ExactIndex.search`` notes).
+  for a single query on 2 busy cores. Above it ``faiss.knn`` is 1.9-4.6x
+  faster than 0.1's numpy loop (see :class:`ExactIndex`).
 * ours, tie order: faiss returns exact ties in descending row order; results
   are re-sorted so that ties list the lower row first (deterministic, as
   before the move to faiss).
@@ -284,11 +284,12 @@ class ExactIndex(VectorIndex):
     Notes
     -----
     From ``faiss.cvar.distance_compute_blas_threshold / dim`` queries per
-    call (500 at 256 dims) the search is ``faiss.knn``: measured 1.8-3.3x
-    faster than 0.1's chunked numpy products at 500 queries and 2.2-5.2x at
-    2,000 (20k-100k x 64-256, one thread), with the same ids. For fewer
-    queries faiss would scan without BLAS (slower), so numpy's BLAS scores a
-    64 MiB slice of the catalog at a time and an exact top-k keeps the best.
+    call (500 at 256 dims) the search is ``faiss.knn``: measured 2.2-2.7x
+    faster than 0.1's chunked numpy products at 500 queries x 256 dims and
+    1.9-4.6x at 2,000 queries (20k-100k rows, 64-256 dims, one thread), with
+    the same ids. For fewer queries faiss would scan without BLAS (slower),
+    so numpy's BLAS scores a 64 MiB slice of the catalog at a time and an
+    exact top-k keeps the best (0.1's speed: 0.8-1.4x of it, measured).
     Equal distances come back lower row first, on both paths.
 
     Examples
@@ -393,7 +394,7 @@ class ExactIndex(VectorIndex):
 
         ``faiss.knn`` when faiss takes its BLAS path (``len(q) * dim`` at least
         ``faiss.cvar.distance_compute_blas_threshold``: 500 queries at 256
-        dims): 2-5x faster than 0.1's numpy loop. Below it faiss scans without
+        dims): 1.9-4.6x faster than 0.1's numpy loop. Below it faiss scans without
         BLAS and starts OpenMP teams even for one query (measured 4-5x slower
         than numpy at 50 queries x 20k x 256, and 2-4x slower for one query on
         2 busy cores), so the scores come from numpy's BLAS, a 64 MiB slice of
