@@ -1,6 +1,6 @@
 """Content-addressed, crash-safe embedding cache stored as Parquet.
 
-Layout::
+Layout (``CACHE_DIR`` is :func:`cache_root`)::
 
     CACHE_DIR/
       embeddings/
@@ -41,7 +41,7 @@ import shutil
 import time
 import uuid
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -49,10 +49,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from attr_utils.errors import CacheError
+from attr_utils.errors import BlockError, CacheError
 from attr_utils.hashing import bytes_sha256
+from attr_utils.validation import check_int, check_real
 
-__all__ = ["CACHE_ENV", "EmbeddingCache", "SignatureStore", "default_cache_dir", "signature_hash"]
+__all__ = ["CACHE_ENV", "EmbeddingCache", "SignatureStore", "cache_root", "default_cache_dir", "signature_hash"]
 
 #: Environment variable naming the cache folder.
 CACHE_ENV = "ATTR_UTILS_CACHE"
@@ -74,12 +75,39 @@ PART_BYTES = 256 << 20
 STALE_TMP_SECONDS = 3600
 
 
-def default_cache_dir() -> Path:
-    """``$ATTR_UTILS_CACHE``, else ``$XDG_CACHE_HOME/attr-utils``, else ``~/.cache/attr-utils``."""
+def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
+    """The folder attr-utils caches in: the one resolver every cache uses.
+
+    Parameters
+    ----------
+    cache_dir : str or path-like, optional
+        An explicit folder (``--cache-dir``, ``cache_dir=``); wins over everything.
+
+    Returns
+    -------
+    pathlib.Path
+        ``cache_dir``, else ``$ATTR_UTILS_CACHE``, else the platform's user
+        cache folder from ``platformdirs.user_cache_path("attr-utils")``:
+        ``$XDG_CACHE_HOME/attr-utils``, by default ``~/.cache/attr-utils``, on
+        Linux; ``~/Library/Caches/attr-utils`` on macOS. Not created here.
+
+    Examples
+    --------
+    >>> cache_root("/tmp/my-cache")
+    PosixPath('/tmp/my-cache')
+    """
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser()
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "attr-utils"
+    import platformdirs
+
+    return platformdirs.user_cache_path("attr-utils", appauthor=False)
+
+
+def default_cache_dir() -> Path:
+    """``cache_root()`` with no explicit folder (kept for callers of attr-utils 0.1)."""
+    return cache_root()
 
 
 def signature_hash(signature: Mapping) -> str:
@@ -112,9 +140,19 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 class SignatureStore:
-    """The vectors of one model signature: lookup, write, compaction.
+    """The vectors of one model signature: lookup, write, compaction, streaming reads.
 
-    Created by :meth:`EmbeddingCache.store`; not usually built directly.
+    Created by :meth:`EmbeddingCache.store`, or opened from its folder with
+    :meth:`open`; not usually built directly.
+
+    Attributes
+    ----------
+    folder : pathlib.Path
+        ``CACHE_DIR/embeddings/<signature_id>``.
+    signature : dict
+        What the vectors were computed with.
+    dims : dict of str to int
+        Block name -> vector length.
     """
 
     def __init__(self, folder: Path, signature: Mapping, dims: Mapping[str, int]):
@@ -129,18 +167,121 @@ class SignatureStore:
             _atomic_write_bytes(sig_file, json.dumps(payload, indent=2, sort_keys=True).encode())
 
     @classmethod
-    def open(cls, folder: Path) -> SignatureStore:
-        """Open an existing signature folder (its ``signature.json`` says what it holds)."""
+    def open(cls, folder: str | os.PathLike) -> SignatureStore:
+        """Open an existing signature folder (its ``_signature.json`` says what it holds).
+
+        Parameters
+        ----------
+        folder : str or path-like
+            ``CACHE_DIR/embeddings/<backbone>-<signature>``.
+
+        Raises
+        ------
+        CacheError
+            ``folder`` has no readable ``_signature.json``: it is not a
+            signature folder of the embedding cache.
+        """
+        folder = Path(folder).expanduser()
         try:
             meta = json.loads((folder / "_signature.json").read_text())
-        except (OSError, ValueError):
-            meta = {}
-        return cls(folder, meta.get("signature", {}), meta.get("dims", {}))
+            signature, dims = dict(meta["signature"]), {str(b): int(d) for b, d in meta["dims"].items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            reason = "no _signature.json" if isinstance(exc, FileNotFoundError) else f"unreadable _signature.json: {exc}"
+            raise CacheError(
+                f"{str(folder)!r} is not a signature folder of the embedding cache ({reason}); "
+                "pass CACHE/embeddings/<backbone>-<signature>"
+            ) from None
+        return cls(folder, signature, dims)
+
+    @property
+    def signature_id(self) -> str:
+        """The folder name, ``<backbone>-<signature hash[:16]>``: what names this signature in reports."""
+        return self.folder.name
+
+    @property
+    def cache_root(self) -> Path:
+        """The cache folder this store lives in (``CACHE_DIR`` of the layout above)."""
+        return self.folder.parent.parent
 
     # -- reading ---------------------------------------------------------
     def parts(self) -> list[Path]:
         """Committed part files, oldest first."""
         return sorted(self.folder.glob("part-*.parquet"))
+
+    def readable_parts(self) -> dict[Path, int]:
+        """Committed parts whose Parquet footer reads, oldest first, with their row counts.
+
+        A part that cannot be parsed is quarantined (moved aside as
+        ``_corrupt-*`` with a RuntimeWarning, as every reader of the cache
+        does); a part removed meanwhile by a concurrent compaction is skipped.
+
+        Returns
+        -------
+        dict of pathlib.Path to int
+            Part -> rows, in :meth:`parts` order. Pass it (or its keys) as
+            ``parts=`` to :meth:`iter_row_groups` to read one snapshot in several passes.
+        """
+        out = {}
+        for part in self.parts():
+            try:
+                rows = pq.ParquetFile(part).metadata.num_rows
+            except FileNotFoundError:
+                continue  # compacted away meanwhile
+            except Exception as exc:  # noqa: BLE001 - any parse error means corruption
+                self._quarantine(part, exc)
+                continue
+            out[part] = rows
+        return out
+
+    def iter_row_groups(self, columns: Sequence[str], *, batch_rows: int | None = None,
+                        parts: Iterable[Path] | None = None) -> Iterator[pa.RecordBatch]:
+        """Stream the stored rows (duplicates included), one Parquet row group at a time.
+
+        Parameters
+        ----------
+        columns : sequence of str
+            ``"hash"`` and/or block names, in the order wanted.
+        batch_rows : int, optional
+            Split each row group into record batches of at most this many
+            rows. Default: one batch per row group.
+        parts : iterable of pathlib.Path, optional
+            The parts to read, in order (e.g. an earlier :meth:`readable_parts`,
+            so that several passes read the same rows). Default:
+            :meth:`readable_parts` now.
+
+        Yields
+        ------
+        pyarrow.RecordBatch
+            The ``columns`` of up to ``batch_rows`` rows; a block column is a
+            ``fixed_size_list<float32>[dim]``.
+
+        Raises
+        ------
+        BlockError
+            A column that is neither ``"hash"`` nor a block of this signature.
+        FileNotFoundError
+            A part vanished while it was read (a concurrent compaction):
+            list the parts again and restart.
+
+        Notes
+        -----
+        Memory: the Parquet reader decodes a nested column one whole row group
+        at a time, whatever batch size it is asked for, so one row group
+        (:data:`ROW_GROUP_BYTES` of the widest column in parts written here)
+        bounds the transient memory; parts are read without memory mapping or
+        pre-buffering, and each row group is released before the next is read.
+        """
+        columns = list(columns)
+        unknown = [c for c in columns if c != "hash" and c not in self.dims]
+        if unknown:
+            raise BlockError(f"no block {unknown[0]!r} in {self.signature_id}; available: {list(self.dims)}")
+        batch_rows = check_int("batch_rows", batch_rows, min=1, allow_none=True)
+        for part in self.readable_parts() if parts is None else parts:
+            reader = pq.ParquetFile(part, memory_map=False, pre_buffer=False)
+            for group in range(reader.num_row_groups):
+                table = reader.read_row_group(group, columns=columns, use_threads=False)
+                yield from table.to_batches(max_chunksize=batch_rows)
+                del table
 
     def _quarantine(self, part: Path, exc: Exception) -> None:
         warnings.warn(f"embedding cache part {part} is unreadable ({exc}); it is moved aside and its images will be embedded again", RuntimeWarning, stacklevel=3)
@@ -301,6 +442,7 @@ class SignatureStore:
 
     def sweep_temporary(self, older_than: float = STALE_TMP_SECONDS) -> int:
         """Delete hidden temporary files left by writers that died. Returns the count."""
+        older_than = check_real("older_than", older_than)
         now, removed = time.time(), 0
         for tmp in self.folder.glob(".tmp-*"):
             try:
@@ -327,6 +469,7 @@ class SignatureStore:
         crash in between leaves duplicate rows, which readers skip and the next
         compaction drops). Returns True when it merged.
         """
+        min_parts = check_int("min_parts", min_parts, min=1)
         lock_path = self.folder / ".compact.lock"
         with open(lock_path, "a+") as lock:
             try:
@@ -504,11 +647,11 @@ class EmbeddingCache:
     Parameters
     ----------
     cache_dir : str or path-like, optional
-        Default: :func:`default_cache_dir`.
+        Default: :func:`cache_root` (``$ATTR_UTILS_CACHE``, else the platform's user cache folder).
     """
 
     def __init__(self, cache_dir: str | os.PathLike | None = None):
-        self.root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+        self.root = cache_root(cache_dir)
         self.embeddings_dir = self.root / "embeddings"
 
     def store(self, signature: Mapping, dims: Mapping[str, int]) -> SignatureStore:
@@ -525,7 +668,10 @@ class EmbeddingCache:
         rows = []
         if self.embeddings_dir.is_dir():
             for folder in sorted(p for p in self.embeddings_dir.iterdir() if p.is_dir()):
-                store = SignatureStore.open(folder)
+                try:
+                    store = SignatureStore.open(folder)
+                except CacheError:  # a stray folder without _signature.json: listed, not trusted
+                    store = SignatureStore(folder, {}, {})
                 sig = store.signature
                 parts = store.parts()
                 n_rows = 0

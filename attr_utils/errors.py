@@ -10,10 +10,14 @@ from __future__ import annotations
 __all__ = [
     "AttrUtilsError",
     "BackboneError",
+    "BlockError",
     "CacheError",
     "DatasetError",
     "ImageDecodeError",
+    "MissingFileError",
+    "NotFittedError",
     "ParameterError",
+    "QueryError",
     "WeightsError",
     "WeightsUnavailableError",
 ]
@@ -47,10 +51,32 @@ class CacheError(AttrUtilsError):
     """The embedding cache cannot be read or written."""
 
 
-class ParameterError(AttrUtilsError, ValueError):
-    """A parameter that cannot work for the data it is applied to.
+class ParameterError(AttrUtilsError, ValueError, TypeError):
+    """A parameter of the wrong type, out of its allowed range, or unable to work for the data.
 
-    For example ``min_cluster_size=50`` for 12 images, ``k=5`` with 4
-    training items, or ``folds=5`` with 3 distinct images: the message names
-    the parameter, its value and the count it was checked against.
+    Raised by :mod:`attr_utils.validation`, and where a parameter is checked
+    against the data it is applied to (``min_cluster_size=50`` for 12 images,
+    ``k=5`` with 4 training items, ``folds=5`` with 3 distinct images: the
+    message names the parameter, its value and the count). Like scikit-learn's
+    ``InvalidParameterError`` it is both a ``ValueError`` and a ``TypeError``,
+    so code written against the builtin exceptions keeps catching it.
     """
+
+
+class NotFittedError(AttrUtilsError, RuntimeError):
+    """A model or index is used before it was fitted or built."""
+
+
+class BlockError(AttrUtilsError, KeyError):
+    """A block name that the embeddings, cache or backbone do not hold."""
+
+    def __str__(self) -> str:  # KeyError's str() is the repr of its argument: keep the message readable
+        return str(self.args[0]) if len(self.args) == 1 else super().__str__()
+
+
+class MissingFileError(AttrUtilsError, FileNotFoundError):
+    """A file or folder the call needs (a saved index or model) does not exist."""
+
+
+class QueryError(AttrUtilsError, IndexError):
+    """A query refers to a row or item that does not exist."""

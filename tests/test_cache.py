@@ -304,3 +304,121 @@ def test_compact_if_needed_reports_a_failure_as_a_warning(tmp_path, monkeypatch)
     with pytest.warns(RuntimeWarning, match="cannot compact.*No space"):
         assert not store.compact_if_needed()
     assert store.hashes() == {"a", "b"}
+
+
+# -- the public seams: one cache root, opening a folder, streaming row groups ----------------
+
+import pyarrow as pa  # noqa: E402
+
+from attr_utils.cache import CACHE_ENV, SignatureStore, cache_root, default_cache_dir  # noqa: E402
+from attr_utils.errors import BlockError, ParameterError  # noqa: E402
+
+
+def test_cache_root_order(tmp_path, monkeypatch):
+    monkeypatch.delenv(CACHE_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_root() == tmp_path / "xdg" / "attr-utils"  # XDG honoured (platformdirs, Linux)
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_root() == tmp_path / "home" / ".cache" / "attr-utils"  # today's default on Linux
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "env"))
+    assert cache_root() == default_cache_dir() == tmp_path / "env"
+    assert cache_root(tmp_path / "explicit") == tmp_path / "explicit"
+    assert cache_root("~/c") == tmp_path / "home" / "c"
+
+
+def test_embedding_cache_uses_cache_root(tmp_path, monkeypatch):
+    monkeypatch.delenv(CACHE_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    store = EmbeddingCache().store(SIG, DIMS)
+    assert EmbeddingCache().root == tmp_path / "attr-utils"
+    assert store.cache_root == tmp_path / "attr-utils"
+    assert store.signature_id == store.folder.name and store.signature_id.startswith("toy-")
+    assert store.folder == store.cache_root / "embeddings" / store.signature_id
+
+
+def test_open_reads_the_signature_folder(tmp_path):
+    store = EmbeddingCache(tmp_path).store(SIG, DIMS)
+    opened = SignatureStore.open(str(store.folder))
+    assert opened.signature == SIG and opened.dims == DIMS and opened.signature_id == store.signature_id
+
+
+def test_open_without_signature_file_is_a_cache_error(tmp_path):
+    with pytest.raises(CacheError, match="not a signature folder.*no _signature.json"):
+        SignatureStore.open(tmp_path / "nothing")
+    assert not (tmp_path / "nothing").exists()  # opening creates nothing
+
+
+def test_open_with_a_corrupt_signature_file_is_a_cache_error(tmp_path):
+    (tmp_path / "_signature.json").write_text("{not json")
+    with pytest.raises(CacheError, match="unreadable _signature.json"):
+        SignatureStore.open(tmp_path)
+
+
+def test_info_still_lists_a_folder_without_signature(tmp_path):
+    cache = EmbeddingCache(tmp_path)
+    (cache.embeddings_dir / "stray").mkdir(parents=True)
+    info = cache.info()
+    assert info["folder"].tolist() == ["stray"] and info.loc[0, "backbone"] == "?"
+
+
+def test_readable_parts_counts_rows_and_quarantines(tmp_path):
+    store = EmbeddingCache(tmp_path).store(SIG, DIMS)
+    good = store.write(["a", "b"], _vectors(2))
+    bad = store.write(["c"], _vectors(1))
+    bad.write_bytes(bad.read_bytes()[:30])
+    with pytest.warns(RuntimeWarning, match="unreadable"):
+        assert store.readable_parts() == {good: 2}
+    assert not bad.exists() and list(store.folder.glob("_corrupt-*"))
+
+
+def _parted_store(tmp_path, monkeypatch, rows=300):
+    monkeypatch.setattr("attr_utils.cache.ROW_GROUP_BYTES", 64 * 4 * 4)  # 64 rows per row group here
+    store = EmbeddingCache(tmp_path).store(SIG, DIMS)
+    vec = _vectors(rows)
+    store.write([f"h{i}" for i in range(200)], {b: v[:200] for b, v in vec.items()})
+    store.write([f"h{i}" for i in range(200, rows)], {b: v[200:] for b, v in vec.items()})
+    return store, vec
+
+
+def test_iter_row_groups_streams_every_row_one_group_at_a_time(tmp_path, monkeypatch):
+    store, vec = _parted_store(tmp_path, monkeypatch)
+    batches = list(store.iter_row_groups(["block2", "hash"]))
+    assert all(isinstance(b, pa.RecordBatch) and b.schema.names == ["block2", "hash"] for b in batches)
+    assert [b.num_rows for b in batches] == [64, 64, 64, 8, 64, 36]  # the row groups of the two parts
+    values = np.concatenate([b.column(0).flatten().to_numpy().reshape(-1, 3) for b in batches])
+    np.testing.assert_array_equal(values, vec["block2"])
+    assert sum((b.column(1).to_pylist() for b in batches), []) == [f"h{i}" for i in range(300)]
+
+
+def test_iter_row_groups_batch_rows_splits_groups(tmp_path, monkeypatch):
+    store, _ = _parted_store(tmp_path, monkeypatch)
+    sizes = [b.num_rows for b in store.iter_row_groups(["hash"], batch_rows=50)]
+    assert sizes == [50, 14, 50, 14, 50, 14, 8, 50, 14, 36] and sum(sizes) == 300
+
+
+def test_iter_row_groups_reads_the_given_snapshot(tmp_path, monkeypatch):
+    store, _ = _parted_store(tmp_path, monkeypatch)
+    snapshot = store.readable_parts()
+    store.write(["late"], _vectors(1))
+    assert sum(b.num_rows for b in store.iter_row_groups(["hash"], parts=snapshot)) == 300
+    assert sum(b.num_rows for b in store.iter_row_groups(["hash"])) == 301
+
+
+def test_iter_row_groups_unknown_block_is_a_block_error(tmp_path):
+    store = EmbeddingCache(tmp_path).store(SIG, DIMS)
+    with pytest.raises(BlockError, match="no block 'block9'"):
+        next(store.iter_row_groups(["hash", "block9"]))
+
+
+@pytest.mark.parametrize("batch_rows", [0, 2.5, True])
+def test_iter_row_groups_invalid_batch_rows(tmp_path, batch_rows):
+    store = EmbeddingCache(tmp_path).store(SIG, DIMS)
+    store.write(["a"], _vectors(1))
+    with pytest.raises(ParameterError, match="`batch_rows` must be"):
+        next(store.iter_row_groups(["hash"], batch_rows=batch_rows))
+
+
+def test_compact_invalid_min_parts(tmp_path):
+    with pytest.raises(ParameterError, match="`min_parts` must be >= 1"):
+        EmbeddingCache(tmp_path).store(SIG, DIMS).compact(min_parts=0)

@@ -130,7 +130,7 @@ def test_unknown_block(catalog):
 
 @pytest.mark.parametrize("batch_rows", [0, -1, 2.5, True])
 def test_invalid_batch_rows(catalog, batch_rows):
-    with pytest.raises(ValueError, match="`batch_rows` must be an integer >= 1"):
+    with pytest.raises(ValueError, match="`batch_rows` must be"):
         load_block(catalog[0], "small", batch_rows=batch_rows)
 
 
@@ -190,3 +190,47 @@ def test_ivf_default_nlist_is_the_in_memory_default(tmp_path):
     store.write([_hash(i) for i in range(2500)], {"small": x})
     index, _ = build_index_from_cache(store, "small", kind="ivf", nprobe=1)
     assert index.nlist == build_index(x, kind="ivf", nprobe=1).nlist == 50
+
+
+# -- public seams only: errors of the family, the l2 ground truth through faiss.ResultHeap ----------
+from attr_utils.errors import BlockError, ParameterError  # noqa: E402
+
+
+def test_unknown_block_is_a_block_error(catalog):
+    with pytest.raises(BlockError, match="no block 'block9' in synthetic-"):
+        build_index_from_cache(catalog[0], "block9")
+
+
+def test_invalid_source_type_is_a_parameter_error():
+    with pytest.raises(ParameterError, match="`source` must be"):
+        iter_block_batches(42, "small").__next__()
+
+
+def test_repeated_hashes_for_ivf_is_a_parameter_error(catalog):
+    with pytest.raises(ParameterError, match="must not repeat a hash"):
+        build_index_from_cache(catalog[0], "small", kind="ivf", hashes=[_hash(1), _hash(1), _hash(2)])
+
+
+def test_invalid_metric_is_a_parameter_error(catalog):
+    with pytest.raises(ParameterError, match="`metric` must be one of"):
+        build_index_from_cache(catalog[0], "small", metric="manhattan")
+
+
+def test_ivf_l2_calibration_equals_the_in_memory_build(catalog):
+    """The streamed ground truth (faiss.knn per batch, merged by a ResultHeap keeping the smallest
+    squared L2) gives the same calibrated nprobe and recall as the in-memory exact search."""
+    store, small, _ = catalog
+    index, _ = build_index_from_cache(store, "small", kind="ivf", metric="l2", seed=1, batch_rows=37)
+    reference = build_index(small, kind="ivf", metric="l2", seed=1)
+    assert index.params == reference.params and index.calibrated_recall is not None
+    queries = small[::13] + 0.01
+    np.testing.assert_array_equal(index.search(queries, k=5)[1], reference.search(queries, k=5)[1])
+
+
+def test_exact_from_cache_accepts_numpy_options_and_warns_on_chunk_bytes(catalog):
+    store, small, _ = catalog
+    with pytest.warns(DeprecationWarning, match="`chunk_bytes` is ignored"):
+        index, _ = build_index_from_cache(store, "small", kind="exact", seed=np.int64(0), batch_rows=np.int64(64),
+                                          query_batch=np.int64(5), chunk_bytes=1024)
+    assert index.params == {"query_batch": 5} and index.build_seconds > 0
+    np.testing.assert_array_equal(index.search(small[:3], k=1)[1][:, 0], [0, 1, 2])

@@ -23,14 +23,30 @@ initialisation of the reader and allocators (20-60 MB) 1.15x / 1.19x and
 1.10x / 1.15x. Narrow blocks pay relatively more for the hashes: 1.38x / 1.41x
 warm for 1M x 64. Loading the block and then building an index from the array
 would take >= 2x.
+
+The cache is read only through :class:`~attr_utils.cache.SignatureStore`'s
+public API (``open``, ``readable_parts``, ``iter_row_groups``), and indexes are
+made through the public constructors of :mod:`attr_utils.retrieval.index`.
+
+What stays ours, and why (the rest is faiss: ``train_ivf``'s k-means, the
+inverted lists, ``ResultHeap`` for the calibration's ground truth):
+
+* The streamed IVF build sizes every inverted list exactly (one pass assigns
+  the cells, ``invlists.resize`` once per cell, then ``update_entries``)
+  instead of calling faiss's ``index.add(batch)`` per batch, the
+  train-on-sample-then-add pattern of autofaiss: ``add()`` grows each list by
+  doubling its capacity, which can hold up to twice the catalog, so the
+  measured peak would be >= 2x the vectors instead of 1.01-1.10x.
+* ``nprobe`` is calibrated by :func:`~attr_utils.retrieval.index.calibrate_nprobe`
+  (deterministic; see its notes), with the same rule as the in-memory build.
 """
 
 from __future__ import annotations
 
 import ctypes
-import math
 import os
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -38,10 +54,20 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from attr_utils.cache import SignatureStore
-from attr_utils.errors import CacheError
+from attr_utils.errors import BlockError, CacheError, ParameterError
+from attr_utils.retrieval.index import (
+    ExactIndex,
+    IVFIndex,
+    build_index,
+    calibrate_nprobe,
+    check_metric,
+    ivf_nlist,
+    resolve_kind,
+    train_ivf,
+)
+from attr_utils.validation import check_int, check_seed
 
 __all__ = ["build_index_from_cache", "iter_block_batches", "load_block"]
 
@@ -79,59 +105,24 @@ def _store(source) -> SignatureStore:
     if isinstance(store, SignatureStore):
         return store
     if isinstance(source, (str, os.PathLike)):
-        folder = Path(source).expanduser()
-        if not (folder / "_signature.json").is_file():
-            raise CacheError(
-                f"{str(folder)!r} is not a signature folder of the embedding cache (no _signature.json); "
-                "pass CACHE/embeddings/<backbone>-<signature> or an Embedder"
-            )
-        return SignatureStore.open(folder)
-    raise TypeError(f"`source` must be a SignatureStore, an Embedder or a signature folder path, got {type(source).__name__}")
+        return SignatureStore.open(source)  # CacheError when it is not a signature folder
+    raise ParameterError(f"`source` must be a SignatureStore, an Embedder or a signature folder path, got {type(source).__name__}")
 
 
 def _check(store: SignatureStore, block: str, batch_rows) -> int:
     if block not in store.dims:
-        raise KeyError(f"no block {block!r} in {store.folder.name}; available: {list(store.dims)}")
-    if isinstance(batch_rows, bool) or not isinstance(batch_rows, (int, np.integer)) or batch_rows < 1:
-        raise ValueError(f"`batch_rows` must be an integer >= 1, got {batch_rows!r}")
+        raise BlockError(f"no block {block!r} in {store.signature_id}; available: {list(store.dims)}")
+    check_int("batch_rows", batch_rows, min=1)
     return int(store.dims[block])
 
 
-def _readable_parts(store: SignatureStore) -> list[tuple[Path, int]]:
-    """(part, rows) of every committed part; unreadable ones are quarantined like the cache's readers do."""
-    out = []
-    for part in store.parts():
-        try:
-            rows = pq.ParquetFile(part).metadata.num_rows
-        except FileNotFoundError:
-            continue  # compacted away meanwhile
-        except Exception as exc:  # noqa: BLE001 - any parse error means corruption
-            store._quarantine(part, exc)
-            continue
-        out.append((part, rows))
-    return out
-
-
-def _read(part: Path, columns: list[str], batch_rows: int) -> Iterator[pa.RecordBatch]:
-    """Record batches of one part, one row group at a time (the Parquet reader decodes a nested
-    column a whole row group at once, whatever batch size it is asked for: the row group bounds the
-    transient memory, see :data:`attr_utils.cache.ROW_GROUP_BYTES`)."""
-    reader = pq.ParquetFile(part, memory_map=False, pre_buffer=False)
-    for group in range(reader.num_row_groups):
-        table = reader.read_row_group(group, columns=columns, use_threads=False)
-        for batch in table.to_batches(max_chunksize=batch_rows):
-            yield batch
-        del table
-
-
-def _batches(parts: Sequence[tuple[Path, int]], block: str, dim: int, batch_rows: int) -> Iterator[tuple[pa.Array, np.ndarray]]:
-    for part, _ in parts:
-        for batch in _read(part, ["hash", block], batch_rows):
-            col = batch.column(1)
-            if col.null_count:
-                raise CacheError(f"{part} has missing {block} vectors")
-            values = col.flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)  # flatten() honours slice offsets
-            yield batch.column(0), values
+def _batches(store: SignatureStore, parts, block: str, dim: int, batch_rows: int) -> Iterator[tuple[pa.Array, np.ndarray]]:
+    for batch in store.iter_row_groups(["hash", block], batch_rows=batch_rows, parts=parts):
+        col = batch.column(1)
+        if col.null_count:
+            raise CacheError(f"{store.signature_id} has missing {block} vectors")
+        values = col.flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)  # flatten() honours slice offsets
+        yield batch.column(0), values
 
 
 def iter_block_batches(source, block: str, *, batch_rows: int = BATCH_ROWS) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -155,14 +146,16 @@ def iter_block_batches(source, block: str, *, batch_rows: int = BATCH_ROWS) -> I
 
     Raises
     ------
-    KeyError
-        Unknown block.
+    BlockError
+        Unknown block (a ``KeyError``).
     CacheError
         ``source`` is not a signature folder.
+    ParameterError
+        ``source`` of another type, or an invalid ``batch_rows``.
     """
     store = _store(source)
     dim = _check(store, block, batch_rows)
-    for hashes, vectors in _batches(_readable_parts(store), block, dim, int(batch_rows)):
+    for hashes, vectors in _batches(store, store.readable_parts(), block, dim, int(batch_rows)):
         yield hashes.to_numpy(zero_copy_only=False), vectors
 
 
@@ -245,12 +238,10 @@ def _positions(strings: pa.Array, value_set: pa.Array) -> np.ndarray:
     return candidate
 
 
-def _plan(store: SignatureStore, hashes: Sequence[str] | None) -> tuple[list[tuple[Path, int]], np.ndarray, pa.Array, int]:
+def _plan(store: SignatureStore, hashes: Sequence[str] | None) -> tuple[list[Path], np.ndarray, pa.Array, int]:
     """Pass 1 (hash column only): where each stored row goes in the result (-1: dropped)."""
-    parts = _readable_parts(store)
-    chunks = []
-    for part, _ in parts:
-        chunks.extend(batch.column(0) for batch in _read(part, ["hash"], 1 << 20))
+    parts = list(store.readable_parts())  # one snapshot, read by every later pass
+    chunks = [batch.column(0) for batch in store.iter_row_groups(["hash"], parts=parts)]
     stored = pa.chunked_array(chunks, type=pa.string())
     del chunks
     first = _first_occurrences(stored)  # readers keep the first copy of a hash, in stored order
@@ -273,7 +264,7 @@ def _plan(store: SignatureStore, hashes: Sequence[str] | None) -> tuple[list[tup
         missing = ~have & ~repeated
         if missing.any():
             raise CacheError(
-                f"{int(missing.sum())} of the {len(wanted)} requested hashes are not in {store.folder} "
+                f"{int(missing.sum())} of the {len(wanted)} requested hashes are not in {store.signature_id} "
                 f"(first: {wanted[int(np.flatnonzero(missing)[0])].as_py()}); embed those images first"
             )
     _release_free_memory()
@@ -287,9 +278,9 @@ def _fill_repeats(hashes: pa.Array, out: np.ndarray) -> None:
         out[rows] = out[first_pos[rows]]
 
 
-def _stream_into(parts, dest: np.ndarray, block: str, dim: int, batch_rows: int, sink) -> None:
+def _stream_into(store: SignatureStore, parts, dest: np.ndarray, block: str, dim: int, batch_rows: int, sink) -> None:
     offset = 0
-    for _, vectors in _batches(parts, block, dim, batch_rows):
+    for _, vectors in _batches(store, parts, block, dim, batch_rows):
         d = dest[offset : offset + len(vectors)]
         offset += len(vectors)
         keep = d >= 0
@@ -348,7 +339,7 @@ def load_block(source, block: str, *, hashes: Sequence[str] | None = None, batch
         def sink(rows, vectors):
             out[rows] = vectors
 
-        _stream_into(parts, dest, block, dim, int(batch_rows), sink)
+        _stream_into(store, parts, dest, block, dim, int(batch_rows), sink)
         if hashes is not None:
             _fill_repeats(row_hashes, out)
         return pd.Index(pd.array(row_hashes, dtype="str"), name="hash"), out
@@ -375,46 +366,20 @@ def _check_finite(x: np.ndarray, what: str) -> None:
             raise CacheError(f"{what} holds NaN or infinite values (rows {s}..{s + chunk}); clear that signature and embed again")
 
 
-def _exact_from_array(x: np.ndarray, metric: str, start: float, query_batch: int = 256, chunk_bytes: int = 256 * 2**20):
-    """An ExactIndex that owns ``x`` (already normalised for cosine), without the copy-and-check of its constructor."""
-    from attr_utils.retrieval.index import ExactIndex
-
-    index = ExactIndex.__new__(ExactIndex)
-    index.metric = metric
-    index.vectors = x
-    index.ntotal, index.dim = x.shape
-    index.query_batch = int(query_batch)
-    index.chunk_bytes = int(chunk_bytes)
-    index._sqnorms = np.einsum("ij,ij->i", x, x, dtype=np.float64).astype(np.float32) if metric == "l2" else None
-    index.build_seconds = time.perf_counter() - start
-    return index
-
-
-def _topk_merge(best_d, best_i, d, i, k):
-    if best_d is not None:
-        d = np.concatenate([best_d, d], axis=1)
-        i = np.concatenate([best_i, i], axis=1)
-    k = min(k, d.shape[1])
-    part = np.argpartition(d, k - 1, axis=1)[:, :k] if k < d.shape[1] else np.broadcast_to(np.arange(d.shape[1]), d.shape)
-    d = np.take_along_axis(d, part, axis=1)
-    i = np.take_along_axis(i, part, axis=1)
-    order = np.lexsort((i, d), axis=1)
-    return np.take_along_axis(d, order, axis=1), np.take_along_axis(i, order, axis=1)
-
-
-def _ivf_streamed(parts, dest, n, block, dim, batch_rows, metric, seed, nlist=None, nprobe="auto", target_recall=0.95,
+def _ivf_streamed(store, parts, dest, n, block, dim, batch_rows, metric, seed, nlist=None, nprobe="auto", target_recall=0.95,
                   calibration_queries=500, train_size=None):
     """An IVFIndex built from the stream: train on a seeded sample, add batch by batch, calibrate nprobe.
 
     Mirrors :class:`attr_utils.retrieval.index.IVFIndex` (same nlist default, same
+    training through :func:`~attr_utils.retrieval.index.train_ivf`, same
     calibration rule) without holding the catalog twice.
     """
     import faiss
 
-    from attr_utils.retrieval.index import IVFIndex, calibrate_nprobe, ivf_nlist
-
     start = time.perf_counter()
     nlist = ivf_nlist(n, nlist=nlist, nprobe=nprobe, target_recall=target_recall)
+    calibration_queries = check_int("calibration_queries", calibration_queries, min=1)
+    train_size = check_int("train_size", train_size, min=1, allow_none=True)
     rng = np.random.default_rng(seed)
     train_n = min(n, train_size or 40 * nlist)
     train_rows = np.arange(n) if train_n >= n else np.sort(rng.choice(n, train_n, replace=False))
@@ -443,30 +408,30 @@ def _ivf_streamed(parts, dest, n, block, dim, batch_rows, metric, seed, nlist=No
             if hit.any():
                 target[pos[hit]] = prepared(vectors[hit])
 
-    _stream_into(parts, dest, block, dim, batch_rows, gather)
-    quantizer = faiss.IndexFlatIP(dim) if cosine else faiss.IndexFlatL2(dim)
-    index = faiss.IndexIVFFlat(quantizer, dim, int(nlist), faiss.METRIC_INNER_PRODUCT if cosine else faiss.METRIC_L2)
-    index.cp.seed = int(seed)
-    index.cp.max_points_per_centroid = max(64, math.ceil(len(train) / nlist))
-    index.train(train)
+    _stream_into(store, parts, dest, block, dim, batch_rows, gather)
+    index = train_ivf(train, nlist=nlist, metric=metric, seed=seed)
+    quantizer = index.quantizer
     del train
     _release_free_memory()
 
-    # pass 3: the cell of every vector (8 bytes per row), and the exact neighbours of the calibration queries
+    # pass 3: the cell of every vector (8 bytes per row), and the exact neighbours of the calibration
+    # queries (faiss.knn per batch, merged across batches by a ResultHeap: similarities kept largest
+    # for cosine, squared L2 smallest)
     k = min(10, n - 1)
-    truth = [None, None]
-    qsq = (queries.astype(np.float64) ** 2).sum(axis=1, keepdims=True) if m else None
+    metric_type = faiss.METRIC_INNER_PRODUCT if cosine else faiss.METRIC_L2
+    heap = faiss.ResultHeap(m, k + 1, keep_max=cosine) if m else None
     cells = np.empty(n, dtype=np.int64)
 
     def assign(rows, vectors):
         v = prepared(vectors)
         cells[rows] = quantizer.search(v, 1)[1][:, 0]
         if m:
-            dots = queries @ v.T
-            d = (1.0 - dots) if cosine else (qsq - 2.0 * dots + (v.astype(np.float64) ** 2).sum(axis=1)[None, :])
-            truth[0], truth[1] = _topk_merge(truth[0], truth[1], d, np.broadcast_to(rows, d.shape), k + 1)
+            d, i = faiss.knn(queries, v, min(k + 1, len(v)), metric=metric_type)
+            heap.add_result(d, np.asarray(rows, dtype=np.int64)[i])
 
-    _stream_into(parts, dest, block, dim, batch_rows, assign)
+    _stream_into(store, parts, dest, block, dim, batch_rows, assign)
+    if m:
+        heap.finalize()
     _release_free_memory()
     # pass 4: size every inverted list exactly once, then copy the vectors in (faiss's own add() grows
     # the lists by doubling, which can hold up to twice the catalog)
@@ -487,17 +452,14 @@ def _ivf_streamed(parts, dest, n, block, dim, batch_rows, metric, seed, nlist=No
                                     faiss.swig_ptr(codes[lo:hi].view(np.uint8)))
             filled[cell] += hi - lo
 
-    _stream_into(parts, dest, block, dim, batch_rows, fill)
+    _stream_into(store, parts, dest, block, dim, batch_rows, fill)
     del cells
     index.ntotal = n
-    nprobe_value, recall = (int(min(nprobe, nlist)), None) if nprobe != "auto" else calibrate_nprobe(index, queries, query_rows, truth[1], k=k, nlist=nlist, target_recall=target_recall)
-    index.nprobe = nprobe_value
-
-    out = IVFIndex.__new__(IVFIndex)
-    out._index, out._quantizer = index, quantizer
-    out.metric, out.dim, out.ntotal = metric, dim, n
-    out.nlist, out.nprobe, out.seed = int(nlist), nprobe_value, int(seed)
-    out.target_recall, out.calibrated_recall = float(target_recall), recall
+    if nprobe == "auto":
+        index.nprobe, recall = calibrate_nprobe(index, queries, query_rows, heap.I, k=k, nlist=nlist, target_recall=target_recall)
+    else:
+        index.nprobe, recall = int(min(nprobe, nlist)), None
+    out = IVFIndex.from_faiss(index, metric=metric, seed=seed, target_recall=target_recall, calibrated_recall=recall)
     out.build_seconds = time.perf_counter() - start
     return out
 
@@ -556,12 +518,14 @@ def build_index_from_cache(
     module notes). ``hnsw`` loads the block (bounded) and builds with
     :func:`~attr_utils.retrieval.index.build_index` (its graph adds ~2*M*4 bytes per row).
     """
-    from attr_utils.retrieval.index import _check_metric, build_index, resolve_kind
-
     store = _store(source)
     dim = _check(store, block, batch_rows)
-    _check_metric(metric)
+    metric = check_metric(metric)
+    seed = check_seed(seed)
     batch_rows = int(batch_rows)
+    if options.pop("chunk_bytes", None) is not None:
+        warnings.warn("`chunk_bytes` is ignored since attr-utils 0.2 (faiss.knn blocks the catalog itself) and is removed in 0.3",
+                      DeprecationWarning, stacklevel=2)
 
     def run():
         start = time.perf_counter()
@@ -570,22 +534,24 @@ def build_index_from_cache(
         index_hashes = pd.Index(pd.array(row_hashes, dtype="str"), name="hash")
         if concrete == "ivf":
             if hashes is not None and len(set(hashes)) != len(hashes):
-                raise ValueError("`hashes` must not repeat a hash for an IVF index")
-            return _ivf_streamed(parts, dest, n, block, dim, batch_rows, metric, seed, **options), index_hashes
+                raise ParameterError("`hashes` must not repeat a hash for an IVF index")
+            return _ivf_streamed(store, parts, dest, n, block, dim, batch_rows, metric, seed, **options), index_hashes
         out = np.empty((n, dim), dtype=np.float32)
 
         def sink(rows, vectors):
             out[rows] = vectors
 
-        _stream_into(parts, dest, block, dim, batch_rows, sink)
+        _stream_into(store, parts, dest, block, dim, batch_rows, sink)
         if hashes is not None:
             _fill_repeats(row_hashes, out)
-        _check_finite(out, f"the {block} vectors of {store.folder.name}")
+        _check_finite(out, f"the {block} vectors of {store.signature_id}")
         if concrete == "hnsw":
             return build_index(out, kind="hnsw", metric=metric, seed=seed, **options), index_hashes
         if metric == "cosine":
             _normalize_inplace(out)
-        return _exact_from_array(out, metric, start, **options), index_hashes
+        index = ExactIndex.from_normalized(out, metric=metric, **options)  # owns `out`: no second copy
+        index.build_seconds = time.perf_counter() - start
+        return index, index_hashes
 
     return _retrying(run)
 
