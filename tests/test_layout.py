@@ -227,11 +227,6 @@ KNOWN_VIOLATIONS = {
     "private: attr_utils.analysis.clustering imports attr_utils.analysis.accuracy._attrs",
     "private: attr_utils.analysis.reduction imports attr_utils.analysis.accuracy._attrs",
     "private: attr_utils.analysis.reduction imports attr_utils.analysis.accuracy._check_k_fits",
-    "private: attr_utils.retrieval.index_from_cache imports attr_utils.retrieval.index._check_metric",
-    "private: attr_utils.retrieval.index_from_cache uses ._index (defined in attr_utils.retrieval.index)",
-    "private: attr_utils.retrieval.index_from_cache uses ._quantizer (defined in attr_utils.retrieval.index)",
-    "private: attr_utils.retrieval.index_from_cache uses ._quarantine (defined in attr_utils.cache)",
-    "private: attr_utils.retrieval.index_from_cache uses ._sqnorms (defined in attr_utils.retrieval.index)",
     "private: attr_utils.scale.distributed uses ._result (defined in attr_utils.embedder)",
 }
 
