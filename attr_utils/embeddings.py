@@ -76,6 +76,12 @@ class Embeddings:
         as ``weights=`` to embed more images the same way).
     resize : str
         Resize policy the images went through.
+    engine : str
+        Inference engine that computed this call's vectors (``"keras"``,
+        ``"openvino"``; ``""`` when every vector came from the cache). Engines
+        agree within 1e-5 relative, so they share the cache.
+    engine_reason : str
+        Why that engine (e.g. why ``engine="auto"`` fell back to Keras).
     """
 
     table: pd.DataFrame
@@ -90,6 +96,8 @@ class Embeddings:
     backbone_reason: str = ""
     weights_spec: str = ""
     resize: str = "stretch"
+    engine: str = ""
+    engine_reason: str = ""
 
     def __post_init__(self) -> None:
         n = len(self.table)
@@ -169,6 +177,8 @@ class Embeddings:
         text = f"{self.backbone} · {self.weights_label or self.weights}"
         if not self.pretrained:
             text += " (RANDOM WEIGHTS: not the paper's results)"
+        if self.engine:
+            text += f" · {self.engine}"
         return text
 
     def subset(self, rows) -> Embeddings:
@@ -187,4 +197,6 @@ class Embeddings:
             backbone_reason=self.backbone_reason,
             weights_spec=self.weights_spec,
             resize=self.resize,
+            engine=self.engine,
+            engine_reason=self.engine_reason,
         )

@@ -12,6 +12,7 @@ __all__ = [
     "BackboneError",
     "CacheError",
     "DatasetError",
+    "EngineError",
     "ImageDecodeError",
     "WeightsError",
     "WeightsUnavailableError",
@@ -44,3 +45,7 @@ class WeightsUnavailableError(WeightsError):
 
 class CacheError(AttrUtilsError):
     """The embedding cache cannot be read or written."""
+
+
+class EngineError(AttrUtilsError, RuntimeError):
+    """An inference engine is not installed, fails to convert, or disagrees with Keras."""
