@@ -114,6 +114,9 @@ class Embedder:
         The engine that ran the forward passes (``""`` until one ran).
     engine_reason : str
         Why that engine (e.g. why ``auto`` fell back to Keras).
+    engine_conversion : dict or None
+        The converted model's record (conversion time, sizes, parity error);
+        None for Keras.
     """
 
     def __init__(
@@ -131,6 +134,7 @@ class Embedder:
         self.engine = default_engine(engine)
         self.engine_used = ""
         self.engine_reason = ""
+        self.engine_conversion = None
         self.resolved = resolve_backbone(backbone, weights, seed=seed)
         self.spec = self.resolved.spec
         self.batch_size = int(batch_size)
@@ -171,6 +175,7 @@ class Embedder:
             with _MODELS_LOCK:
                 resolved = _ENGINES.setdefault(key, resolved)
         self.engine_used, self.engine_reason = resolved.name, resolved.reason
+        self.engine_conversion = resolved.conversion
         return resolved.model
 
     def forward(self, images: np.ndarray) -> dict[str, np.ndarray]:
