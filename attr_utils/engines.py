@@ -317,6 +317,20 @@ def _convert_openvino(keras_model, spec, key: dict, folder: Path) -> dict:
     return record
 
 
+def _sweep(engines_dir: Path, older_than: float = 3600.0) -> None:
+    """Delete temporary and set-aside folders left by killed conversions (older than an hour)."""
+    if not engines_dir.is_dir():
+        return
+    now = time.time()
+    for p in engines_dir.iterdir():
+        if p.name.startswith((".tmp-", ".stale-")):
+            try:
+                if now - p.stat().st_mtime > older_than:
+                    shutil.rmtree(p, ignore_errors=True)
+            except OSError:
+                pass
+
+
 def _openvino_model(spec, weights, cache_root: Path, build_keras):
     from attr_utils.cache import signature_hash
 
@@ -325,6 +339,7 @@ def _openvino_model(spec, weights, cache_root: Path, build_keras):
     with _BUILD_LOCK:
         record = _read_record(folder, key) if folder.exists() else None
         if record is None:
+            _sweep(folder.parent)
             if folder.exists():
                 logger.warning("rebuilding the damaged or stale openvino conversion at %s", folder)
                 _set_aside(folder)

@@ -84,6 +84,7 @@ class NotebookParams:
             ("dataset", self.dataset_label),
             ("backbone", self.backbone),
             ("weights", self.weights or "the backbone's pretrained weights"),
+            ("engine", self.engine),
         ]
         lines = ["| parameter | value |", "|---|---|"] + [f"| {k} | `{v}` |" for k, v in rows]
         return "\n".join(lines)
