@@ -30,6 +30,7 @@ from attr_utils.backbones.auto import ResolvedBackbone, resolve_backbone
 from attr_utils.cache import EmbeddingCache, SignatureStore
 from attr_utils.datasets import Dataset, load_dataset
 from attr_utils.embeddings import EmbedReport, Embeddings, Skipped
+from attr_utils.engines import default_engine
 from attr_utils.errors import CacheError, ImageDecodeError
 from attr_utils.hashing import bytes_sha256
 from attr_utils.images import DECODE_VERSION, RESIZE_POLICIES, decode_image, to_model_input
@@ -38,6 +39,8 @@ __all__ = ["Embedder", "embed", "embed_images", "fill_cache", "model_signature"]
 
 #: Built models, by signature, reused across calls in one process.
 _MODELS: dict[str, object] = {}
+#: Resolved engines, by (signature, engine, cache folder), reused across calls in one process.
+_ENGINES: dict[tuple, object] = {}
 _MODELS_LOCK = threading.Lock()
 
 
@@ -118,6 +121,20 @@ class Embedder:
         How images become square.
     seed : int, default=0
         Seed of random weights.
+    engine : {"auto", "keras", "openvino"}, optional
+        What runs the network (see :mod:`attr_utils.engines`). Default:
+        ``$ATTR_UTILS_ENGINE``, else ``"auto"`` (OpenVINO when installed and
+        its vectors match Keras's, else Keras).
+
+    Attributes
+    ----------
+    engine_used : str
+        The engine that ran the forward passes (``""`` until one ran).
+    engine_reason : str
+        Why that engine (e.g. why ``auto`` fell back to Keras).
+    engine_conversion : dict or None
+        The converted model's record (conversion time, sizes, parity error);
+        None for Keras.
     """
 
     def __init__(
@@ -129,20 +146,26 @@ class Embedder:
         batch_size: int = 32,
         resize: str = "stretch",
         seed: int = 0,
+        engine: str | None = None,
     ):
         _validate(batch_size, resize)
+        self.engine = default_engine(engine)
+        self.engine_used = ""
+        self.engine_reason = ""
+        self.engine_conversion = None
         self.resolved = resolve_backbone(backbone, weights, seed=seed)
         self.spec = self.resolved.spec
         self.batch_size = int(batch_size)
         self.resize = resize
         self.signature = model_signature(self.resolved, resize)
-        self.store: SignatureStore = EmbeddingCache(cache_dir).store(self.signature, self.spec.dims)
+        cache = EmbeddingCache(cache_dir)
+        self.cache_root = cache.root
+        self.store: SignatureStore = cache.store(self.signature, self.spec.dims)
         self.forward_passes = 0
 
     # -- model -----------------------------------------------------------
-    @property
-    def model(self):
-        """The multi-output model, built on first use and shared in-process."""
+    def _keras_model(self):
+        """The Keras multi-output model, built once per process and signature."""
         from attr_utils.cache import signature_hash
         from attr_utils.model import BlockModel
 
@@ -156,6 +179,25 @@ class Embedder:
                     model = BlockModel(self.spec, self.resolved.weights)
                 _MODELS[key] = model
         return model
+
+    @property
+    def model(self):
+        """The engine's runner of the multi-output model, built on first use and shared in-process."""
+        from attr_utils.cache import signature_hash
+        from attr_utils.engines import resolve_engine
+
+        key = (signature_hash(self.signature), self.engine, str(self.cache_root))
+        with _MODELS_LOCK:
+            resolved = _ENGINES.get(key)
+        if resolved is None:
+            resolved = resolve_engine(
+                self.engine, self.spec, self.resolved.weights, cache_root=self.cache_root, build_keras=self._keras_model
+            )
+            with _MODELS_LOCK:
+                resolved = _ENGINES.setdefault(key, resolved)
+        self.engine_used, self.engine_reason = resolved.name, resolved.reason
+        self.engine_conversion = resolved.conversion
+        return resolved.model
 
     def forward(self, images: np.ndarray) -> dict[str, np.ndarray]:
         """Run one batch of uint8 images through the network."""
@@ -359,6 +401,8 @@ class Embedder:
             backbone_reason=self.resolved.reason,
             weights_spec=str(w.path) if w.kind == "file" else w.name if w.kind == "random" else w.spec,
             resize=self.resize,
+            engine=self.engine_used if report.embedded else "",
+            engine_reason=self.engine_reason if report.embedded else "",
         )
 
 
@@ -374,6 +418,7 @@ def embed(
     progress: bool = True,
     workers: int | None = None,
     scheduler=None,
+    engine: str | None = None,
 ) -> Embeddings:
     """Embed every image of a dataset into per-block vectors.
 
@@ -408,6 +453,11 @@ def embed(
     scheduler : str or distributed.Client, optional
         Embed on an existing Dask cluster (``"tcp://HOST:8786"``); the cache
         folder must be on storage every worker sees.
+    engine : {"auto", "keras", "openvino"}, optional
+        What runs the network; the vectors agree within 1e-5 relative, so
+        every engine shares the cache. Default: ``$ATTR_UTILS_ENGINE``, else
+        ``"auto"`` (OpenVINO when installed and matching Keras, else Keras).
+        ``Embeddings.engine`` records the one used.
 
     Returns
     -------
@@ -427,9 +477,9 @@ def embed(
 
         return embed_on_cluster(
             data, workers=workers, scheduler=scheduler, backbone=backbone, weights=weights, cache_dir=cache_dir,
-            batch_size=batch_size, resize=resize, seed=seed, progress=progress,
+            batch_size=batch_size, resize=resize, seed=seed, progress=progress, engine=engine,
         )
-    embedder = Embedder(backbone, weights, cache_dir=cache_dir, batch_size=batch_size, resize=resize, seed=seed)
+    embedder = Embedder(backbone, weights, cache_dir=cache_dir, batch_size=batch_size, resize=resize, seed=seed, engine=engine)
     return embedder.embed(data, progress=progress)
 
 
@@ -443,12 +493,13 @@ def fill_cache(
     resize: str = "stretch",
     seed: int = 0,
     progress: bool = True,
+    engine: str | None = None,
 ) -> EmbedReport:
     """Embed a dataset into the cache without loading the vectors back (large catalogs).
 
     Same parameters as :func:`embed`; returns only the :class:`EmbedReport`.
     """
-    embedder = Embedder(backbone, weights, cache_dir=cache_dir, batch_size=batch_size, resize=resize, seed=seed)
+    embedder = Embedder(backbone, weights, cache_dir=cache_dir, batch_size=batch_size, resize=resize, seed=seed, engine=engine)
     return embedder.fill_dataset(data, progress=progress)
 
 
@@ -462,6 +513,7 @@ def embed_images(
     resize: str = "stretch",
     seed: int = 0,
     on_error: str = "skip",
+    engine: str | None = None,
 ) -> Embeddings:
     """Embed query images (paths, uploaded bytes or PIL images).
 
@@ -472,7 +524,7 @@ def embed_images(
     like : Embeddings, optional
         Embed exactly as ``like`` was (same backbone, weights, resize);
         overrides ``backbone``, ``weights`` and ``resize``.
-    backbone, weights, cache_dir, resize, seed
+    backbone, weights, cache_dir, resize, seed, engine
         As in :func:`embed`.
     on_error : {"skip", "raise"}, default="skip"
         ``"skip"``: images that cannot be read or decoded are left out and
@@ -501,5 +553,5 @@ def embed_images(
         backbone, weights, resize = like.backbone, like.weights_spec or like.weights, like.resize
     if on_error not in ("skip", "raise"):
         raise ValueError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
-    embedder = Embedder(backbone, weights, cache_dir=cache_dir, resize=resize, seed=seed)
+    embedder = Embedder(backbone, weights, cache_dir=cache_dir, resize=resize, seed=seed, engine=engine)
     return embedder.embed_images(images, on_error=on_error)

@@ -92,6 +92,12 @@ class Embeddings:
         as ``weights=`` to embed more images the same way).
     resize : str
         Resize policy the images went through.
+    engine : str
+        Inference engine that computed this call's vectors (``"keras"``,
+        ``"openvino"``; ``""`` when every vector came from the cache). Engines
+        agree within 1e-5 relative, so they share the cache.
+    engine_reason : str
+        Why that engine (e.g. why ``engine="auto"`` fell back to Keras).
     """
 
     table: pd.DataFrame
@@ -106,6 +112,8 @@ class Embeddings:
     backbone_reason: str = ""
     weights_spec: str = ""
     resize: str = "stretch"
+    engine: str = ""
+    engine_reason: str = ""
 
     def __post_init__(self) -> None:
         n = len(self.table)
@@ -186,6 +194,8 @@ class Embeddings:
         text = f"{self.backbone} · {self.weights_label or self.weights}"
         if not self.pretrained:
             text += " (RANDOM WEIGHTS: not the paper's results)"
+        if self.engine:
+            text += f" · {self.engine}"
         return text
 
     def subset(self, rows) -> Embeddings:
@@ -204,4 +214,6 @@ class Embeddings:
             backbone_reason=self.backbone_reason,
             weights_spec=self.weights_spec,
             resize=self.resize,
+            engine=self.engine,
+            engine_reason=self.engine_reason,
         )

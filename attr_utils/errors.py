@@ -13,6 +13,7 @@ __all__ = [
     "BlockError",
     "CacheError",
     "DatasetError",
+    "EngineError",
     "ImageDecodeError",
     "MissingFileError",
     "NotFittedError",
@@ -80,3 +81,7 @@ class MissingFileError(AttrUtilsError, FileNotFoundError):
 
 class QueryError(AttrUtilsError, IndexError):
     """A query refers to a row or item that does not exist."""
+
+
+class EngineError(AttrUtilsError, RuntimeError):
+    """An inference engine is not installed, fails to convert, or disagrees with Keras."""

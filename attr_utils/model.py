@@ -16,11 +16,28 @@ RANDOM_INIT_VERSION = "numpy-glorot-v1"
 
 
 def import_keras():
-    """Import Keras (TensorFlow backend) quietly; the only place TF is imported."""
+    """Import Keras (TensorFlow backend) quietly; the only place TF is imported.
+
+    Turns on TensorFlow's oneDNN kernels (``TF_ENABLE_ONEDNN_OPTS=1``) unless
+    the user set the variable: TF enables them by default only on some Intel
+    CPUs, and on AMD Zen 3 they run ResNet-50 1.30x and EfficientNet-Lite0
+    1.59x faster (issue 14; benchmarks/README.md). Set before the import, as
+    TF reads it once.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     import keras
 
+    threads = os.environ.get("ATTR_UTILS_TF_THREADS")  # set by distributed.worker_thread_env
+    if threads:
+        import tensorflow as tf
+
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:  # the TF runtime is already initialised in this process
+            pass
     return keras
 
 

@@ -12,10 +12,22 @@ with random weights (speed does not depend on the weights' values):
 * ``warm``   attr_utils.embed again on the warm cache.
 
 Targets (resnet50): cold/bare >= 0.9, cold/naive >= 2.3, warm >= 50x cold.
+
+``engines`` (issue 14): for each installed engine (``--engines keras,openvino``),
+interleaved in one process over ``--rounds`` rounds (best round kept), the
+bare forward pass and the cold end-to-end run (decoding included, a fresh
+embedding cache each time; the converted model is built before timing), with
+each engine's ratio to Keras. Targets: cold end-to-end with openvino >= 1.3x
+Keras for resnet50 and >= 2x for efficientnet-lite0; cold/bare >= 0.9.
+``--onednn`` also times Keras's bare forward pass in two fresh processes,
+``TF_ENABLE_ONEDNN_OPTS=0`` and ``=1``. The load average is recorded before
+and after: the figures are only comparable within one run.
+
 ``--memory N`` also embeds N images in a fresh process and reports its peak
 RSS (target: <= 3 GB for 1,000 images: images stream, they are not all held).
 
 Usage: python benchmarks/bench_embed.py [--images 256] [--backbones resnet50,efficientnet-lite0] [--memory 1000]
+                                       [--engines keras,openvino] [--rounds 2] [--onednn] [--skip-naive]
 """
 
 from __future__ import annotations
@@ -47,6 +59,122 @@ def make_images(folder: Path, n: int, seed: int = 0) -> Path:
     return folder
 
 
+#: Seconds of rest before each timed run: TensorFlow's and OpenVINO's worker threads spin for a
+#: while after a run, and would otherwise slow down whichever engine is timed next.
+PAUSE = 2.0
+
+
+def loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def bench_engines(name: str, folder: Path, batch_size: int, engines: list[str], rounds: int) -> dict:
+    """Bare and cold end-to-end img/s per engine, interleaved, best of ``rounds``."""
+    import shutil
+
+    import attr_utils as au
+    from attr_utils.embedder import Embedder
+
+    paths = sorted(str(p) for p in folder.glob("*.png"))
+    n = len(paths)
+    root = Path(tempfile.mkdtemp(prefix="bench-engines-"))
+    try:
+        embedders, inputs = {}, None
+        for engine in engines:
+            t = time.perf_counter()
+            e = Embedder(name, "random", cache_dir=root, batch_size=batch_size, engine=engine)
+            model = e.model  # converts (or loads the conversion) outside the timed region
+            model(np.zeros((batch_size, 224, 224, 3), dtype=np.uint8))
+            embedders[engine] = (e, model, round(time.perf_counter() - t, 2))
+            if inputs is None:
+                inputs = np.stack([e._decode(p) for p in paths])
+        best = {engine: {"bare": float("inf"), "cold": float("inf")} for engine in engines}
+        for _ in range(rounds):
+            for engine in engines:
+                e, model, _ = embedders[engine]
+                time.sleep(PAUSE)
+                t = time.perf_counter()
+                for s in range(0, n, batch_size):
+                    model(inputs[s : s + batch_size])
+                best[engine]["bare"] = min(best[engine]["bare"], time.perf_counter() - t)
+                shutil.rmtree(root / "embeddings", ignore_errors=True)
+                time.sleep(PAUSE)
+                t = time.perf_counter()
+                emb = au.embed(folder, backbone=name, weights="random", cache_dir=root, batch_size=batch_size,
+                               engine=engine, progress=False)
+                best[engine]["cold"] = min(best[engine]["cold"], time.perf_counter() - t)
+                assert emb.report.embedded == n and emb.engine == engine, (emb.report, emb.engine)
+        out = {}
+        for engine in engines:
+            bare, cold = n / best[engine]["bare"], n / best[engine]["cold"]
+            out[engine] = {
+                "bare_images_per_s": round(bare, 2),
+                "cold_images_per_s": round(cold, 2),
+                "cold_over_bare": round(cold / bare, 3),
+                "setup_seconds": embedders[engine][2],
+            }
+        if "keras" in out:
+            for engine in engines:
+                out[engine]["bare_over_keras"] = round(out[engine]["bare_images_per_s"] / out["keras"]["bare_images_per_s"], 3)
+                out[engine]["cold_over_keras"] = round(out[engine]["cold_images_per_s"] / out["keras"]["cold_images_per_s"], 3)
+        for engine in engines:
+            record = getattr(embedders[engine][0], "engine_conversion", None)
+            if record:
+                out[engine]["conversion"] = {
+                    "convert_seconds": record["convert_seconds"],
+                    "megabytes": round(sum(record["bytes"].values()) / 1e6, 1),
+                    "parity_max_rel_error": record["parity_max_rel_error"],
+                    "runtime_version": record["key"]["runtime_version"],
+                }
+        return out
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+ONEDNN_SCRIPT = """
+import sys, time, numpy as np
+from attr_utils.embedder import Embedder
+e = Embedder(sys.argv[1], "random", cache_dir=sys.argv[2], engine="keras")
+m = e.model
+x = np.random.default_rng(0).integers(0, 255, (32, 224, 224, 3), dtype=np.uint8)
+m(x)
+t = time.perf_counter()
+for _ in range(int(sys.argv[3])):
+    m(x)
+print(32 * int(sys.argv[3]) / (time.perf_counter() - t))
+"""
+
+
+def bench_onednn(name: str, batches: int = 3, repeats: int = 2) -> dict:
+    """Keras bare img/s with TF's oneDNN kernels off and on: fresh processes, alternated, best of ``repeats``."""
+    best = {"0": 0.0, "1": 0.0}
+    for _ in range(repeats):
+        for flag in ("0", "1"):
+            with tempfile.TemporaryDirectory() as cache:
+                env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": flag}
+                run = subprocess.run([sys.executable, "-c", ONEDNN_SCRIPT, name, cache, str(batches)],
+                                     capture_output=True, text=True, check=True, env=env)
+                best[flag] = max(best[flag], float(run.stdout.strip().splitlines()[-1]))
+    return {
+        "TF_ENABLE_ONEDNN_OPTS=0": round(best["0"], 2),
+        "TF_ENABLE_ONEDNN_OPTS=1": round(best["1"], 2),
+        "on_over_off": round(best["1"] / best["0"], 3),
+    }
+
+
 def bench_backbone(name: str, folder: Path, batch_size: int) -> dict:
     import attr_utils as au
     from attr_utils.embedder import Embedder
@@ -57,18 +185,18 @@ def bench_backbone(name: str, folder: Path, batch_size: int) -> dict:
     n = len(paths)
     with tempfile.TemporaryDirectory() as cache:
         # build (and warm up) the model outside the timed region: all variants pay it once
-        embedder = Embedder(name, "random", cache_dir=cache, batch_size=batch_size)
+        embedder = Embedder(name, "random", cache_dir=cache, batch_size=batch_size, engine="keras")
         model = embedder.model
         warm_x = np.zeros((batch_size, 224, 224, 3), dtype=np.uint8)
         model(warm_x)
 
         t = time.perf_counter()
-        emb = au.embed(folder, backbone=name, weights="random", cache_dir=cache, batch_size=batch_size, progress=False)
+        emb = au.embed(folder, backbone=name, weights="random", cache_dir=cache, batch_size=batch_size, engine="keras", progress=False)
         cold = time.perf_counter() - t
         assert emb.report.embedded == n
 
         t = time.perf_counter()
-        again = au.embed(folder, backbone=name, weights="random", cache_dir=cache, batch_size=batch_size, progress=False)
+        again = au.embed(folder, backbone=name, weights="random", cache_dir=cache, batch_size=batch_size, engine="keras", progress=False)
         warm = time.perf_counter() - t
         assert again.report.embedded == 0
 
@@ -129,16 +257,31 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--backbones", default="resnet50,efficientnet-lite0")
     parser.add_argument("--memory", type=int, default=1000, help="images for the peak-memory run (0 to skip)")
+    parser.add_argument("--engines", default="keras,openvino", help="engines to compare, interleaved (empty to skip)")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds per engine (best kept)")
+    parser.add_argument("--onednn", action="store_true", help="also time Keras with TF_ENABLE_ONEDNN_OPTS=0 and 1")
+    parser.add_argument("--skip-naive", action="store_true", help="skip the issue-2 figures (naive, warm, keras cold/bare)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         folder = make_images(root / "images", args.images)
         result = {
-            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+                        "cpu": cpu_model()},
+            "loadavg_start": loadavg(),
             "backbones": {},
+            "engines": {},
+            "onednn": {},
         }
+        engines = [e for e in args.engines.split(",") if e]
         for name in [b for b in args.backbones.split(",") if b]:
-            result["backbones"][name] = bench_backbone(name, folder, args.batch_size)
+            if not args.skip_naive:
+                result["backbones"][name] = bench_backbone(name, folder, args.batch_size)
+            if engines:
+                result["engines"][name] = bench_engines(name, folder, args.batch_size, engines, args.rounds)
+            if args.onednn:
+                result["onednn"][name] = bench_onednn(name)
+        result["loadavg_end"] = loadavg()
         if args.memory:
             result["memory"] = bench_memory(args.memory, "resnet50", root)
     result["this_process_peak_rss_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 3)

@@ -51,4 +51,5 @@ def cache_dir(tmp_path) -> Path:
 def _isolated_env(monkeypatch, tmp_path_factory):
     """Never touch the user's real caches or weights settings from tests."""
     monkeypatch.delenv("ATTR_UTILS_WEIGHTS", raising=False)
+    monkeypatch.setenv("ATTR_UTILS_ENGINE", "keras")  # engine tests ask for theirs; conversions stay in tests/test_engines.py
     monkeypatch.setenv("ATTR_UTILS_CACHE", str(tmp_path_factory.getbasetemp() / "default-cache"))

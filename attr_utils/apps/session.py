@@ -10,6 +10,7 @@ variable                   meaning                                      default
 ``ATTR_UTILS_DATASET``     folder, CSV manifest or Kaggle styles.csv    the synthetic catalog
 ``ATTR_UTILS_BACKBONE``    registered backbone name or ``auto``         ``auto``
 ``ATTR_UTILS_WEIGHTS``     ``imagenet``, ``random[:SEED]`` or a file    the backbone's own
+``ATTR_UTILS_ENGINE``      ``auto``, ``keras`` or ``openvino``          ``auto``
 ``ATTR_UTILS_SMOKE``       images per class for quick test runs         unset (everything)
 =========================  ===========================================  ==================
 """
@@ -21,6 +22,8 @@ import math
 import os
 import sys
 from dataclasses import dataclass
+
+from attr_utils.engines import default_engine
 
 __all__ = [
     "ENV",
@@ -37,6 +40,7 @@ ENV = {
     "dataset": "ATTR_UTILS_DATASET",
     "backbone": "ATTR_UTILS_BACKBONE",
     "weights": "ATTR_UTILS_WEIGHTS",
+    "engine": "ATTR_UTILS_ENGINE",
     "smoke": "ATTR_UTILS_SMOKE",
 }
 
@@ -58,12 +62,16 @@ class NotebookParams:
         weights.
     smoke : int or None
         When set, only this many images per class are used (test runs).
+    engine : str
+        Inference engine (``"auto"``, ``"keras"``, ``"openvino"``); the
+        vectors agree within 1e-5 whichever runs.
     """
 
     dataset: str | None = None
     backbone: str = "auto"
     weights: str | None = None
     smoke: int | None = None
+    engine: str = "auto"
 
     @property
     def dataset_label(self) -> str:
@@ -76,6 +84,7 @@ class NotebookParams:
             ("dataset", self.dataset_label),
             ("backbone", self.backbone),
             ("weights", self.weights or "the backbone's pretrained weights"),
+            ("engine", self.engine),
         ]
         lines = ["| parameter | value |", "|---|---|"] + [f"| {k} | `{v}` |" for k, v in rows]
         return "\n".join(lines)
@@ -100,6 +109,7 @@ def notebook_params(
     backbone: str | None = None,
     weights: str | None = None,
     smoke: int | None = None,
+    engine: str | None = None,
 ) -> NotebookParams:
     """Read the notebook parameters from the environment.
 
@@ -112,6 +122,8 @@ def notebook_params(
         ``ATTR_UTILS_WEIGHTS``.
     smoke : int, optional
         Override ``ATTR_UTILS_SMOKE``.
+    engine : str, optional
+        Override ``ATTR_UTILS_ENGINE``.
 
     Returns
     -------
@@ -120,7 +132,8 @@ def notebook_params(
     Raises
     ------
     ValueError
-        ``ATTR_UTILS_SMOKE`` is not a positive integer.
+        ``ATTR_UTILS_SMOKE`` is not a positive integer, or ``ATTR_UTILS_ENGINE``
+        is not an engine.
 
     Examples
     --------
@@ -138,6 +151,7 @@ def notebook_params(
         backbone=backbone or env.get(ENV["backbone"]) or "auto",
         weights=weights or env.get(ENV["weights"]) or None,
         smoke=smoke,
+        engine=default_engine(engine or env.get(ENV["engine"]) or "auto"),
     )
 
 
@@ -259,7 +273,7 @@ def load_notebook_embeddings(params: NotebookParams | None = None, *, progress: 
     # Keras prints "Downloading data from ..." on stdout while backbone="auto" probes for the
     # ResNet-50 weights; the outcome is reported by the provenance banner instead.
     with contextlib.redirect_stdout(io.StringIO()), quiet_native_logs():
-        return embed(data, backbone=params.backbone, weights=params.weights, progress=progress)
+        return embed(data, backbone=params.backbone, weights=params.weights, engine=params.engine, progress=progress)
 
 
 def attribute_columns(emb) -> list[str]:

@@ -34,7 +34,7 @@ def positive_int(text: str) -> int:
 
 
 def add_embedding_options(parser: argparse.ArgumentParser) -> None:
-    """``--backbone --weights --cache-dir --batch-size --resize --seed-weights``."""
+    """``--backbone --weights --cache-dir --batch-size --resize --engine``."""
     g = parser.add_argument_group("embedding")
     g.add_argument(
         "--backbone",
@@ -54,6 +54,13 @@ def add_embedding_options(parser: argparse.ArgumentParser) -> None:
         choices=["stretch", "pad", "crop"],
         default="stretch",
         help="how images become square: stretch (default), pad on white, centre crop",
+    )
+    g.add_argument(
+        "--engine",
+        choices=["auto", "keras", "openvino"],
+        default=None,
+        help="what runs the network: auto (OpenVINO if installed and matching Keras, else Keras), keras, openvino "
+        "(default: $ATTR_UTILS_ENGINE, else auto); the vectors agree within 1e-5",
     )
 
 
@@ -76,6 +83,7 @@ def embed_from_args(args: argparse.Namespace, data: str, *, label: str | None = 
         cache_dir=args.cache_dir,
         batch_size=args.batch_size,
         resize=args.resize,
+        engine=args.engine,
         progress=(not getattr(args, "json", False)) if progress is None else progress,
     )
 

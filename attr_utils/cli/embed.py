@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     dataset = load_dataset(args.data, path_column=args.path_column)
     if args.label is not None:
         dataset.require_label(args.label)
-    embedder = Embedder(args.backbone, args.weights, cache_dir=args.cache_dir, batch_size=args.batch_size, resize=args.resize)
+    embedder = Embedder(args.backbone, args.weights, cache_dir=args.cache_dir, batch_size=args.batch_size, resize=args.resize, engine=args.engine)
     resolved = embedder.resolved
     distributed = args.workers is not None or args.scheduler is not None
     if distributed:
@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             resize=args.resize,
             shard_size=args.shard_size,
+            engine=args.engine,
             progress=not args.json,
         )
     else:
@@ -74,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
         "blocks": resolved.spec.dims,
         "seconds": round(report.seconds, 3),
+        "engine": report.engine if distributed else embedder.engine_used,
     }
     if distributed:
         summary.update({"dashboard": report.dashboard, "workers": report.workers, "shards": report.shards})

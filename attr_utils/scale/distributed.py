@@ -5,7 +5,9 @@
 
 * the client lists the dataset (no image is read or hashed there), splits its
   paths into shards and submits one task per shard;
-* each worker process builds the model once (a per-process memo) and, for
+* each worker process builds the model once (a per-process memo; with
+  ``engine="openvino"`` it loads the conversion cached in the shared cache
+  folder, converting once if absent) and, for
   every shard it is given, calls :meth:`Embedder.fill`, which hashes the
   shard's files, skips those already in the cache, runs the network and
   commits every batch to the cache as an atomic Parquet part;
@@ -78,12 +80,20 @@ class DistributedEmbedReport(EmbedReport):
         Tasks the manifest was split into.
     signature : str
         Cache folder (``<backbone>-<signature>``) the vectors were written to.
+    engine : str
+        Inference engine(s) the workers computed with (``"openvino"``,
+        ``"keras"``, ``"keras+openvino"`` if workers differ; ``""`` if nothing
+        was computed).
+    engine_reason : str
+        Why (one worker's reason per engine).
     """
 
     dashboard: str = ""
     workers: int = 0
     shards: int = 0
     signature: str = ""
+    engine: str = ""
+    engine_reason: str = ""
 
 
 def worker_thread_env(threads: int) -> dict[str, str]:
@@ -111,22 +121,6 @@ def worker_thread_env(threads: int) -> dict[str, str]:
 # -- what runs on the workers -------------------------------------------------------
 
 
-def _limit_tf_threads() -> None:
-    threads = os.environ.get(TF_THREADS_ENV)
-    if not threads:
-        return
-    from attr_utils.model import import_keras
-
-    import_keras()
-    import tensorflow as tf
-
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(int(threads))
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError:  # the TF runtime is already initialised in this process
-        pass
-
-
 def _worker_embedder(config: dict):
     """The Embedder of this worker process for ``config`` (built once, then reused)."""
     from attr_utils.embedder import Embedder
@@ -135,7 +129,6 @@ def _worker_embedder(config: dict):
     with _EMBEDDERS_LOCK:
         embedder = _EMBEDDERS.get(key)
         if embedder is None:
-            _limit_tf_threads()
             embedder = Embedder(
                 config["backbone"],
                 config["weights"],
@@ -143,6 +136,7 @@ def _worker_embedder(config: dict):
                 batch_size=config["batch_size"],
                 resize=config["resize"],
                 seed=config["seed"],
+                engine=config.get("engine"),
             )
             _EMBEDDERS[key] = embedder
     return embedder
@@ -165,6 +159,8 @@ def _embed_shard(paths: Sequence[str], config: dict) -> dict:
         "computed": computed,
         "seconds": time.perf_counter() - start,
         "pid": os.getpid(),
+        "engine": embedder.engine_used if computed else "",
+        "engine_reason": embedder.engine_reason if computed else "",
     }
 
 
@@ -235,6 +231,7 @@ def _run(
     shard_size: int | None = None,
     threads_per_worker: int | None = None,
     progress: bool = True,
+    engine: str | None = None,
 ):
     from tqdm.auto import tqdm
 
@@ -246,7 +243,7 @@ def _run(
     start = time.perf_counter()
     # Resolving the weights and the signature imports no TensorFlow; it validates
     # the options and creates the cache folder before any cluster starts.
-    local = Embedder(backbone, weights, cache_dir=cache_dir, batch_size=batch_size, resize=resize, seed=seed)
+    local = Embedder(backbone, weights, cache_dir=cache_dir, batch_size=batch_size, resize=resize, seed=seed, engine=engine)
     dataset = load_dataset(data)
     paths = [str(p) for p in dataset.paths]
     w = local.resolved.weights
@@ -258,6 +255,7 @@ def _run(
         "resize": resize,
         "seed": int(seed),
         "signature": local.store.folder.name,
+        "engine": local.engine,
     }
 
     client, cluster, owns = _connect(workers, scheduler, threads_per_worker)
@@ -309,6 +307,9 @@ def _run(
     skipped = list(dataset.skipped) + [Skipped(p, reason) for r in results for p, reason in r["skipped"]]
     computed = sum(r["computed"] for r in results)
     kept = sum(h is not None for h in hashes)
+    reasons = {r["engine"]: r["engine_reason"] for r in results if r.get("engine")}
+    local.engine_used = "+".join(sorted(reasons))
+    local.engine_reason = "; ".join(f"{k}: {v}" for k, v in sorted(reasons.items()))
     report = DistributedEmbedReport(
         images=len(dataset),
         embedded=computed,
@@ -319,6 +320,8 @@ def _run(
         workers=n_workers,
         shards=len(shards),
         signature=config["signature"],
+        engine=local.engine_used,
+        engine_reason=local.engine_reason,
     )
     return local, dataset, hashes, report
 
@@ -337,6 +340,7 @@ def embed_distributed(
     shard_size: int | None = None,
     threads_per_worker: int | None = None,
     progress: bool = True,
+    engine: str | None = None,
 ) -> DistributedEmbedReport:
     """Embed a dataset into the cache on a Dask cluster.
 
@@ -368,6 +372,10 @@ def embed_distributed(
         Default: the machine's cores divided by ``workers``.
     progress : bool, default=True
         Print the dashboard address and show a progress bar (on stderr).
+    engine : {"auto", "keras", "openvino"}, optional
+        Inference engine of every worker (as in :func:`attr_utils.embed`;
+        resolved on each worker, whose converted model is cached once in the
+        shared cache folder). ``report.engine`` says what the workers used.
 
     Returns
     -------
@@ -401,7 +409,7 @@ def embed_distributed(
     return _run(
         data, workers=workers, scheduler=scheduler, backbone=backbone, weights=weights, cache_dir=cache_dir,
         batch_size=batch_size, resize=resize, seed=seed, shard_size=shard_size, threads_per_worker=threads_per_worker,
-        progress=progress,
+        progress=progress, engine=engine,
     )[3]
 
 
@@ -419,6 +427,7 @@ def embed_on_cluster(
     shard_size: int | None = None,
     threads_per_worker: int | None = None,
     progress: bool = True,
+    engine: str | None = None,
 ) -> Embeddings:
     """Like :func:`attr_utils.embed`, computed on a Dask cluster: returns the Embeddings.
 
@@ -430,7 +439,7 @@ def embed_on_cluster(
 
     Parameters
     ----------
-    data, workers, scheduler, backbone, weights, cache_dir, batch_size, resize, seed, shard_size, threads_per_worker, progress
+    data, workers, scheduler, backbone, weights, cache_dir, batch_size, resize, seed, shard_size, threads_per_worker, progress, engine
         As in :func:`embed_distributed`.
 
     Returns
@@ -450,7 +459,7 @@ def embed_on_cluster(
     embedder, dataset, hashes, report = _run(
         data, workers=workers, scheduler=scheduler, backbone=backbone, weights=weights, cache_dir=cache_dir,
         batch_size=batch_size, resize=resize, seed=seed, shard_size=shard_size, threads_per_worker=threads_per_worker,
-        progress=progress,
+        progress=progress, engine=engine,
     )
     keep = np.array([h is not None for h in hashes], dtype=bool)
     kept = [h for h in hashes if h is not None]
