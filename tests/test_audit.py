@@ -142,3 +142,13 @@ def test_cli_audit_json_and_html(class_folder, tmp_path, capsys, mean_colour_net
     assert kinds[("mislabelled.png", "red_1.png")] == "identical"
     assert len(kinds) == 2  # --near-threshold 0: identical files only
     assert "Suspect labels" in html.read_text()
+
+
+def test_gallery_items_for_the_dashboard():
+    audit = _audit(constructed())
+    paths, captions = audit.gallery("suspects", top=2)
+    assert paths == audit.suspects["path"].head(2).tolist() and "suggested" in captions[0]
+    paths, captions = audit.gallery("duplicates")
+    assert len(paths) == 4 and captions[0].startswith("group 1")
+    with pytest.raises(ParameterError):
+        audit.gallery("clusters")

@@ -92,6 +92,37 @@ class CatalogAudit:
         }
 
 
+    def gallery(self, section: str, *, top: int = 12) -> tuple[list[str], list[str]]:
+        """Paths and captions of a section's first ``top`` entries, for a thumbnail grid.
+
+        Parameters
+        ----------
+        section : {"suspects", "duplicates", "outliers"}
+            ``"duplicates"`` lists the members of the first ``top`` groups,
+            group after group (captioned with the group's number and kind).
+        top : int, default=12
+
+        Returns
+        -------
+        paths, captions : list of str
+            For :func:`attr_utils.apps.gallery.image_grid`.
+        """
+        check_choice("section", section, ("suspects", "duplicates", "outliers"))
+        top = check_int("top", top, min=1)
+        if section == "suspects":
+            head = self.suspects.head(top)
+            captions = [f"label {r.label}\nsuggested {r.suggested}\nscore {r.score:.2f}" for r in head.itertuples()]
+            return head["path"].tolist(), captions
+        if section == "outliers":
+            head = self.outliers.head(top)
+            captions = [f"score {r.score:.2f}\nlabel {'' if pd.isna(r.label) else r.label}" for r in head.itertuples()]
+            return head["path"].tolist(), captions
+        paths, captions = [], []
+        for n, r in enumerate(self.duplicates.head(top).itertuples(), 1):
+            paths += list(r.paths)
+            captions += [f"group {n} · {r.kind}\n{r.distance:.4f}"] * len(r.paths)
+        return paths, captions
+
 def check_block(emb, block, *, name: str = "block") -> str:
     """``block`` if ``emb`` holds it, else :class:`ParameterError` naming the available ones."""
     if not isinstance(block, str) or block not in emb.block_names:
