@@ -138,6 +138,8 @@ def test_unreadable_files_are_skipped_not_fatal(examples, catalog, tmp_path):
     report = tag_catalog(catalog, {"color": _extractor(examples, tmp_path)}, out, cache_dir=tmp_path / "c", progress=False)
     assert report.rows == 6
     assert str(catalog / "broken.png") in {s.path for s in report.skipped}
+    assert {"path": str(catalog / "broken.png"), "reason": report.skipped[0].reason} in report.to_dict()["skipped"]
+    json.dumps(report.to_dict())
 
 
 def test_failed_write_leaves_the_old_file_intact(examples, catalog, tmp_path, monkeypatch):
@@ -229,3 +231,16 @@ def test_out_is_not_a_tag_file(examples, catalog, tmp_path):
     with pytest.raises(DatasetError, match="not an attr-utils tag file"):
         tag_catalog(catalog, {"color": _extractor(examples, tmp_path)}, out, cache_dir=tmp_path / "c", progress=False)
     assert out.read_bytes() == before
+
+
+def test_target_precision_uses_the_extractors_threshold(examples, catalog, tmp_path):
+    ex = _extractor(examples, tmp_path)
+    out = tmp_path / "tags.parquet"
+    report = tag_catalog(catalog, {"color": ex}, out, target_precision=1.0, cache_dir=tmp_path / "c", progress=False)
+    t = ex.threshold_for_precision(1.0)
+    assert report.thresholds == {"color": t}
+    df = pd.read_parquet(out)
+    assert (df["color"].isna() == ((df["color_confidence"] < t) | df["color_unknown"])).all()
+    # a different threshold is a different tagging: the rerun recomputes, it does not reuse
+    again = tag_catalog(catalog, {"color": ex}, out, min_confidence=0.0, cache_dir=tmp_path / "c", progress=False)
+    assert again.reused == {"color": 0} or t == 0.0

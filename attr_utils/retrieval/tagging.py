@@ -41,7 +41,7 @@ import json
 import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -93,9 +93,12 @@ class TagReport:
 
     def to_dict(self) -> dict:
         """JSON-ready form (``skipped`` as ``[{"path", "reason"}]``)."""
-        d = asdict(self)
-        d["skipped"] = [{"path": s.path, "reason": s.reason} for s in self.skipped]
-        return d
+        return {
+            "out": self.out, "rows": self.rows, "embedded": self.embedded, "tagged": dict(self.tagged),
+            "reused": dict(self.reused),
+            "thresholds": {k: (float(v) if np.isfinite(v) else None) for k, v in self.thresholds.items()},
+            "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
+        }
 
 
 def tag_columns(name: str) -> list[str]:
