@@ -244,3 +244,11 @@ def test_target_precision_uses_the_extractors_threshold(examples, catalog, tmp_p
     # a different threshold is a different tagging: the rerun recomputes, it does not reuse
     again = tag_catalog(catalog, {"color": ex}, out, min_confidence=0.0, cache_dir=tmp_path / "c", progress=False)
     assert again.reused == {"color": 0} or t == 0.0
+
+
+def test_tag_file_reads_with_dask(examples, catalog, tmp_path):
+    dd = pytest.importorskip("dask.dataframe")
+    out = tmp_path / "tags.parquet"
+    tag_catalog(catalog, {"color": _extractor(examples, tmp_path)}, out, cache_dir=tmp_path / "c", progress=False)
+    df = dd.read_parquet(str(out)).compute()
+    assert len(df) == 6 and set(df["color"]) == set(COLOURS)
