@@ -17,6 +17,15 @@ farther from every example than known items typically are from their nearest
 fellow example is flagged ``unknown``. It is recomputed whenever examples are
 added.
 
+Calibration
+-----------
+``calibration()`` predicts every example out of fold (stratified folds that
+keep content duplicates together, via :mod:`attr_utils.duplicates`) with the
+extractor's own vote, so ``calibration_curve()`` says how often a prediction
+of a given confidence is right, and ``threshold_for_precision(p)`` picks the
+smallest confidence at which the kept predictions reach precision ``p``.
+``votes()`` is ``predict()`` with the vote's margin and the voters' paths.
+
 Saved form
 ----------
 ``save(dir)`` writes ``extractor.json`` (parameters, backbone, weights
@@ -37,18 +46,22 @@ import numpy as np
 import pandas as pd
 
 from attr_utils.embeddings import Embeddings
-from attr_utils.errors import BackboneError, DatasetError, WeightsError
+from attr_utils.errors import (
+    BackboneError,
+    DatasetError,
+    MissingFileError,
+    NotFittedError,
+    ParameterError,
+    WeightsError,
+)
 from attr_utils.retrieval.index import normalize_rows
+from attr_utils.validation import check_int, check_real, check_seed
 
-__all__ = ["AttributeExtractor"]
+__all__ = ["AttributeExtractor", "reliability_table", "threshold_for_precision"]
 
 _FORMAT = 1
 _META = "extractor.json"
 _EXAMPLES = "examples.parquet"
-
-
-def _is_int(x) -> bool:
-    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
 
 
 class AttributeExtractor:
@@ -115,20 +128,15 @@ class AttributeExtractor:
 
     # -- validation ---------------------------------------------------------
     def _validate_params(self) -> None:
-        if not _is_int(self.k) or self.k < 1:
-            raise ValueError(f"`k` must be an integer >= 1, got {self.k!r}")
-        q = self.unknown_quantile
-        if q is not None and (isinstance(q, bool) or not isinstance(q, (int, float)) or not 0.0 < q <= 1.0):
-            raise ValueError(f"`unknown_quantile` must be in (0, 1] or None, got {q!r}")
-        m = self.unknown_margin
-        if isinstance(m, bool) or not isinstance(m, (int, float)) or m < 0:
-            raise ValueError(f"`unknown_margin` must be a number >= 0, got {m!r}")
+        check_int("k", self.k, min=1)
+        check_real("unknown_quantile", self.unknown_quantile, min=0.0, max=1.0, closed="right", allow_none=True)
+        check_real("unknown_margin", self.unknown_margin, min=0.0)
         if self.block is not None and not isinstance(self.block, str):
-            raise TypeError(f"`block` must be a block name or None, got {type(self.block).__name__}")
+            raise ParameterError(f"`block` must be a block name or None, got {type(self.block).__name__}")
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "vectors_"):
-            raise RuntimeError("this AttributeExtractor is not fitted yet; call fit() or from_examples() first")
+            raise NotFittedError("this AttributeExtractor is not fitted yet; call fit() or from_examples() first")
 
     # -- embedding ------------------------------------------------------------
     def _embed_dataset(self, data, label: str) -> Embeddings:
@@ -144,7 +152,7 @@ class AttributeExtractor:
         from attr_utils.embedder import embed_images
 
         if self.backbone_ == "arrays" or not self.weights_spec_:
-            raise TypeError(
+            raise ParameterError(
                 f"this extractor was fitted on precomputed vectors ({self.backbone_} · {self.weights_}); "
                 "pass Embeddings or an array of block vectors instead of images"
             )
@@ -166,7 +174,7 @@ class AttributeExtractor:
         elif isinstance(images, np.ndarray) and images.dtype != object:
             x = np.atleast_2d(np.asarray(images, dtype=np.float32))
             if x.shape[1] != self.vectors_.shape[1]:
-                raise ValueError(f"vectors have dimension {x.shape[1]}; block {self.block_!r} has {self.vectors_.shape[1]}")
+                raise ParameterError(f"vectors have dimension {x.shape[1]}; block {self.block_!r} has {self.vectors_.shape[1]}")
             return normalize_rows(x), [f"vector-{i}" for i in range(len(x))]
         else:
             if isinstance(images, (str, os.PathLike, bytes)) or not isinstance(images, Iterable):
@@ -176,7 +184,7 @@ class AttributeExtractor:
                 skipped.extend(emb.report.skipped)
         self._check_identity(emb.backbone, emb.weights, emb.signature, what="these images")
         if self.block_ not in emb.blocks:
-            raise ValueError(f"block {self.block_!r} is not in these embeddings; available: {emb.block_names}")
+            raise ParameterError(f"block {self.block_!r} is not in these embeddings; available: {emb.block_names}")
         return normalize_rows(emb[self.block_]), emb.paths
 
     def _check_identity(self, backbone: str | None, weights: str | None, signature: str | None = None, *, what: str) -> None:
@@ -245,7 +253,7 @@ class AttributeExtractor:
             key = {"colour": "color", "pattern": "texture"}.get(label.lower(), label.lower())
             block = defaults.get(key) or emb.block_names[-1]
         if block not in emb.blocks:
-            raise ValueError(f"block {block!r} is not in these embeddings; available: {emb.block_names}")
+            raise ParameterError(f"block {block!r} is not in these embeddings; available: {emb.block_names}")
         return block
 
     @classmethod
@@ -269,14 +277,14 @@ class AttributeExtractor:
             return self.fit(examples, label)
         self._validate_params()
         if not examples:
-            raise ValueError("`examples` is empty: give at least one value with its images")
+            raise ParameterError("`examples` is empty: give at least one value with its images")
         from attr_utils.embedder import embed_images
 
         names, values, parts = [], [], []
         for value, images in examples.items():
             images = list(images)
             if not images:
-                raise ValueError(f"value {value!r} has no example images")
+                raise ParameterError(f"value {value!r} has no example images")
             emb = embed_images(images, backbone=self.backbone, weights=self.weights, resize=self.resize,
                                cache_dir=self.cache_dir, on_error="raise")  # every example must be usable
             parts.append(emb)
@@ -312,7 +320,7 @@ class AttributeExtractor:
         self._check_fitted()
         x, names = self._vectors_of(images)
         if len(x) == 0:
-            raise ValueError("`images` is empty")
+            raise ParameterError("`images` is empty")
         self.vectors_ = np.concatenate([self.vectors_, x.astype(np.float32)])
         self.examples_ = pd.concat(
             [self.examples_, pd.DataFrame({"path": names, "value": [str(value)] * len(x)})], ignore_index=True
@@ -419,26 +427,187 @@ class AttributeExtractor:
         BackboneError, WeightsError
             Embeddings from a different model than the examples'.
         """
+        out = self.votes(images)
+        return out.drop(columns=["margin", "neighbours"])
+
+    def votes(self, images) -> pd.DataFrame:
+        """:meth:`predict` with the vote's details: margin and voters.
+
+        Parameters
+        ----------
+        images : Embeddings, ndarray or iterable of images
+            As in :meth:`predict`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            :meth:`predict`'s columns plus ``margin`` (vote share of the
+            winner minus that of the runner-up, in [0, 1]; 1 when every voter
+            agrees) and ``neighbours`` (``path`` of the ``k`` examples that
+            voted, nearest first, as a list of str).
+        """
         dist, rows, names, skipped = self.kneighbors(images, return_skipped=True)
-        values = self.examples_["value"].to_numpy()[rows]
-        weights = 1.0 / (dist + 1e-6)
-        out_value, out_conf = [], []
-        for v_row, w_row in zip(values, weights):
-            totals: dict[str, float] = {}
-            for v, w in zip(v_row, w_row):
-                totals[v] = totals.get(v, 0.0) + float(w)
-            best = min(totals, key=lambda v: (-totals[v], v))
-            out_value.append(best)
-            out_conf.append(totals[best] / sum(totals.values()))
-        nearest = dist[:, 0]
+        value, conf, margin = _vote(dist, self.examples_["value"].to_numpy()[rows])
+        example_paths = self.examples_["path"].astype(str).to_numpy()
+        nearest = dist[:, 0] if dist.shape[1] else np.zeros(len(dist))
         out = pd.DataFrame({
-            "path": names, "value": out_value, "confidence": out_conf,
+            "path": names, "value": value, "confidence": conf, "margin": margin,
             "unknown": nearest > self.threshold_, "distance": nearest.astype(float),
+            "neighbours": [example_paths[r].tolist() for r in rows],
         })
-        out.attrs.update({"backbone": self.backbone_, "weights": self.weights_, "block": self.block_,
-                          "pretrained": self.pretrained_, "weights_label": self.weights_label_,
-                          "skipped": list(skipped)})
+        out.attrs.update(self._provenance())
+        out.attrs["skipped"] = list(skipped)
         return out
+
+    def _provenance(self) -> dict:
+        return {"backbone": self.backbone_, "weights": self.weights_, "block": self.block_,
+                "pretrained": self.pretrained_, "weights_label": self.weights_label_}
+
+    # -- calibration ------------------------------------------------------------
+    def _example_groups(self) -> np.ndarray:
+        """Content group of every example (attr_utils.duplicates, ``groups="hash"``).
+
+        Examples carry no file hash once fitted; identical content gives
+        identical vectors, so the digest of each vector stands for it.
+        """
+        import hashlib
+
+        from attr_utils.duplicates import content_groups
+
+        digests = [hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest() for v in self.vectors_]
+        table = pd.DataFrame({"path": self.examples_["path"].astype(str).tolist(), "hash": digests})
+        emb = Embeddings(table=table, blocks={self.block_: self.vectors_}, backbone=self.backbone_, weights=self.weights_)
+        return content_groups(emb, groups="hash")
+
+    def calibration(self, *, folds: int = 5, seed: int = 0) -> pd.DataFrame:
+        """Out-of-fold vote of every example: how confidence relates to accuracy.
+
+        Each example is predicted by the extractor's own vote (same ``k``,
+        same distance weighting) from the examples of the other folds.
+        Folds are stratified by value and keep content duplicates together
+        (scikit-learn's ``StratifiedGroupKFold`` over
+        :func:`attr_utils.duplicates.content_groups`), so a copy of an
+        example never votes for itself.
+
+        Parameters
+        ----------
+        folds : int, default=5
+            Number of folds (the paper's 5); lowered to the size of the
+            smallest value when that is smaller (at least 2).
+        seed : int, default=0
+            Seed of the fold shuffle.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per example: ``path``, ``value`` (its label),
+            ``predicted``, ``confidence``, ``margin``, ``correct`` (bool),
+            ``fold``. ``attrs`` hold the provenance, ``folds`` and ``seed``.
+
+        Raises
+        ------
+        NotFittedError
+            Before :meth:`fit`.
+        ParameterError
+            ``folds`` is not an integer >= 2, ``seed`` is negative, or the
+            examples hold fewer than 2 distinct images of some value.
+        """
+        from sklearn.model_selection import StratifiedGroupKFold
+
+        self._check_fitted()
+        folds = check_int("folds", folds, min=2)
+        seed = check_seed(seed)
+        y = self.examples_["value"].astype(str).to_numpy()
+        groups = self._example_groups()
+        smallest = min(len(np.unique(groups[y == v])) for v in np.unique(y))
+        n_splits = min(folds, smallest)
+        if n_splits < 2:
+            raise ParameterError(
+                f"calibration needs at least 2 distinct example images of every value; the smallest value has {smallest}"
+            )
+        splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+        n = len(y)
+        pred = np.empty(n, dtype=object)
+        conf, margin, fold_of = np.zeros(n), np.zeros(n), np.zeros(n, dtype=np.int64)
+        for fold, (train, test) in enumerate(splitter.split(np.zeros(n), y, groups)):
+            k = min(int(self.k), len(train))
+            d = np.maximum(1.0 - self.vectors_[test] @ self.vectors_[train].T, 0.0)
+            part = np.argsort(d, axis=1, kind="stable")[:, :k]
+            v, c, m = _vote(np.take_along_axis(d, part, axis=1), y[train][part])
+            pred[test], conf[test], margin[test], fold_of[test] = v, c, m, fold
+        out = pd.DataFrame({"path": self.examples_["path"].astype(str).to_numpy(), "value": y,
+                            "predicted": pred.astype(str), "confidence": conf, "margin": margin,
+                            "correct": pred.astype(str) == y, "fold": fold_of})
+        out.attrs.update(self._provenance())
+        out.attrs.update({"label": self.label_, "k": int(self.k), "folds": n_splits, "seed": seed})
+        return out
+
+    def calibration_curve(self, *, bins: int = 10, folds: int = 5, seed: int = 0) -> pd.DataFrame:
+        """Reliability curve: accuracy per confidence bin, on the extractor's own examples.
+
+        Parameters
+        ----------
+        bins : int, default=10
+            Equal-width confidence bins over [0, 1].
+        folds, seed
+            As in :meth:`calibration`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per non-empty bin: ``bin_low``, ``bin_high``,
+            ``confidence`` (mean confidence in the bin), ``accuracy``,
+            ``count``. ``attrs`` add ``ece`` (expected calibration error:
+            count-weighted mean of ``|accuracy - confidence|``) and
+            ``accuracy`` (overall).
+        """
+        bins = check_int("bins", bins, min=1)
+        cal = self.calibration(folds=folds, seed=seed)
+        return reliability_table(cal["confidence"].to_numpy(), cal["correct"].to_numpy(), bins=bins, attrs=cal.attrs)
+
+    def threshold_for_precision(self, precision: float, *, folds: int = 5, seed: int = 0) -> float:
+        """Smallest confidence threshold whose out-of-fold precision reaches ``precision``.
+
+        Parameters
+        ----------
+        precision : float
+            Requested precision, in (0, 1].
+        folds, seed
+            As in :meth:`calibration`.
+
+        Returns
+        -------
+        float
+            Keep predictions whose ``confidence >= threshold``; ``inf`` when
+            no threshold reaches the precision on the examples.
+
+        See Also
+        --------
+        threshold_for_precision : the same on any scores.
+        """
+        precision = check_real("precision", precision, min=0.0, max=1.0, closed="right")
+        cal = self.calibration(folds=folds, seed=seed)
+        return threshold_for_precision(cal["confidence"].to_numpy(), cal["correct"].to_numpy(), precision)
+
+    def fingerprint(self) -> str:
+        """SHA-256 of everything that decides a prediction: model identity, block, parameters, examples.
+
+        Two extractors with the same fingerprint tag every image alike, so
+        :func:`attr_utils.retrieval.tagging.tag_catalog` reuses the tags of
+        one for the other.
+        """
+        import hashlib
+
+        self._check_fitted()
+        h = hashlib.sha256()
+        ident = {"backbone": self.backbone_, "weights": self.weights_, "signature": self.signature_,
+                 "resize": self.resize_, "block": self.block_, "k": int(self.k),
+                 "threshold": self.threshold_ if np.isfinite(self.threshold_) else None}
+        h.update(json.dumps(ident, sort_keys=True).encode())
+        h.update(np.ascontiguousarray(self.vectors_, dtype=np.float32).tobytes())
+        h.update("\x1f".join(self.examples_["value"].astype(str)).encode())
+        h.update("\x1f".join(self.examples_["path"].astype(str)).encode())
+        return h.hexdigest()
 
     # -- persistence ----------------------------------------------------------
     def save(self, folder: str | os.PathLike) -> Path:
@@ -485,9 +654,9 @@ class AttributeExtractor:
 
         Raises
         ------
-        FileNotFoundError
+        MissingFileError
             ``folder`` holds no saved extractor.
-        ValueError
+        DatasetError
             A file of an unknown format, or inconsistent contents.
         BackboneError, WeightsError
             ``backbone`` or ``weights`` differ from the saved ones.
@@ -497,10 +666,13 @@ class AttributeExtractor:
         folder = Path(folder)
         meta_path = folder / _META
         if not meta_path.is_file() or not (folder / _EXAMPLES).is_file():
-            raise FileNotFoundError(f"{str(folder)!r} holds no saved attribute extractor ({_META} and {_EXAMPLES} expected)")
-        meta = json.loads(meta_path.read_text())
+            raise MissingFileError(f"{str(folder)!r} holds no saved attribute extractor ({_META} and {_EXAMPLES} expected)")
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (ValueError, UnicodeDecodeError):
+            raise DatasetError(f"{str(meta_path)!r} is not valid JSON; it is not an attr-utils attribute extractor") from None
         if meta.get("kind") != "attr_utils.AttributeExtractor" or meta.get("format") != _FORMAT:
-            raise ValueError(f"{str(meta_path)!r} is not an attr-utils attribute extractor of format {_FORMAT}")
+            raise DatasetError(f"{str(meta_path)!r} is not an attr-utils attribute extractor of format {_FORMAT}")
         params = dict(meta["params"])
         params["cache_dir"] = cache_dir
         self = cls(**params)
@@ -514,7 +686,7 @@ class AttributeExtractor:
         flat = table.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
         vectors = np.ascontiguousarray(flat.reshape(len(table), -1), dtype=np.float32)
         if vectors.shape != (meta["n_examples"], meta["dim"]):
-            raise ValueError(f"{str(folder)!r}: examples.parquet holds {vectors.shape}, extractor.json says "
+            raise DatasetError(f"{str(folder)!r}: examples.parquet holds {vectors.shape}, extractor.json says "
                              f"({meta['n_examples']}, {meta['dim']}); the directory is inconsistent")
         self.vectors_ = vectors
         self.examples_ = pd.DataFrame({"path": table.column("path").to_pylist(), "value": table.column("value").to_pylist()})
@@ -528,6 +700,98 @@ class AttributeExtractor:
             return f"AttributeExtractor(block={self.block!r}, k={self.k})"
         return (f"AttributeExtractor({self.label_!r} on {self.block_} of {self.backbone_} · {self.weights_}: "
                 f"{len(self.vectors_)} examples, {len(self.classes_)} values, k={self.k})")
+
+
+def _vote(dist: np.ndarray, values: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Inverse-distance-weighted vote of each row's neighbours: winner, its share, its margin.
+
+    Ties go to the alphabetically first value.
+    """
+    weights = 1.0 / (np.asarray(dist, dtype=float) + 1e-6)
+    winner, share, margin = [], np.zeros(len(weights)), np.zeros(len(weights))
+    for i, (v_row, w_row) in enumerate(zip(values, weights)):
+        totals: dict[str, float] = {}
+        for v, w in zip(v_row, w_row):
+            totals[str(v)] = totals.get(str(v), 0.0) + float(w)
+        ranked = sorted(totals, key=lambda v: (-totals[v], v))
+        total = sum(totals.values())
+        winner.append(ranked[0])
+        share[i] = totals[ranked[0]] / total
+        margin[i] = share[i] - (totals[ranked[1]] / total if len(ranked) > 1 else 0.0)
+    return winner, share, margin
+
+
+def threshold_for_precision(confidence, correct, precision: float) -> float:
+    """Smallest confidence threshold at which the kept predictions reach ``precision``.
+
+    Parameters
+    ----------
+    confidence : array-like of float, shape (n,)
+        Confidence of each prediction.
+    correct : array-like of bool, shape (n,)
+        Whether each prediction was right (out of fold).
+    precision : float
+        Requested precision, in (0, 1].
+
+    Returns
+    -------
+    float
+        The smallest ``t`` among the observed confidences such that the
+        predictions with ``confidence >= t`` are right in at least
+        ``precision`` of cases; ``inf`` when none is (keep nothing).
+
+    Raises
+    ------
+    ParameterError
+        ``precision`` out of (0, 1], or inputs of different lengths or empty.
+
+    Examples
+    --------
+    >>> threshold_for_precision([0.9, 0.8, 0.6, 0.4], [True, True, False, True], 1.0)
+    0.8
+    """
+    precision = check_real("precision", precision, min=0.0, max=1.0, closed="right")
+    conf = np.asarray(confidence, dtype=float).reshape(-1)
+    ok = np.asarray(correct, dtype=bool).reshape(-1)
+    if len(conf) != len(ok):
+        raise ParameterError(f"`confidence` has {len(conf)} values but `correct` has {len(ok)}")
+    if len(conf) == 0:
+        raise ParameterError("`confidence` is empty")
+    order = np.argsort(-conf, kind="stable")
+    c, o = conf[order], ok[order]
+    cum = np.cumsum(o) / np.arange(1, len(o) + 1)
+    # only cut between distinct confidences: all items tied at t are kept together
+    last_of_tie = np.r_[c[1:] != c[:-1], True]
+    reach = np.flatnonzero(last_of_tie & (cum >= precision - 1e-12))
+    return float(c[reach[-1]]) if len(reach) else float("inf")
+
+
+def reliability_table(confidence, correct, *, bins: int = 10, attrs: Mapping | None = None) -> pd.DataFrame:
+    """Accuracy per equal-width confidence bin (the reliability curve's points).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``bin_low``, ``bin_high``, ``confidence``, ``accuracy``, ``count``
+        per non-empty bin; ``attrs["ece"]`` and ``attrs["accuracy"]``.
+    """
+    bins = check_int("bins", bins, min=1)
+    conf = np.asarray(confidence, dtype=float)
+    ok = np.asarray(correct, dtype=bool)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, bins - 1)
+    rows = []
+    for b in range(bins):
+        m = which == b
+        if m.any():
+            rows.append({"bin_low": edges[b], "bin_high": edges[b + 1], "confidence": float(conf[m].mean()),
+                         "accuracy": float(ok[m].mean()), "count": int(m.sum())})
+    out = pd.DataFrame(rows, columns=["bin_low", "bin_high", "confidence", "accuracy", "count"])
+    out.attrs.update(dict(attrs or {}))
+    n = max(int(out["count"].sum()), 1)
+    out.attrs["ece"] = float((out["count"] * (out["accuracy"] - out["confidence"]).abs()).sum() / n)
+    out.attrs["accuracy"] = float(ok.mean()) if len(ok) else float("nan")
+    return out
 
 
 def _weights_name(spec: str | None, backbone: str) -> str | None:
