@@ -133,6 +133,8 @@ def test_constructed_result_that_reproduces():
     assert v["table1_texture_block4"].verdict == "reproduced"
     assert v["color_peaks_block2"].verdict == "reproduced"
     assert v["texture_peaks_block4"].verdict == "reproduced"  # block5 0.93 < 0.939 on every fold
+    assert (v["color_peaks_block2"].ci_low, v["color_peaks_block2"].ci_high) == pytest.approx(
+        (0.937 - 2.7764451 * 0.002 * np.sqrt(2.5) / np.sqrt(5), 0.937 + 2.7764451 * 0.002 * np.sqrt(2.5) / np.sqrt(5)))
     assert v["table2_8dims"].verdict == "reproduced"
     assert v["figure6_both_beats"].verdict == "reproduced"
     assert v["figure3_clustering"].verdict == "not computable"

@@ -278,7 +278,8 @@ def verdicts_from_results(result: Reproduction, *, tolerance: float = C.DEFAULT_
             else:
                 folds = per_fold[per_fold["label"] == label].pivot(index="fold", columns="block", values="accuracy")
                 diffs = {b: C.paired_interval(folds[block], folds[b]) for b in folds.columns if b != block}
-                out.append(C.verdict_beats(claim.id, row["mean"], diffs))
+                v = C.verdict_beats(claim.id, row["mean"], diffs)
+                out.append(C.Verdict(**{**v.__dict__, "ci_low": float(row["ci_low"]), "ci_high": float(row["ci_high"])}))
         elif claim.kind == "report":
             reasons = [v for k, v in result.status.items() if k.startswith("figure3_")]
             if result.figure3.empty:
