@@ -6,7 +6,7 @@ import argparse
 
 from attr_utils.cli._common import positive_int
 
-ORDER = 90
+ORDER = 35
 
 
 def _dims(text: str) -> list[int]:
