@@ -135,10 +135,10 @@ def _thumb(path: str, size: int = 64) -> str:
         return f"<span>{html.escape(os.path.basename(path))}</span>"
 
 
-def _figure_html(fig, state: dict) -> str:
+def _figure_html(fig, state: dict, *, toolbar: bool = True) -> str:
     include = "inline" if not state.get("js") else False
     state["js"] = True
-    return fig.to_html(full_html=False, include_plotlyjs=include)
+    return fig.to_html(full_html=False, include_plotlyjs=include, config={"displayModeBar": toolbar})
 
 
 def _table(frame: pd.DataFrame, columns) -> str:
@@ -213,7 +213,7 @@ def _html(result, doc: dict) -> str:
         for block, xy in cells:
             fig = figures.umap_scatter(xy, labels, provenance=emb, title=f"{attr} · {block}", marker_size=4)
             fig.update_layout(width=380, height=340, showlegend=False, margin=dict(l=10, r=10, t=60, b=10))
-            out.append(f"<div>{_figure_html(fig, state)}</div>")
+            out.append(f"<div>{_figure_html(fig, state, toolbar=False)}</div>")
         out.append("</div>")
     out.append("<h2>Table 2 · accuracy after UMAP on the best block (paper and leak-free protocols)</h2>")
     if not result.table2.empty:
