@@ -30,6 +30,7 @@ import pandas as pd
 from attr_utils.embeddings import Skipped
 from attr_utils.errors import DatasetError
 from attr_utils.images import IMAGE_EXTENSIONS as _DECODABLE
+from attr_utils.validation import check_int, check_seed
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -170,15 +171,8 @@ class ManifestReport:
 
 
 def _check_sampling(per_class, seed):
-    if per_class is not None:
-        if isinstance(per_class, bool) or not isinstance(per_class, (int, np.integer)):
-            raise TypeError(f"`per_class` must be an int or None, got {type(per_class).__name__}")
-        if per_class < 1:
-            raise ValueError(f"`per_class` must be >= 1 (or None for every image), got {per_class}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"`seed` must be an int, got {type(seed).__name__}")
-    if seed < 0:
-        raise ValueError(f"`seed` must be >= 0, got {seed}")
+    """``per_class`` (>= 1 or None) and ``seed`` (>= 0) through the one validator."""
+    return check_int("per_class", per_class, min=1, allow_none=True), check_seed(seed)
 
 
 def read_styles(styles) -> tuple[pd.DataFrame, int]:
@@ -296,15 +290,17 @@ def build_paper_colors(
     ------
     DatasetError
         ``styles`` or ``images`` cannot be used, or no image of any family exists.
-    ValueError, TypeError
-        Invalid ``per_class``, ``seed`` or mapping.
+    ParameterError
+        Invalid ``per_class`` or ``seed`` (an int >= 1 or None; an int >= 0).
+    ValueError
+        A mapping value that is not one of :data:`PAPER_COLORS` or None.
 
     Examples
     --------
     >>> report = build_paper_colors("styles.csv", "images", "paper_colors.csv")  # doctest: +SKIP
     >>> report.counts  # doctest: +SKIP
     """
-    _check_sampling(per_class, seed)
+    per_class, seed = _check_sampling(per_class, seed)
     mapping = dict(PAPER_COLOR_MAP if mapping is None else mapping)
     for value, family in mapping.items():
         if family is not None and family not in PAPER_COLORS:
@@ -390,8 +386,10 @@ def build_folder_manifest(
     ------
     DatasetError
         ``root`` is not a folder or holds no class sub-folder with images.
+    ParameterError
+        Invalid ``per_class`` or ``seed`` (an int >= 1 or None; an int >= 0).
     """
-    _check_sampling(per_class, seed)
+    per_class, seed = _check_sampling(per_class, seed)
     if not isinstance(label, str) or not label or label == "file":
         raise ValueError(f"`label` must be a non-empty column name other than 'file', got {label!r}")
     root = Path(root)

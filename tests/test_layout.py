@@ -193,6 +193,7 @@ LAYER_PREFIXES = {
     "attr_utils.scale": "scale",
     "attr_utils.figures": "figures",
     "attr_utils.apps": "apps",
+    "attr_utils.reproduce": "reproduce",
     "attr_utils.dashboard": "apps",
     "attr_utils.notebooks": "apps",
     "attr_utils.synth": "synth",
@@ -208,7 +209,8 @@ ALLOWED = {
     "synth": {"core", "synth"},
     "figures": {"core", "figures", "analysis"},  # figures draw analysis summaries
     "apps": {"core", "apps", "retrieval", "analysis", "figures", "synth"},
-    "cli": {"core", "cli", "retrieval", "analysis", "scale", "figures", "apps", "synth"},
+    "reproduce": {"core", "reproduce", "retrieval", "analysis", "figures"},  # the paper's report, above the wings
+    "cli": {"core", "cli", "retrieval", "analysis", "scale", "figures", "apps", "synth", "reproduce"},
 }
 
 #: Today's violations, being fixed on other branches (renovation plan 1.1, 1.2).
