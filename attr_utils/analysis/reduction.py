@@ -20,6 +20,7 @@ plots (e.g. :func:`attr_utils.figures.umap_scatter`).
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable
 
 import numpy as np
@@ -67,7 +68,7 @@ def _check_dims(dims, block_dim: int, n_fit: int | None = None) -> list[int]:
     limit = block_dim if n_fit is None else min(block_dim, n_fit - 1)
     if dims is None:
         return default_dims(limit)
-    if isinstance(dims, (int, np.integer)):
+    if isinstance(dims, numbers.Integral):  # one dimension; check_int refuses a bool
         dims = [dims]
     dims = list(dims)
     for d in dims:
