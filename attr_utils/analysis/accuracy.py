@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 
 from attr_utils.analysis.checks import (
+    METRICS,
+    SCALINGS,
     check_blocks,
     check_k_fits,
     check_knn_protocol,
@@ -28,7 +30,7 @@ from attr_utils.analysis.checks import (
     provenance_attrs,
 )
 from attr_utils.errors import ParameterError
-from attr_utils.validation import check_real
+from attr_utils.validation import check_choice, check_int, check_real, check_seed
 
 __all__ = [
     "block_accuracy",
@@ -50,11 +52,20 @@ def knn_classifier(*, k: int = 5, metric: str = "euclidean", scaling: str = "non
     :class:`~sklearn.preprocessing.Normalizer`) or ``"standardize"``
     (zero mean, unit variance per feature, fitted on the training rows:
     :class:`~sklearn.preprocessing.StandardScaler`).
+
+    Raises
+    ------
+    ParameterError
+        ``k`` < 1, or ``metric``/``scaling`` not among the choices (an
+        unknown ``scaling`` would otherwise mean no scaling, silently).
     """
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import Normalizer, StandardScaler
 
+    k = check_int("k", k, min=1)
+    check_choice("metric", metric, METRICS)
+    check_choice("scaling", scaling, SCALINGS)
     steps = []
     if scaling == "l2":
         steps.append(("scale", Normalizer(norm="l2")))
@@ -82,10 +93,13 @@ def stratified_folds(
     Raises
     ------
     ParameterError
-        ``folds`` exceeds the number of items, or of distinct content groups.
+        ``folds`` < 2 or ``seed`` < 0, or ``folds`` exceeds the number of
+        items, or of distinct content groups.
     """
     from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
+    folds = check_int("folds", folds, min=2)
+    seed = check_seed(seed)
     n = len(y)
     if folds > n:
         raise ParameterError(f"`folds`={folds} needs at least {folds} items; got {n}")
