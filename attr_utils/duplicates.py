@@ -31,6 +31,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from attr_utils.errors import ParameterError
+from attr_utils.validation import check_choice, check_real
 
 __all__ = [
     "DEFAULT_NEAR_THRESHOLD",
@@ -117,10 +118,9 @@ def content_groups(emb, *, groups="hash", block: str | None = None, threshold: f
     {'duplicate_groups': 3, 'duplicate_items': 7, 'conflicting_groups': 1}
     """
     n = len(emb)
+    groups = check_choice("groups", groups, GROUPINGS)
     if groups is None:
         return np.arange(n, dtype=np.int64)
-    if not isinstance(groups, str) or groups not in ("hash", "near"):
-        raise ParameterError(f"`groups` must be 'hash', 'near' or None; got {groups!r}")
     ids = _hash_groups(emb)
     if groups == "hash":
         if block is not None or threshold is not None:
@@ -132,11 +132,7 @@ def content_groups(emb, *, groups="hash", block: str | None = None, threshold: f
         raise ParameterError(f"unknown block {block!r} for near-duplicate grouping; available: {emb.block_names}")
     if threshold is None:
         threshold = DEFAULT_NEAR_THRESHOLD
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating, np.integer)):
-        raise ParameterError(f"`threshold` must be a number, got {type(threshold).__name__}")
-    threshold = float(threshold)
-    if not 0.0 <= threshold < 2.0:
-        raise ParameterError(f"`threshold` is a cosine distance and must be in [0, 2); got {threshold}")
+    threshold = check_real("threshold", threshold, min=0.0, max=2.0, closed="left")  # a cosine distance
     if n < 2:
         return _relabel(ids)
 

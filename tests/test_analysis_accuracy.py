@@ -267,3 +267,22 @@ def test_unknown_label(blobs_emb):
 def test_invalid_confidence(per_fold):
     with pytest.raises(ValueError, match="`confidence`"):
         summarize_accuracy(per_fold, confidence=1.5)
+
+
+def test_knn_classifier_refuses_an_unknown_scaling():
+    """A misspelt scaling used to mean no scaling, silently."""
+    from attr_utils.analysis.accuracy import knn_classifier
+    from attr_utils.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="`scaling` must be one of"):
+        knn_classifier(scaling="L2")
+    assert [name for name, _ in knn_classifier(scaling="l2").steps] == ["scale", "knn"]
+
+
+@pytest.mark.parametrize("options", [{"folds": 1}, {"folds": 2.0}, {"seed": -1}])
+def test_stratified_folds_invalid_options(options):
+    from attr_utils.analysis.accuracy import stratified_folds
+    from attr_utils.errors import ParameterError
+
+    with pytest.raises(ParameterError):
+        stratified_folds(np.array(["a", "b"] * 5), **options)

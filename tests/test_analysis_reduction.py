@@ -189,6 +189,53 @@ def test_unseeded_umap_is_not_cached(tmp_path, monkeypatch):
     assert not (tmp_path / "umap").exists()
 
 
+class _FakeUmapModule:
+    """umap-learn stand-in: coordinates are the first columns (fast, deterministic)."""
+
+    class UMAP:
+        def __init__(self, **params):
+            self.params = params
+
+        def fit_transform(self, X):
+            return np.asarray(X[:, : self.params["n_components"]], dtype=np.float32)
+
+        def transform(self, X):
+            return self.fit_transform(X)
+
+
+def test_umap_cache_lives_under_the_one_cache_root(tmp_path, monkeypatch):
+    """No own resolver: $XDG_CACHE_HOME is honoured when $ATTR_UTILS_CACHE is unset (plan 1.5)."""
+    from attr_utils.cache import cache_root
+
+    monkeypatch.delenv("ATTR_UTILS_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setattr(umap_cache, "import_umap", lambda: _FakeUmapModule)
+    assert umap_cache.umap_cache_dir() == cache_root() / "umap" == tmp_path / "xdg" / "attr-utils" / "umap"
+    X = np.random.default_rng(3).normal(size=(20, 4)).astype(np.float32)
+    umap_cache.cached_umap(X, n_components=2)
+    assert len(list((tmp_path / "xdg" / "attr-utils" / "umap").rglob("*.npz"))) == 1
+
+
+def test_umap_cache_root_order(tmp_path, monkeypatch):
+    """cache_dir (--cache-dir) wins over $ATTR_UTILS_CACHE, which wins over $XDG_CACHE_HOME."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("ATTR_UTILS_CACHE", str(tmp_path / "env"))
+    assert umap_cache.umap_cache_dir() == tmp_path / "env" / "umap"
+    assert umap_cache.umap_cache_dir(tmp_path / "explicit") == tmp_path / "explicit" / "umap"
+    monkeypatch.setattr(umap_cache, "import_umap", lambda: _FakeUmapModule)
+    X = np.random.default_rng(4).normal(size=(20, 4)).astype(np.float32)
+    umap_cache.cached_umap(X, n_components=2, cache_dir=tmp_path / "explicit")
+    assert len(list((tmp_path / "explicit" / "umap").rglob("*.npz"))) == 1
+    assert not (tmp_path / "env").exists() and not (tmp_path / "xdg").exists()
+
+
+def test_cached_umap_refuses_a_1d_array():
+    from attr_utils.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="2-D array of at least 3 rows"):
+        umap_cache.cached_umap(np.zeros(5, dtype=np.float32))
+
+
 def test_umap_embedding_2d_and_3d(blobs_emb, tmp_path):
     two = umap_embedding(blobs_emb, block="block1", cache_dir=tmp_path)
     three = umap_embedding(blobs_emb, block="block1", n_components=3, cache_dir=tmp_path)

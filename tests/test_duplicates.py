@@ -58,6 +58,19 @@ def test_invalid_threshold_raises_parameter_error():
         content_groups(emb, groups="near", threshold=2.5)
 
 
+@pytest.mark.parametrize("threshold", [-0.1, 2.0, float("nan"), True, "0.05"])
+def test_threshold_out_of_range_or_not_a_number(threshold):
+    emb = _emb(np.eye(3), ["a", "b", "c"])
+    with pytest.raises(ParameterError, match="`threshold`"):
+        content_groups(emb, groups="near", threshold=threshold)
+
+
+def test_numpy_scalars_are_accepted():
+    emb = _emb(np.eye(3), ["a", "b", "c"])
+    assert content_groups(emb, groups=np.str_("near"), threshold=np.float32(0.05)).tolist() == [0, 1, 2]
+    assert content_groups(emb, groups=np.str_("hash")).tolist() == [0, 1, 2]
+
+
 def test_unknown_near_block_raises_parameter_error():
     emb = _emb(np.eye(3), ["a", "b", "c"])
     with pytest.raises(ParameterError):

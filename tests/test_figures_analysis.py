@@ -167,3 +167,28 @@ def test_umap_scatter_invalid_shape(emb):
 def test_umap_scatter_label_length_mismatch(emb):
     with pytest.raises(ValueError, match="`labels` has 3 entries"):
         umap_scatter(emb["block2"][:, :2], ["a", "b", "c"])
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda emb: accuracy_per_block(block_accuracy(emb, "color"), error="sem"),
+        lambda emb: accuracy_per_block([]),
+        lambda emb: accuracy_per_block(pd.DataFrame({"block": ["block1"]})),
+        lambda emb: clustering_per_block(block_accuracy(emb, "color")),
+        lambda emb: reduction_curve(block_accuracy(emb, "color")),
+        lambda emb: confusion_heatmap(confusion_matrices(emb, "color")),
+        lambda emb: confusion_heatmap(pd.DataFrame({"x": [1]})),
+        lambda emb: umap_scatter(emb["block2"][:, :4]),
+        lambda emb: umap_scatter(emb["block2"][:, :2], paths=["a.png"]),
+    ],
+    ids=["error", "empty", "no-accuracy", "clustering", "reduction", "several-blocks", "confusion-columns",
+         "coords-shape", "paths-length"],
+)
+def test_figure_input_errors_are_parameter_errors(emb, draw):
+    """Every input a figure refuses raises the library's ParameterError (an AttrUtilsError, still a ValueError)."""
+    from attr_utils.errors import AttrUtilsError, ParameterError
+
+    with pytest.raises(ParameterError) as info:
+        draw(emb)
+    assert isinstance(info.value, AttrUtilsError) and isinstance(info.value, ValueError)

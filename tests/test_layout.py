@@ -226,9 +226,6 @@ KNOWN_VIOLATIONS = {
     # model.import_keras / seed_random_weights (WP1: they move to backbones/_keras.py)
     "cycle: attr_utils.backbones -> attr_utils.model",
     # private names reached across modules (plan 1.2)
-    "private: attr_utils.analysis.clustering imports attr_utils.analysis.accuracy._attrs",
-    "private: attr_utils.analysis.reduction imports attr_utils.analysis.accuracy._attrs",
-    "private: attr_utils.analysis.reduction imports attr_utils.analysis.accuracy._check_k_fits",
     "private: attr_utils.scale.distributed uses ._result (defined in attr_utils.embedder)",
 }
 

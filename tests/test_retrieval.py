@@ -338,6 +338,82 @@ def test_evaluation_invalid_alphas(emb):
         evaluate_retrieval(emb, blocks=BLOCKS, alphas=[0.5, 2.0])
 
 
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c, e: c.search(0, mode="shape"),
+        lambda c, e: c.search(0, alpha=float("nan")),
+        lambda c, e: c.search(0, k=True),
+        lambda c, e: c.search(0, method="rrf60"),
+        lambda c, e: c.search(0, candidates=0),
+        lambda c, e: c.search(e["block2"][0]),
+        lambda c, e: c.search({"color": e["block2"][0]}),
+        lambda c, e: c.search({"color": e["block2"][0, :5], "texture": e["block4"][0]}),
+        lambda c, e: Catalog(np.zeros((3, 4))),
+        lambda c, e: Catalog(e, blocks={"color": "block9", "texture": "block4"}),
+        lambda c, e: Catalog(e, blocks=BLOCKS, scale_pairs=0),
+        lambda c, e: Catalog(e, blocks=BLOCKS, seed=-1),
+        lambda c, e: Catalog(e, blocks=BLOCKS, seed=1.5),
+        lambda c, e: evaluate_retrieval(c, k=len(e)),
+        lambda c, e: evaluate_retrieval(c, alphas=[]),
+        lambda c, e: evaluate_retrieval(c, max_queries=0),
+        lambda c, e: evaluate_retrieval(c, batch_size=0),
+    ],
+    ids=["mode", "alpha-nan", "k-bool", "method", "candidates", "bare-vector", "mapping-missing-mode",
+         "mapping-wrong-length", "not-embeddings", "unknown-block", "scale_pairs", "seed-negative", "seed-float",
+         "eval-k", "eval-alphas", "eval-max_queries", "eval-batch_size"],
+)
+def test_invalid_parameters_raise_parameter_error(catalog, emb, call):
+    """One validator: every refused option is a ParameterError (an AttrUtilsError, still a ValueError and TypeError)."""
+    from attr_utils.errors import ParameterError
+
+    with pytest.raises(ParameterError):
+        call(catalog, emb)
+
+
+def test_query_row_out_of_range_is_a_query_error(catalog):
+    from attr_utils.errors import AttrUtilsError, QueryError
+
+    with pytest.raises(QueryError, match="out of range") as info:
+        catalog.search(len(catalog))
+    assert isinstance(info.value, AttrUtilsError) and isinstance(info.value, IndexError)
+
+
+def test_empty_catalog_is_a_dataset_error(emb):
+    from attr_utils.errors import DatasetError
+
+    with pytest.raises(DatasetError, match="empty"):
+        Catalog(emb.subset([]), blocks=BLOCKS)
+
+
+def test_numpy_integers_are_accepted(emb, catalog):
+    small = Catalog(emb, blocks=BLOCKS, seed=np.int64(0), scale_pairs=np.int64(10_000))
+    assert small.seed == 0 and isinstance(small.seed, int)
+    pd.testing.assert_frame_equal(small.scales, catalog.scales)
+    pd.testing.assert_frame_equal(catalog.search(3, k=np.int64(4), candidates=np.int64(50)), catalog.search(3, k=4))
+
+
+def test_catalog_to_dict(catalog, emb):
+    import json
+
+    d = catalog.to_dict()
+    assert d["n_items"] == len(emb) and d["blocks"] == BLOCKS and d["index"] == "exact" and d["seed"] == 0
+    assert d["backbone"] == "arrays" and d["provenance"] == emb.provenance
+    assert d["scales"] == catalog.scales.to_dict("records")
+    assert [s["mode"] for s in d["scales"]] == ["color", "texture"]
+    assert json.loads(json.dumps(d)) == d
+
+
+def test_figure_refusal_is_a_parameter_error(evaluation):
+    from attr_utils.errors import ParameterError
+    from attr_utils.figures.retrieval import precision_vs_alpha
+
+    with pytest.raises(ParameterError):
+        precision_vs_alpha(pd.DataFrame({"x": [1]}))
+    with pytest.raises(ParameterError, match="method"):
+        precision_vs_alpha(evaluation, method="nope")
+
+
 def test_figure_rejects_other_frames():
     from attr_utils.figures.retrieval import precision_vs_alpha
 

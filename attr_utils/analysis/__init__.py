@@ -17,7 +17,10 @@ provenance (backbone, weights) and the protocol.
 :func:`umap_embedding`            cached 2-D/3-D UMAP coordinates for plots
 ================================  ==============================================
 
-See ``docs/protocols.md`` for the protocols and the interval formula.
+Options are validated by :mod:`attr_utils.validation` (``ParameterError``);
+:mod:`attr_utils.analysis.checks` checks them against the data (blocks,
+labels, fold sizes, distinct vectors). See ``docs/protocols.md`` for the
+protocols and the interval formula.
 """
 
 from __future__ import annotations

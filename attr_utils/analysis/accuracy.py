@@ -20,16 +20,17 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from attr_utils.analysis._validation import (
+from attr_utils.analysis.checks import (
     METRICS,
     SCALINGS,
     check_blocks,
-    check_choice,
-    check_int,
-    check_seed,
+    check_k_fits,
+    check_knn_protocol,
     labels_for_analysis,
+    provenance_attrs,
 )
 from attr_utils.errors import ParameterError
+from attr_utils.validation import check_choice, check_int, check_real, check_seed
 
 __all__ = [
     "block_accuracy",
@@ -51,11 +52,20 @@ def knn_classifier(*, k: int = 5, metric: str = "euclidean", scaling: str = "non
     :class:`~sklearn.preprocessing.Normalizer`) or ``"standardize"``
     (zero mean, unit variance per feature, fitted on the training rows:
     :class:`~sklearn.preprocessing.StandardScaler`).
+
+    Raises
+    ------
+    ParameterError
+        ``k`` < 1, or ``metric``/``scaling`` not among the choices (an
+        unknown ``scaling`` would otherwise mean no scaling, silently).
     """
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import Normalizer, StandardScaler
 
+    k = check_int("k", k, min=1)
+    check_choice("metric", metric, METRICS)
+    check_choice("scaling", scaling, SCALINGS)
     steps = []
     if scaling == "l2":
         steps.append(("scale", Normalizer(norm="l2")))
@@ -83,10 +93,13 @@ def stratified_folds(
     Raises
     ------
     ParameterError
-        ``folds`` exceeds the number of items, or of distinct content groups.
+        ``folds`` < 2 or ``seed`` < 0, or ``folds`` exceeds the number of
+        items, or of distinct content groups.
     """
     from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
+    folds = check_int("folds", folds, min=2)
+    seed = check_seed(seed)
     n = len(y)
     if folds > n:
         raise ParameterError(f"`folds`={folds} needs at least {folds} items; got {n}")
@@ -121,21 +134,6 @@ def split_groups(emb, rows: np.ndarray, y: np.ndarray, groups) -> tuple[np.ndarr
     return (None if groups is None else ids[rows]), summary
 
 
-def _check_common(k, folds, metric, scaling, seed):
-    k = check_int("k", k, 1)
-    folds = check_int("folds", folds, 2)
-    check_choice("metric", metric, METRICS)
-    check_choice("scaling", scaling, SCALINGS)
-    seed = check_seed(seed)
-    return k, folds, seed
-
-
-def _check_k_fits(k: int, splits) -> None:
-    smallest = min(len(train) for train, _ in splits)
-    if k > smallest:
-        raise ParameterError(f"`k` must be <= the smallest training fold ({smallest} items), got {k}")
-
-
 def single_threaded_knn():
     """Context in which scikit-learn's neighbour search runs on one OpenMP thread.
 
@@ -150,29 +148,12 @@ def single_threaded_knn():
     return threadpool_limits(limits=1, user_api="openmp")
 
 
-def _oof_predictions(X, y, splits, model) -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.base import clone
-
-    pred = np.empty(len(y), dtype=object)
-    fold_of = np.empty(len(y), dtype=np.int64)
-    with single_threaded_knn():
-        for fold, (train, test) in enumerate(splits):
-            m = clone(model).fit(X[train], y[train])
-            pred[test] = m.predict(X[test])
-            fold_of[test] = fold
-    return pred.astype(str), fold_of
-
-
-def _attrs(emb, label, **protocol) -> dict:
-    return {
-        "provenance": emb.provenance,
-        "backbone": emb.backbone,
-        "weights": emb.weights,
-        "weights_label": emb.weights_label or emb.weights,
-        "pretrained": bool(emb.pretrained),
-        "label": label,
-        **protocol,
-    }
+def _fold_of(splits, n: int) -> np.ndarray:
+    """The test fold of every one of ``n`` rows, for ``splits`` that partition them."""
+    out = np.empty(n, dtype=np.int64)
+    for fold, (_, test) in enumerate(splits):
+        out[test] = fold
+    return out
 
 
 def knn_predictions(
@@ -191,7 +172,8 @@ def knn_predictions(
     """Out-of-fold kNN predictions for every item and block.
 
     Every item is predicted exactly once per block, by the model trained on
-    the other folds. This is what :func:`per_class_accuracy` and
+    the other folds (scikit-learn's ``cross_val_predict`` on the folds of
+    :func:`stratified_folds`). This is what :func:`per_class_accuracy` and
     :func:`confusion_matrices` are computed from.
 
     Parameters
@@ -209,24 +191,28 @@ def knn_predictions(
         One row per (block, item): ``block``, ``row`` (position in ``emb``),
         ``path``, ``fold``, ``true``, ``predicted``, ``correct``.
     """
-    k, folds, seed = _check_common(k, folds, metric, scaling, seed)
+    from sklearn.model_selection import cross_val_predict
+
+    k, folds, seed = check_knn_protocol(k, folds, metric, scaling, seed)
     names = check_blocks(emb, blocks)
     rows, y = labels_for_analysis(emb, label, folds=folds, drop_small_classes=drop_small_classes)
     group_ids, dup = split_groups(emb, rows, y, groups)
     splits = stratified_folds(y, folds=folds, seed=seed, groups=group_ids)
-    _check_k_fits(k, splits)
+    check_k_fits(k, splits)
     model = knn_classifier(k=k, metric=metric, scaling=scaling)
     paths = np.asarray(emb.paths, dtype=object)[rows]
+    folds_of_rows = _fold_of(splits, len(y))
     frames = []
     for name in names:
-        pred, fold_of = _oof_predictions(emb[name][rows], y, splits, model)
+        with single_threaded_knn():  # cross_val_predict clones, fits and predicts once per split
+            pred = cross_val_predict(model, emb[name][rows], y, cv=splits).astype(str)
         frames.append(
             pd.DataFrame(
                 {
                     "block": name,
                     "row": rows,
                     "path": paths,
-                    "fold": fold_of,
+                    "fold": folds_of_rows,
                     "true": y,
                     "predicted": pred,
                     "correct": pred == y,
@@ -234,7 +220,7 @@ def knn_predictions(
             )
         )
     out = pd.concat(frames, ignore_index=True)
-    out.attrs = _attrs(emb, label, k=k, folds=folds, metric=metric, scaling=scaling, seed=seed, **dup)
+    out.attrs = provenance_attrs(emb, label, k=k, folds=folds, metric=metric, scaling=scaling, seed=seed, **dup)
     return out
 
 
@@ -306,10 +292,10 @@ def block_accuracy(
         Unknown label column, fewer than 2 classes, or a class smaller than
         ``folds`` (unless ``drop_small_classes``).
     ParameterError
-        ``k`` larger than a training fold, or ``folds`` larger than the
-        number of items or of distinct content groups.
-    ValueError, TypeError
-        Invalid parameter or unknown block.
+        An invalid option (wrong type, out of range, unknown block), ``k``
+        larger than a training fold, or ``folds`` larger than the number of
+        items or of distinct content groups. It is a ``ValueError`` and a
+        ``TypeError``, like scikit-learn's ``InvalidParameterError``.
 
     See Also
     --------
@@ -387,6 +373,12 @@ def summarize_accuracy(results: pd.DataFrame, *, confidence: float = 0.95) -> pd
         block, protocol and dim): those columns plus ``n_folds``, ``mean``,
         ``std``, ``ci_low``, ``ci_high``.
 
+    Raises
+    ------
+    ParameterError
+        ``confidence`` outside (0, 1), or ``results`` without ``fold`` and
+        ``accuracy`` columns.
+
     Notes
     -----
     ``std`` is the sample standard deviation of the fold accuracies
@@ -398,11 +390,10 @@ def summarize_accuracy(results: pd.DataFrame, *, confidence: float = 0.95) -> pd
     """
     from scipy import stats
 
-    if not 0 < confidence < 1:
-        raise ValueError(f"`confidence` must be in (0, 1), got {confidence}")
+    confidence = check_real("confidence", confidence, min=0.0, max=1.0, closed="neither")
     missing = {"fold", "accuracy"} - set(results.columns)
     if missing:
-        raise ValueError(f"`results` lacks column(s) {sorted(missing)}; pass per-fold results")
+        raise ParameterError(f"`results` lacks column(s) {sorted(missing)}; pass per-fold results")
     keys = [c for c in results.columns if c not in _FOLD_COLUMNS]
     g = results.groupby(keys, sort=False, dropna=False)["accuracy"]
     out = g.agg(n_folds="size", mean="mean", std=lambda s: s.std(ddof=1)).reset_index()
@@ -543,7 +534,7 @@ def recommend_blocks(
 
     Raises
     ------
-    ValueError
+    ParameterError
         Empty results, missing columns, or results that mix backbones or
         weights (filter them first: the best block is per model).
     """
@@ -554,26 +545,26 @@ def recommend_blocks(
     else:
         frames = list(results)
     if not frames or all(len(f) == 0 for f in frames):
-        raise ValueError("`results` is empty")
+        raise ParameterError("`results` is empty")
     summaries = []
     for f in frames:
         if "mean" not in f.columns:
             if "accuracy" not in f.columns:
-                raise ValueError("`results` needs an `accuracy` (per fold) or `mean` (summary) column")
+                raise ParameterError("`results` needs an `accuracy` (per fold) or `mean` (summary) column")
             f = summarize_accuracy(f)
         missing = {"label", "block", "dim"} - set(f.columns)
         if missing:
-            raise ValueError(f"`results` lacks column(s) {sorted(missing)}")
+            raise ParameterError(f"`results` lacks column(s) {sorted(missing)}")
         summaries.append(f)
     table = pd.concat(summaries, ignore_index=True)
     for col in ("backbone", "weights"):
         if col in table.columns and table[col].nunique() > 1:
-            raise ValueError(
+            raise ParameterError(
                 f"`results` mixes several {col} values {sorted(table[col].unique())}; "
                 "recommend blocks for one backbone and weights at a time"
             )
     if "protocol" in table.columns:
-        raise ValueError("`results` looks like a reduction sweep; pass block_accuracy results")
+        raise ParameterError("`results` looks like a reduction sweep; pass block_accuracy results")
     best = {}
     for lab, part in table.groupby("label", sort=False):
         part = part.sort_values(["mean", "dim"], ascending=[False, True], kind="stable")

@@ -18,9 +18,16 @@ import numpy as np
 import pandas as pd
 
 from attr_utils.analysis import umap_cache
-from attr_utils.analysis.accuracy import _attrs, split_groups
-from attr_utils.analysis._validation import check_blocks, check_choice, check_int, check_seed, labels_for_analysis
+from attr_utils.analysis.accuracy import split_groups
+from attr_utils.analysis.checks import (
+    check_blocks,
+    check_umap_neighbors,
+    labels_for_analysis,
+    n_unique_rows,
+    provenance_attrs,
+)
 from attr_utils.errors import ParameterError
+from attr_utils.validation import check_choice, check_int, check_seed
 
 __all__ = ["clustering_metrics"]
 
@@ -90,11 +97,10 @@ def clustering_metrics(
     DatasetError
         Unknown label column or fewer than 2 classes.
     ParameterError
+        An invalid option (wrong type, out of range, unknown block),
         ``min_cluster_size`` or ``min_samples`` larger than the number of
         items, or (``space="umap"``) ``umap_neighbors``/``umap_components``
         too large for the number of distinct vectors.
-    ValueError, TypeError
-        Invalid parameter or unknown block.
 
     Notes
     -----
@@ -116,11 +122,11 @@ def clustering_metrics(
     """
     names = check_blocks(emb, blocks)
     check_choice("space", space, _SPACES)
-    min_cluster_size = check_int("min_cluster_size", min_cluster_size, 2)
-    min_samples = check_int("min_samples", min_samples, 1)
-    leaf_size = check_int("leaf_size", leaf_size, 1)
-    umap_components = check_int("umap_components", umap_components, 1)
-    umap_neighbors = check_int("umap_neighbors", umap_neighbors, 2)
+    min_cluster_size = check_int("min_cluster_size", min_cluster_size, min=2)
+    min_samples = check_int("min_samples", min_samples, min=1)
+    leaf_size = check_int("leaf_size", leaf_size, min=1)
+    umap_components = check_int("umap_components", umap_components, min=1)
+    umap_neighbors = check_int("umap_neighbors", umap_neighbors, min=2)
     seed = check_seed(seed)
     rows, y = labels_for_analysis(emb, label, folds=None, drop_small_classes=False)
     spaces = ["raw", "umap"] if space == "both" else [space]
@@ -134,8 +140,6 @@ def clustering_metrics(
     if min_samples >= n:
         raise ParameterError(f"`min_samples`={min_samples} must be < the {n} items to cluster")
     if "umap" in spaces:
-        from attr_utils.analysis.reduction import check_umap_neighbors, n_unique_rows
-
         for name in names:
             n_unique = n_unique_rows(emb[name][rows])
             check_umap_neighbors(umap_neighbors, n_unique, name="umap_neighbors")
@@ -187,7 +191,7 @@ def clustering_metrics(
                 }
             )
     out = pd.DataFrame.from_records(records)
-    out.attrs = _attrs(
+    out.attrs = provenance_attrs(
         emb,
         label,
         min_cluster_size=min_cluster_size,

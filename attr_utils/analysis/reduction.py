@@ -20,31 +20,32 @@ plots (e.g. :func:`attr_utils.figures.umap_scatter`).
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
 
 from attr_utils.analysis import umap_cache
-from attr_utils.analysis._validation import (
-    METRICS,
-    PROTOCOLS,
-    SCALINGS,
-    check_block,
-    check_choice,
-    check_int,
-    check_seed,
-    labels_for_analysis,
-)
 from attr_utils.analysis.accuracy import (
-    _attrs,
-    _check_k_fits,
     knn_classifier,
     single_threaded_knn,
     split_groups,
     stratified_folds,
 )
+from attr_utils.analysis.checks import (
+    METRICS,
+    PROTOCOLS,
+    check_block,
+    check_k_fits,
+    check_knn_protocol,
+    check_umap_neighbors,
+    labels_for_analysis,
+    n_unique_rows,
+    provenance_attrs,
+)
 from attr_utils.errors import ParameterError
+from attr_utils.validation import check_choice, check_int, check_seed
 
 __all__ = ["default_dims", "reduction_sweep", "umap_embedding"]
 
@@ -58,20 +59,6 @@ def default_dims(dim: int) -> list[int]:
     return out
 
 
-def n_unique_rows(X: np.ndarray) -> int:
-    """Number of distinct rows of ``X`` (UMAP is fitted on these, ``unique=True``)."""
-    return int(len(np.unique(np.ascontiguousarray(X), axis=0)))
-
-
-def check_umap_neighbors(n_neighbors: int, n_unique: int, *, name: str = "n_neighbors") -> None:
-    """UMAP's neighbour graph needs ``n_neighbors`` < the number of distinct vectors."""
-    if n_neighbors >= n_unique:
-        raise ParameterError(
-            f"`{name}`={n_neighbors} must be < the number of distinct vectors UMAP is fitted on "
-            f"({n_unique}); lower `{name}` or use more images"
-        )
-
-
 def _check_dims(dims, block_dim: int, n_fit: int | None = None) -> list[int]:
     """Validate ``dims``; ``n_fit`` is the fewest distinct rows a UMAP will be fitted on.
 
@@ -81,13 +68,13 @@ def _check_dims(dims, block_dim: int, n_fit: int | None = None) -> list[int]:
     limit = block_dim if n_fit is None else min(block_dim, n_fit - 1)
     if dims is None:
         return default_dims(limit)
-    if isinstance(dims, (int, np.integer)):
+    if isinstance(dims, numbers.Integral):  # one dimension; check_int refuses a bool
         dims = [dims]
     dims = list(dims)
     for d in dims:
-        check_int("dims", d, 1)
+        check_int("dims", d, min=1)
         if d >= block_dim:
-            raise ValueError(
+            raise ParameterError(
                 f"`dims` must be < the block's dimension {block_dim} (the unreduced row is "
                 f"always added), got {d}"
             )
@@ -182,11 +169,10 @@ def reduction_sweep(
         Unknown label column, fewer than 2 classes, or a class smaller than
         ``folds`` (unless ``drop_small_classes``).
     ParameterError
-        ``k``, ``folds``, ``n_neighbors`` or ``dims`` too large for the number
-        of items or of distinct vectors.
-    ValueError, TypeError
-        Invalid parameter, unknown block, or a dimension not below the
-        block's.
+        An invalid option (wrong type, out of range, unknown block, a
+        dimension not below the block's), or ``k``, ``folds``,
+        ``n_neighbors`` or ``dims`` too large for the number of items or of
+        distinct vectors.
 
     Notes
     -----
@@ -194,15 +180,10 @@ def reduction_sweep(
     duplicated images cannot pull a layout towards themselves; copies get
     their original's coordinates.
     """
-    check_int("k", k, 1)
-    folds = check_int("folds", folds, 2)
-    check_choice("metric", metric, METRICS)
-    check_choice("scaling", scaling, SCALINGS)
+    k, folds, seed = check_knn_protocol(k, folds, metric, scaling, seed)
     check_choice("protocol", protocol, PROTOCOLS + ("both",))
-    seed = check_seed(seed)
-    n_neighbors = check_int("n_neighbors", n_neighbors, 2)
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0 or n_jobs < -1:
-        raise ValueError(f"`n_jobs` must be a positive int or -1, got {n_jobs!r}")
+    n_neighbors = check_int("n_neighbors", n_neighbors, min=2)
+    n_jobs = check_int("n_jobs", n_jobs, min=1, allow=(-1,))
     block = check_block(emb, block)
     block_dim = emb.dims[block]
     _check_dims(dims, block_dim)  # parameter errors first, before any data work
@@ -212,7 +193,7 @@ def reduction_sweep(
     X = np.ascontiguousarray(emb[block][rows], dtype=np.float32)
     group_ids, dup = split_groups(emb, rows, y, groups)
     splits = stratified_folds(y, folds=folds, seed=seed, groups=group_ids)
-    _check_k_fits(k, splits)
+    check_k_fits(k, splits)
     if protocols == ["paper"]:
         n_fit = n_unique_rows(X)
     else:
@@ -281,7 +262,7 @@ def reduction_sweep(
     out.insert(0, "label", label)
     out.insert(0, "weights", emb.weights)
     out.insert(0, "backbone", emb.backbone)
-    out.attrs = _attrs(
+    out.attrs = provenance_attrs(
         emb, label, k=k, folds=folds, metric=metric, scaling=scaling, seed=seed,
         block=block, n_neighbors=n_neighbors, min_dist=float(min_dist), **dup,
     )
@@ -335,8 +316,8 @@ def umap_embedding(
         ``n_components`` above it minus 2.
     """
     block = check_block(emb, block)
-    n_components = check_int("n_components", n_components, 1)
-    n_neighbors = check_int("n_neighbors", n_neighbors, 2)
+    n_components = check_int("n_components", n_components, min=1)
+    n_neighbors = check_int("n_neighbors", n_neighbors, min=2)
     check_choice("metric", metric, METRICS)
     seed = check_seed(seed)
     X = emb[block]

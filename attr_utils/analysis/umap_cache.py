@@ -5,9 +5,19 @@ seconds, a full reduced-space sweep minutes), and its result is a pure
 function of the input array, the parameters and the seed. This module keys
 the *coordinates* (never a pickled reducer) by the SHA-256 of the input bytes
 and the parameters, and stores them as ``.npz`` files without Python objects
-under ``$ATTR_UTILS_CACHE/umap`` (default ``~/.cache/attr-utils/umap``).
-Writes are atomic (temporary file + rename), so concurrent runs never read a
-half-written file.
+under ``umap/`` of the attr-utils cache folder
+(:func:`attr_utils.cache.cache_root`: ``cache_dir``, else
+``$ATTR_UTILS_CACHE``, else the platform's user cache folder, honouring
+``$XDG_CACHE_HOME``). Writes are atomic (temporary file + rename), so
+concurrent runs never read a half-written file.
+
+Why not ``joblib.Memory``: it would do the keying and the storing, but it
+stores a function's result with pickle (``output.pkl``) and unpickles it on
+the next call. Unpickling runs code, and this cache folder may be shared
+(a cluster's cache, a colleague's ``--cache-dir``), so anyone who can write
+there could make every later user run theirs. The project loads nothing a
+user did not write with pickle; a ``.npz`` read with
+``np.load(allow_pickle=False)`` holds only numbers and cannot run code.
 
 It also owns how umap-learn is imported (:func:`import_umap`): umap-learn's
 optional ParametricUMAP (which imports TensorFlow and PyTorch, ~15 s) is
@@ -26,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from attr_utils.cache import cache_root
 from attr_utils.errors import CacheError, ParameterError
 
 __all__ = ["cached_umap", "import_umap", "umap_cache_dir"]
@@ -33,22 +44,23 @@ __all__ = ["cached_umap", "import_umap", "umap_cache_dir"]
 _KEY_VERSION = 2  # 2: fitted with unique=True (duplicate rows share coordinates)
 
 
-def _base_cache_dir() -> Path:
-    env = os.environ.get("ATTR_UTILS_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "attr-utils"
-
-
 def umap_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
-    """Folder holding cached UMAP coordinates.
+    """Folder holding cached UMAP coordinates: ``umap/`` of the attr-utils cache folder.
 
     Parameters
     ----------
     cache_dir : path-like, optional
-        The attr-utils cache root; ``umap/`` is appended. Default:
-        ``$ATTR_UTILS_CACHE``, else ``~/.cache/attr-utils``.
+        The attr-utils cache root (``--cache-dir``). Default: that of
+        :func:`attr_utils.cache.cache_root` (``$ATTR_UTILS_CACHE``, else
+        ``$XDG_CACHE_HOME/attr-utils``, by default ``~/.cache/attr-utils``,
+        on Linux).
+
+    Returns
+    -------
+    pathlib.Path
+        Not created here.
     """
-    root = Path(cache_dir).expanduser() if cache_dir is not None else _base_cache_dir()
-    return root / "umap"
+    return cache_root(cache_dir) / "umap"
 
 
 def import_umap():
@@ -157,12 +169,14 @@ def cached_umap(
 
     Raises
     ------
+    ParameterError
+        ``X`` is not 2-D or has fewer than 3 distinct rows.
     CacheError
         The cache folder cannot be written.
     """
     X = np.ascontiguousarray(X, dtype=np.float32)
     if X.ndim != 2 or len(X) < 3:
-        raise ValueError(f"UMAP needs a 2-D array of at least 3 rows, got shape {X.shape}")
+        raise ParameterError(f"UMAP needs a 2-D array of at least 3 rows, got shape {X.shape}")
     n_unique = len(np.unique(X, axis=0))
     if n_unique < 3:
         raise ParameterError(f"UMAP needs at least 3 distinct vectors, got {n_unique} among {len(X)} rows")

@@ -13,7 +13,9 @@ from pathlib import PurePath
 import numpy as np
 import pandas as pd
 
+from attr_utils.errors import ParameterError
 from attr_utils.figures._style import apply_style, color_for, titled
+from attr_utils.validation import check_choice
 
 __all__ = [
     "accuracy_per_block",
@@ -32,11 +34,11 @@ def _as_frame(results, what: str) -> pd.DataFrame:
     else:
         frames = list(results)
         if not frames:
-            raise ValueError(f"`{what}` is empty")
+            raise ParameterError(f"`{what}` is empty")
         frame = pd.concat(frames, ignore_index=True)
         frame.attrs = dict(frames[0].attrs)
     if len(frame) == 0:
-        raise ValueError(f"`{what}` is empty")
+        raise ParameterError(f"`{what}` is empty")
     return frame
 
 
@@ -47,13 +49,12 @@ def _summary(results) -> pd.DataFrame:
     if "mean" in frame.columns:
         return frame
     if "accuracy" not in frame.columns:
-        raise ValueError("`results` needs per-fold `accuracy` or summary `mean` columns")
+        raise ParameterError("`results` needs per-fold `accuracy` or summary `mean` columns")
     return summarize_accuracy(frame)
 
 
 def _error_arrays(summary: pd.DataFrame, error: str):
-    if error not in _ERRORS:
-        raise ValueError(f"`error` must be one of {', '.join(map(repr, _ERRORS))}; got {error!r}")
+    error = check_choice("error", error, _ERRORS)
     if error == "none":
         return None
     if error == "std":
@@ -99,6 +100,12 @@ def accuracy_per_block(results, *, error: str = "ci", title: str | None = None):
     Returns
     -------
     plotly.graph_objects.Figure
+
+    Raises
+    ------
+    ParameterError
+        ``results`` is empty or holds neither per-fold ``accuracy`` nor summary
+        ``mean`` columns, or ``error`` is not one of the choices.
     """
     import plotly.graph_objects as go
 
@@ -145,6 +152,12 @@ def clustering_per_block(results, *, title: str | None = None):
     Returns
     -------
     plotly.graph_objects.Figure
+
+    Raises
+    ------
+    ParameterError
+        ``results`` is empty or lacks the columns of
+        :func:`~attr_utils.analysis.clustering_metrics`.
     """
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
@@ -152,7 +165,7 @@ def clustering_per_block(results, *, title: str | None = None):
     frame = _as_frame(results, "results")
     missing = {"label", "block", "ari", "ami"} - set(frame.columns)
     if missing:
-        raise ValueError(f"`results` lacks column(s) {sorted(missing)}; pass clustering_metrics results")
+        raise ParameterError(f"`results` lacks column(s) {sorted(missing)}; pass clustering_metrics results")
     if "space" not in frame.columns:
         frame = frame.assign(space="raw")
     labels = list(dict.fromkeys(frame["label"]))
@@ -206,13 +219,20 @@ def reduction_curve(results, *, error: str = "ci", title: str | None = None):
     Returns
     -------
     plotly.graph_objects.Figure
+
+    Raises
+    ------
+    ParameterError
+        ``results`` is empty or lacks the columns of
+        :func:`~attr_utils.analysis.reduction_sweep`, or ``error`` is not
+        one of the choices.
     """
     import plotly.graph_objects as go
 
     summary = _summary(results)
     missing = {"protocol", "dim", "reduced"} - set(summary.columns)
     if missing:
-        raise ValueError(f"`results` lacks column(s) {sorted(missing)}; pass reduction_sweep results")
+        raise ParameterError(f"`results` lacks column(s) {sorted(missing)}; pass reduction_sweep results")
     series = ["label", "block"]
     several = any(summary[c].nunique() > 1 for c in series if c in summary)
     fig = go.Figure()
@@ -276,19 +296,26 @@ def confusion_heatmap(confusion: pd.DataFrame, *, block: str | None = None, norm
     Returns
     -------
     plotly.graph_objects.Figure
+
+    Raises
+    ------
+    ParameterError
+        ``confusion`` lacks the columns of
+        :func:`~attr_utils.analysis.confusion_matrices`, holds several
+        blocks and ``block`` is None, or does not hold ``block``.
     """
     import plotly.graph_objects as go
 
     missing = {"block", "true", "predicted", "count"} - set(confusion.columns)
     if missing:
-        raise ValueError(f"`confusion` lacks column(s) {sorted(missing)}; pass confusion_matrices results")
+        raise ParameterError(f"`confusion` lacks column(s) {sorted(missing)}; pass confusion_matrices results")
     blocks = list(dict.fromkeys(confusion["block"]))
     if block is None:
         if len(blocks) != 1:
-            raise ValueError(f"`confusion` holds several blocks {blocks}; pass block=")
+            raise ParameterError(f"`confusion` holds several blocks {blocks}; pass block=")
         block = blocks[0]
     elif block not in blocks:
-        raise ValueError(f"unknown block {block!r}; available: {blocks}")
+        raise ParameterError(f"unknown block {block!r}; available: {blocks}")
     part = confusion[confusion["block"] == block]
     counts = part.pivot(index="true", columns="predicted", values="count").fillna(0).astype(int)
     classes = sorted(set(counts.index) | set(counts.columns))
@@ -355,20 +382,26 @@ def umap_scatter(
     Returns
     -------
     plotly.graph_objects.Figure
+
+    Raises
+    ------
+    ParameterError
+        ``coords`` is not of shape (n, 2) or (n, 3), or ``labels``,
+        ``paths`` or ``hover`` do not have n entries.
     """
     import plotly.graph_objects as go
 
     coords = np.asarray(coords, dtype=float)
     if coords.ndim != 2 or coords.shape[1] not in (2, 3):
-        raise ValueError(f"`coords` must have shape (n, 2) or (n, 3), got {coords.shape}")
+        raise ParameterError(f"`coords` must have shape (n, 2) or (n, 3), got {coords.shape}")
     n = len(coords)
     if labels is not None and len(labels) != n:
-        raise ValueError(f"`labels` has {len(labels)} entries for {n} points")
+        raise ParameterError(f"`labels` has {len(labels)} entries for {n} points")
     if paths is not None and len(paths) != n:
-        raise ValueError(f"`paths` has {len(paths)} entries for {n} points")
+        raise ParameterError(f"`paths` has {len(paths)} entries for {n} points")
     extra = pd.DataFrame(hover) if hover is not None else pd.DataFrame(index=range(n))
     if len(extra) != n:
-        raise ValueError(f"`hover` has {len(extra)} rows for {n} points")
+        raise ParameterError(f"`hover` has {len(extra)} rows for {n} points")
     cats = np.asarray(labels, dtype=object) if labels is not None else np.full(n, "all", dtype=object)
     path_arr = np.asarray(paths if paths is not None else [""] * n, dtype=object)
     names = np.array([PurePath(p).name if p else "" for p in path_arr], dtype=object)

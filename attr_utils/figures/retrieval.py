@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from attr_utils.errors import ParameterError
 from attr_utils.figures._style import apply_style, color_for, titled
 
 __all__ = ["precision_vs_alpha"]
@@ -35,16 +36,17 @@ def precision_vs_alpha(results: pd.DataFrame, *, method: str | None = None, titl
 
     Raises
     ------
-    ValueError
-        ``results`` is empty or lacks the evaluation's columns.
+    ParameterError
+        ``results`` is empty or lacks the evaluation's columns, or ``method``
+        is not among its methods.
     """
     import plotly.graph_objects as go
 
     if not isinstance(results, pd.DataFrame) or len(results) == 0:
-        raise ValueError("`results` must be the non-empty DataFrame returned by evaluate_retrieval()")
+        raise ParameterError("`results` must be the non-empty DataFrame returned by evaluate_retrieval()")
     missing = _NEEDED - set(results.columns)
     if missing:
-        raise ValueError(f"`results` lacks columns {sorted(missing)}; pass the output of evaluate_retrieval()")
+        raise ParameterError(f"`results` lacks columns {sorted(missing)}; pass the output of evaluate_retrieval()")
     sweep = results[results["mode"] == "both"].sort_values("alpha")
     if "method" in sweep.columns and sweep["method"].nunique() > 0:
         available = list(dict.fromkeys(sweep["method"].dropna()))
@@ -52,12 +54,12 @@ def precision_vs_alpha(results: pd.DataFrame, *, method: str | None = None, titl
         defaults = sweep.loc[sweep["default"].astype(bool), "method"] if "default" in sweep.columns else ()
         chosen = method if method is not None else (defaults.iloc[0] if len(defaults) else available[0])
         if chosen not in available:
-            raise ValueError(f"`method` must be one of {available} (the methods in `results`), got {method!r}")
+            raise ParameterError(f"`method` must be one of {available} (the methods in `results`), got {method!r}")
         sweep = sweep[sweep["method"] == chosen]
     else:
         chosen = None
     if len(sweep) == 0:
-        raise ValueError("`results` holds no mode='both' rows to plot against alpha")
+        raise ParameterError("`results` holds no mode='both' rows to plot against alpha")
     k = int(results["k"].iloc[0])
     fig = go.Figure()
     for i, (agreement, rows) in enumerate(sweep.groupby("agreement", sort=False)):

@@ -60,18 +60,17 @@ re-scores that union exactly in both blocks. See ``docs/retrieval.md``.
 
 from __future__ import annotations
 
-import numbers
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-import warnings
-
 from attr_utils.embeddings import Embeddings, Skipped
-from attr_utils.errors import BackboneError, ImageDecodeError, WeightsError
+from attr_utils.errors import BackboneError, DatasetError, ImageDecodeError, ParameterError, QueryError, WeightsError
 from attr_utils.retrieval.index import AUTO_EXACT_MAX, build_index, normalize_rows, resolve_kind
+from attr_utils.validation import check_choice, check_int, check_real, check_seed
 
 __all__ = ["DEFAULT_ALPHA", "DEFAULT_METHOD", "METHODS", "MODES", "RRF_K", "Catalog", "default_alphas", "evaluate_retrieval",
            "resolve_blocks", "search"]
@@ -90,31 +89,6 @@ _BLOCK_KEYS = {"color": "color", "colour": "color", "texture": "texture"}
 def default_alphas() -> np.ndarray:
     """The alpha sweep of :func:`evaluate_retrieval`: 0, 0.1, ..., 1."""
     return np.round(np.linspace(0.0, 1.0, 11), 10)
-
-
-# -- validation ---------------------------------------------------------------
-def _check_mode(mode) -> str:
-    if mode not in MODES:
-        raise ValueError(f"`mode` must be one of {MODES}, got {mode!r}")
-    return mode
-
-
-def _check_method(method) -> str:
-    if method not in METHODS:
-        raise ValueError(f"`method` must be one of {METHODS}, got {method!r}")
-    return method
-
-
-def _check_alpha(alpha) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0.0 <= float(alpha) <= 1.0:
-        raise ValueError(f"`alpha` must be a number in [0, 1], got {alpha!r}")
-    return float(alpha)
-
-
-def _check_k(k) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"`k` must be an integer >= 1, got {k!r}")
-    return int(k)
 
 
 def _effective_alpha(mode: str, alpha: float) -> float:
@@ -141,7 +115,7 @@ def resolve_blocks(emb: Embeddings, blocks=None) -> dict[str, str]:
 
     Raises
     ------
-    ValueError
+    ParameterError
         A block that ``emb`` does not have, an unknown key, or no default for
         an unregistered backbone (pass ``blocks``).
     """
@@ -156,20 +130,20 @@ def resolve_blocks(emb: Embeddings, blocks=None) -> dict[str, str]:
         if isinstance(blocks, Mapping):
             for key, block in blocks.items():
                 if key not in _BLOCK_KEYS:
-                    raise ValueError(f"`blocks` keys must be 'color' and/or 'texture', got {key!r}")
+                    raise ParameterError(f"`blocks` keys must be 'color' and/or 'texture', got {key!r}")
                 chosen[_BLOCK_KEYS[key]] = block
         elif isinstance(blocks, Sequence) and not isinstance(blocks, str) and len(blocks) == 2:
             chosen["color"], chosen["texture"] = blocks
         else:
-            raise ValueError(f"`blocks` must be a mapping {{'color': ..., 'texture': ...}} or a pair, got {blocks!r}")
+            raise ParameterError(f"`blocks` must be a mapping {{'color': ..., 'texture': ...}} or a pair, got {blocks!r}")
     for mode in ("color", "texture"):
         if mode not in chosen:
-            raise ValueError(
+            raise ParameterError(
                 f"no default {mode} block for backbone {emb.backbone!r}; pass blocks={{'color': ..., 'texture': ...}} "
                 f"choosing among {emb.block_names}"
             )
         if chosen[mode] not in emb.blocks:
-            raise ValueError(f"{mode} block {chosen[mode]!r} is not in these embeddings; available: {emb.block_names}")
+            raise ParameterError(f"{mode} block {chosen[mode]!r} is not in these embeddings; available: {emb.block_names}")
     return {"color": chosen["color"], "texture": chosen["texture"]}
 
 
@@ -247,6 +221,14 @@ class Catalog:
     kind : str
         ``"exact"``, ``"ivf"`` or ``"hnsw"``.
 
+    Raises
+    ------
+    ParameterError
+        ``emb`` is not an Embeddings, or an invalid ``blocks`` (see
+        :func:`resolve_blocks`), ``index``, ``scale_pairs`` or ``seed``.
+    DatasetError
+        ``emb`` holds no item.
+
     Examples
     --------
     >>> catalog = Catalog(emb)  # doctest: +SKIP
@@ -256,19 +238,18 @@ class Catalog:
     def __init__(self, emb: Embeddings, *, blocks=None, index: str = "auto", scale_pairs: int = 10_000, seed: int = 0,
                  cache_dir: str | os.PathLike | None = None):
         if not isinstance(emb, Embeddings):
-            raise TypeError(f"`emb` must be an Embeddings, got {type(emb).__name__}")
+            raise ParameterError(f"`emb` must be an Embeddings, got {type(emb).__name__}")
         if len(emb) == 0:
-            raise ValueError("the catalog is empty")
-        if isinstance(scale_pairs, bool) or not isinstance(scale_pairs, (int, np.integer)) or scale_pairs < 1:
-            raise ValueError(f"`scale_pairs` must be an integer >= 1, got {scale_pairs!r}")
+            raise DatasetError("the catalog is empty")
+        scale_pairs = check_int("scale_pairs", scale_pairs, min=1)
+        self.seed = check_seed(seed)
         self.emb = emb
         self.blocks = resolve_blocks(emb, blocks)
         self.kind = resolve_kind(index, len(emb))
-        self.seed = int(seed)
         self.cache_dir = cache_dir
         self._vectors = {mode: normalize_rows(emb[block]) for mode, block in self.blocks.items()}
-        rng = np.random.default_rng(seed)
-        self._scale = {mode: _robust_scale(self._vectors[mode], rng, int(scale_pairs)) for mode in ("color", "texture")}
+        rng = np.random.default_rng(self.seed)
+        self._scale = {mode: _robust_scale(self._vectors[mode], rng, scale_pairs) for mode in ("color", "texture")}
         self.scales = pd.DataFrame(
             [{"mode": m, "block": self.blocks[m], "median": s[0], "iqr": s[1]} for m, s in self._scale.items()]
         )
@@ -278,6 +259,24 @@ class Catalog:
 
     def __len__(self) -> int:
         return len(self.emb)
+
+    def to_dict(self) -> dict:
+        """What the catalog is, as plain JSON-ready values (what the CLI prints).
+
+        Returns
+        -------
+        dict
+            ``n_items``, ``backbone``, ``weights``, ``weights_label``,
+            ``pretrained``, ``provenance``, ``blocks`` (``{"color": ...,
+            "texture": ...}``), ``index`` (the kind), ``seed`` and ``scales``
+            (one record per mode: ``mode``, ``block``, ``median``, ``iqr``).
+        """
+        e = self.emb
+        return {
+            "n_items": len(self), "backbone": e.backbone, "weights": e.weights, "weights_label": e.weights_label,
+            "pretrained": bool(e.pretrained), "provenance": e.provenance, "blocks": dict(self.blocks),
+            "index": self.kind, "seed": self.seed, "scales": self.scales.to_dict("records"),
+        }
 
     def __repr__(self) -> str:
         return f"Catalog({len(self)} items, {self.emb.provenance}, color={self.blocks['color']}, texture={self.blocks['texture']}, index={self.kind})"
@@ -334,7 +333,7 @@ class Catalog:
         if isinstance(query, (int, np.integer)) and not isinstance(query, bool):
             row = int(query)
             if not -len(self) <= row < len(self):
-                raise IndexError(f"query row {row} is out of range for a catalog of {len(self)} items")
+                raise QueryError(f"query row {row} is out of range for a catalog of {len(self)} items")
             row %= len(self)
             return {m: self._vectors[m][row] for m in ("color", "texture")}, row, None
         if isinstance(query, Mapping):
@@ -342,21 +341,21 @@ class Catalog:
             for mode, block in self.blocks.items():
                 vec = query.get(mode, query.get(block))
                 if vec is None:
-                    raise ValueError(f"query mapping needs a vector for {mode!r} (or block {block!r}); got keys {list(query)}")
+                    raise ParameterError(f"query mapping needs a vector for {mode!r} (or block {block!r}); got keys {list(query)}")
                 vec = np.asarray(vec, dtype=np.float32).reshape(-1)
                 if vec.shape[0] != self._vectors[mode].shape[1]:
-                    raise ValueError(f"{mode} query vector has length {vec.shape[0]}; block {block!r} has {self._vectors[mode].shape[1]}")
+                    raise ParameterError(f"{mode} query vector has length {vec.shape[0]}; block {block!r} has {self._vectors[mode].shape[1]}")
                 out[mode] = normalize_rows(vec[None, :])[0]
             return out, None, None
         if isinstance(query, np.ndarray):
-            raise TypeError("a bare vector is ambiguous: pass {'color': v_color, 'texture': v_texture}, a row number or an image")
+            raise ParameterError("a bare vector is ambiguous: pass {'color': v_color, 'texture': v_texture}, a row number or an image")
         if not isinstance(query, Embeddings):
             from attr_utils.embedder import embed_images
 
             query = embed_images([query], like=self.emb, cache_dir=self.cache_dir)
         _check_same_model(query, self.emb, "query")
         if len(query) != 1:
-            raise ValueError(f"a query Embeddings must hold exactly one row, got {len(query)}")
+            raise ParameterError(f"a query Embeddings must hold exactly one row, got {len(query)}")
         content_hash = str(query.table["hash"].iloc[0]) if "hash" in query.table.columns else None
         return {m: normalize_rows(query[b][:1])[0] for m, b in self.blocks.items()}, None, content_hash or None
 
@@ -371,12 +370,11 @@ class Catalog:
     def search(self, query, *, mode: str = "both", alpha: float = DEFAULT_ALPHA, method: str = DEFAULT_METHOD,
                k: int = 10, exclude_self: bool = True, candidates: int | None = None) -> pd.DataFrame:
         """Rank the catalog for ``query`` (or each query of a list); see :func:`search`."""
-        mode = _check_mode(mode)
-        alpha = _effective_alpha(mode, _check_alpha(alpha))
-        method = _check_method(method)
-        k = _check_k(k)
-        if candidates is not None and (isinstance(candidates, bool) or not isinstance(candidates, (int, np.integer)) or candidates < 1):
-            raise ValueError(f"`candidates` must be an integer >= 1, got {candidates!r}")
+        mode = check_choice("mode", mode, MODES)
+        alpha = _effective_alpha(mode, check_real("alpha", alpha, min=0.0, max=1.0))
+        method = check_choice("method", method, METHODS)
+        k = check_int("k", k, min=1)
+        candidates = check_int("candidates", candidates, min=1, allow_none=True)
         options = {"mode": mode, "alpha": alpha, "method": method, "k": k, "exclude_self": bool(exclude_self),
                    "candidates": candidates}
         if isinstance(query, (list, tuple)):
@@ -522,8 +520,12 @@ def search(emb, query, *, mode: str = "both", alpha: float = DEFAULT_ALPHA, meth
 
     Raises
     ------
-    ValueError
-        Invalid ``mode``, ``alpha``, ``method``, ``k``, ``blocks`` or ``index``.
+    ParameterError
+        Invalid ``mode``, ``alpha``, ``method``, ``k``, ``blocks``, ``index``
+        or ``seed``, or a malformed query (a bare vector, a mapping without a
+        vector per mode, a query Embeddings of several rows).
+    QueryError
+        A row number outside the catalog.
     ImageDecodeError
         A single query image cannot be read or decoded (lists skip it instead).
     BackboneError, WeightsError
@@ -606,8 +608,9 @@ def evaluate_retrieval(
 
     Raises
     ------
-    ValueError
-        Invalid ``k``, ``alphas``, ``methods``, ``max_queries``, or a catalog too small for ``k``.
+    ParameterError
+        Invalid ``k``, ``alphas``, ``methods``, ``max_queries``, ``seed`` or
+        ``batch_size``, or a catalog too small for ``k``.
     KeyError
         A missing label column (the message lists the available ones).
     """
@@ -615,19 +618,21 @@ def evaluate_retrieval(
 
     catalog = emb if isinstance(emb, Catalog) else Catalog(emb, blocks=blocks, index="exact", seed=seed)
     emb = catalog.emb
-    k = _check_k(k)
+    k = check_int("k", k, min=1)
     n = len(catalog)
     if k > n - 1:
-        raise ValueError(f"`k` must be <= n - 1 = {n - 1} for leave-one-out evaluation, got {k}")
-    alphas = default_alphas() if alphas is None else np.asarray([_check_alpha(a) for a in np.atleast_1d(alphas)], dtype=float)
+        raise ParameterError(f"`k` must be <= n - 1 = {n - 1} for leave-one-out evaluation, got {k}")
+    alphas = default_alphas() if alphas is None else np.asarray(
+        [check_real("alpha", a, min=0.0, max=1.0) for a in np.atleast_1d(alphas)], dtype=float)
     if len(alphas) == 0:
-        raise ValueError("`alphas` must hold at least one value in [0, 1]")
+        raise ParameterError("`alphas` must hold at least one value in [0, 1]")
     methods = [methods] if isinstance(methods, str) else list(methods)
     if not methods:
-        raise ValueError(f"`methods` must hold at least one of {METHODS}")
-    methods = [_check_method(m) for m in methods]
-    if max_queries is not None and (isinstance(max_queries, bool) or not isinstance(max_queries, (int, np.integer)) or max_queries < 1):
-        raise ValueError(f"`max_queries` must be an integer >= 1, got {max_queries!r}")
+        raise ParameterError(f"`methods` must hold at least one of {METHODS}")
+    methods = [check_choice("method", m, METHODS) for m in methods]
+    max_queries = check_int("max_queries", max_queries, min=1, allow_none=True)
+    seed = check_seed(seed)
+    batch_size = check_int("batch_size", batch_size, min=1)
     group = resolve_groups(emb, groups)
     labels = {"color": pd.factorize(emb.labels(color_label))[0], "texture": pd.factorize(emb.labels(texture_label))[0]}
     labels["both"] = labels["color"] * (labels["texture"].max() + 1) + labels["texture"]
