@@ -630,3 +630,18 @@ def test_voila_command_accepts_a_numpy_port(tmp_path):
     from attr_utils.dashboard import voila_command
 
     assert "--port=9001" in voila_command(tmp_path, port=np.int64(9001))
+
+
+def test_umap_explorer_passes_cache_dir_to_the_umap_cache(catalog_emb, monkeypatch, tmp_path):
+    import attr_utils.analysis
+    from attr_utils.apps import umap_explorer
+
+    seen = []
+
+    def fake_umap(emb, *, block, n_components, **kwargs):
+        seen.append(kwargs)
+        return np.zeros((len(emb), n_components))
+
+    monkeypatch.setattr(attr_utils.analysis, "umap_embedding", fake_umap)
+    umap_explorer(catalog_emb, cache_dir=tmp_path, seed=3)
+    assert seen and seen[0] == {"n_neighbors": 15, "min_dist": 0.1, "seed": 3, "cache_dir": tmp_path}

@@ -29,6 +29,9 @@ class UmapExplorer:
         UMAP parameters (see :func:`~attr_utils.analysis.umap_embedding`).
     thumb : int, default=192
         Size of the hovered image in pixels (>= 16).
+    cache_dir : path-like, optional
+        attr-utils cache root holding the UMAP coordinates (default: the
+        embedding cache's, see :func:`~attr_utils.analysis.umap_embedding`).
 
     Attributes
     ----------
@@ -50,6 +53,7 @@ class UmapExplorer:
         min_dist: float = 0.1,
         seed: int = 0,
         thumb: int = 192,
+        cache_dir=None,
     ):
         import ipywidgets as widgets
 
@@ -60,7 +64,7 @@ class UmapExplorer:
         labels = list(emb.label_columns)
         color_by = check_choice("color_by", color_by, [*labels, None])
         self.emb = emb
-        self.umap_params = dict(n_neighbors=n_neighbors, min_dist=min_dist, seed=seed)
+        self.umap_params = dict(n_neighbors=n_neighbors, min_dist=min_dist, seed=seed, cache_dir=cache_dir)
         self.thumb = check_int("thumb", thumb, min=16)
         self.selected: int | None = None
         self.figure = None
@@ -226,6 +230,7 @@ def umap_explorer(
     min_dist: float = 0.1,
     seed: int = 0,
     thumb: int = 192,
+    cache_dir=None,
 ) -> UmapExplorer:
     """Build the UMAP explorer for ``emb`` (display the returned object); see :class:`UmapExplorer`."""
     return UmapExplorer(
@@ -237,4 +242,5 @@ def umap_explorer(
         min_dist=min_dist,
         seed=seed,
         thumb=thumb,
+        cache_dir=cache_dir,
     )
