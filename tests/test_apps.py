@@ -605,6 +605,7 @@ def test_read_upload_invalid_limit(call, name):
         ("image_grid", {"size": 8}, "size"),
         ("class_examples", {"per_class": 0}, "per_class"),
         ("class_examples", {"per_class": 1.0}, "per_class"),
+        ("image_grid", {"captions": ["a", "b"]}, "captions"),
     ],
 )
 def test_gallery_invalid_parameter(catalog_emb, func, kwargs, name):

@@ -7,6 +7,7 @@ import io
 from collections.abc import Sequence
 from functools import lru_cache
 
+from attr_utils.errors import ParameterError
 from attr_utils.validation import check_int
 
 __all__ = ["class_examples", "dataset_preview", "image_grid", "thumbnail_png"]
@@ -78,7 +79,7 @@ def image_grid(
     size = check_int("size", size, min=16)
     captions = list(captions) if captions is not None else [""] * len(images)
     if len(captions) != len(images):
-        raise ValueError(f"got {len(images)} images but {len(captions)} captions")
+        raise ParameterError(f"`captions` must hold one caption per image: got {len(images)} images but {len(captions)} captions")
     cells = []
     for img, cap in zip(images, captions, strict=True):
         try:
