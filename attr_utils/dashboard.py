@@ -116,11 +116,18 @@ def voila_command(
     Returns
     -------
     list of str
+
+    Raises
+    ------
+    ParameterError
+        ``port`` is not an integer in [1, 65535], or ``host`` is empty or holds spaces.
     """
-    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-        raise ValueError(f"`port` must be an integer between 1 and 65535, got {port!r}")
-    if not host or any(c.isspace() for c in host):
-        raise ValueError(f"`host` must be a host name or IP address, got {host!r}")
+    from attr_utils.errors import ParameterError
+    from attr_utils.validation import check_int
+
+    port = check_int("port", port, min=1, max=65535)
+    if not isinstance(host, str) or not host or any(c.isspace() for c in host):
+        raise ParameterError(f"`host` must be a host name or IP address, got {host!r}")
     config_dir = Path(config_dir) if config_dir is not None else Path(notebooks)
     cmd = [
         sys.executable,
@@ -204,22 +211,38 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m attr_utils.dashboard``; returns Voilà's exit code."""
-    return run(_parser().parse_args(argv))
+    """Entry point of ``python -m attr_utils.dashboard``; returns Voilà's exit code.
+
+    Like ``attr-utils dashboard`` (whose errors the CLI reports), an
+    :class:`~attr_utils.errors.AttrUtilsError` is printed as one line on
+    stderr, with exit status 2.
+    """
+    from attr_utils.errors import AttrUtilsError
+
+    try:
+        return run(_parser().parse_args(argv))
+    except AttrUtilsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 def run(args: argparse.Namespace) -> int:
-    """Warm the cache and become Voilà, for parsed :func:`add_arguments` options; returns the exit code."""
+    """Warm the cache and become Voilà, for parsed :func:`add_arguments` options; returns the exit code.
+
+    Raises
+    ------
+    MissingFileError
+        The notebooks folder has no ``index.ipynb``.
+    AttrUtilsError
+        An invalid ``--port``/``--host`` (:class:`~attr_utils.errors.ParameterError`), or warming the cache failed.
+    """
+    from attr_utils.errors import MissingFileError
+
     notebooks = notebooks_dir(args.notebooks)
     if not (notebooks / LANDING).is_file():
         hint = "" if args.notebooks is not None else "; pass --notebooks DIR, or reinstall: pip install 'attr-utils[app]'"
-        print(f"error: no {LANDING} in {notebooks}{hint}", file=sys.stderr)
-        return 2
-    try:
-        cmd = voila_command(notebooks, port=args.port, host=args.host)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise MissingFileError(f"no {LANDING} in {notebooks}{hint}")
+    cmd = voila_command(notebooks, port=args.port, host=args.host)
     if not _is_loopback(args.host):
         print(
             f"warning: binding to {args.host}: anyone who can reach this address can use the dashboard "
@@ -227,14 +250,8 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     if not args.no_warm:
-        from attr_utils.errors import AttrUtilsError
-
         print("Preparing the catalog and the embedding cache (only slow the first time)...", flush=True)
-        try:
-            emb = warm_cache()
-        except AttrUtilsError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        emb = warm_cache()
         print(f"Ready: {len(emb)} images, {emb.provenance}", flush=True)
     url = landing_url(args.host, args.port)
     print(f"Dashboard: {url}  (Ctrl+C to stop)", flush=True)

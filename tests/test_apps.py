@@ -443,3 +443,206 @@ def test_extractor_app_keeps_few_examples_per_known_value(catalog_emb):
 
     app = extractor_app(catalog_emb, label="color", holdout="red", per_value=2, block="c")
     assert app.extractor.examples_["value"].value_counts().to_dict() == {"blue": 2, "green": 2}
+
+
+# -- issue 17: factories forward every keyword, one validator, UploadError is an AttrUtilsError -----------------
+@pytest.mark.parametrize(
+    ("module", "factory", "cls"),
+    [
+        ("retrieval_app", "retrieval_app", "RetrievalApp"),
+        ("extractor_app", "extractor_app", "ExtractorApp"),
+        ("umap_explorer", "umap_explorer", "UmapExplorer"),
+    ],
+)
+def test_each_factory_takes_exactly_its_classes_keywords(module, factory, cls):
+    import importlib
+    import inspect
+
+    mod = importlib.import_module(f"attr_utils.apps.{module}")
+
+    def keywords(func):
+        params = inspect.signature(func).parameters.values()
+        return {p.name: p.default for p in params if p.kind is p.KEYWORD_ONLY}
+
+    assert keywords(getattr(mod, factory)) == keywords(getattr(mod, cls).__init__)
+
+
+def test_retrieval_app_forwards_max_upload_bytes(catalog_emb):
+    from attr_utils.apps import retrieval_app
+
+    app = retrieval_app(catalog_emb, blocks={"color": "c", "texture": "t"}, max_upload_bytes=1000)
+    assert app.max_upload_bytes == 1000 and app.upload.max_bytes == 1000
+
+
+def test_extractor_app_forwards_max_upload_bytes(catalog_emb):
+    from attr_utils.apps import extractor_app
+
+    app = extractor_app(catalog_emb, label="color", holdout="red", block="c", max_upload_bytes=1000)
+    assert app.max_upload_bytes == 1000
+    assert app.example_upload.max_bytes == app.query_upload.max_bytes == 1000
+
+
+def test_upload_error_is_an_attr_utils_error():
+    from attr_utils.errors import AttrUtilsError, ImageDecodeError
+
+    assert issubclass(UploadError, AttrUtilsError) and issubclass(UploadError, ImageDecodeError)
+    assert issubclass(UploadError, ValueError)  # as before
+
+
+def test_apps_accept_numpy_integers(catalog_emb):
+    from attr_utils.apps import extractor_app, retrieval_app
+
+    app = retrieval_app(catalog_emb, k=np.int64(3), columns=np.int32(2), thumb=np.int64(64),
+                        blocks={"color": "c", "texture": "t"}, max_upload_bytes=np.int64(2000))
+    assert (app.k.value, app.columns, app.thumb, app.max_upload_bytes) == (3, 2, 64, 2000)
+    assert type(app.max_upload_bytes) is int
+    ext = extractor_app(catalog_emb, label="color", holdout="red", block="c", examples=np.int64(2),
+                        per_value=np.int64(2), k=np.int64(3))
+    assert (ext.n_examples, ext.per_value, ext.k) == (2, 2, 3)
+    assert read_upload((), max_bytes=np.int64(10)) is None
+
+
+_BLOCKS = {"color": "c", "texture": "t"}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"k": True}, "k"),
+        ({"k": 2.0}, "k"),
+        ({"mode": "shape"}, "mode"),
+        ({"method": "sum"}, "method"),
+        ({"alpha": 1.5}, "alpha"),
+        ({"alpha": "0.5"}, "alpha"),
+        ({"columns": 0}, "columns"),
+        ({"columns": True}, "columns"),
+        ({"thumb": 8}, "thumb"),
+        ({"max_upload_bytes": 0}, "max_upload_bytes"),
+        ({"max_upload_bytes": 1.5}, "max_upload_bytes"),
+    ],
+)
+def test_retrieval_app_invalid_parameter(catalog_emb, kwargs, name):
+    from attr_utils.apps import retrieval_app
+    from attr_utils.errors import ParameterError
+
+    with pytest.raises(ParameterError, match=f"`{name}`"):
+        retrieval_app(catalog_emb, blocks=_BLOCKS, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"label": "fabric"}, "label"),
+        ({"examples": 0}, "examples"),
+        ({"examples": True}, "examples"),
+        ({"per_value": 1.5}, "per_value"),
+        ({"per_value": False}, "per_value"),
+        ({"k": 0}, "k"),
+        ({"k": "5"}, "k"),
+        ({"block": "block9"}, "block"),
+        ({"thumb": 4}, "thumb"),
+        ({"max_upload_bytes": 0}, "max_upload_bytes"),
+        ({"holdout": "violet"}, "holdout"),
+    ],
+)
+def test_extractor_app_invalid_parameter(catalog_emb, kwargs, name):
+    from attr_utils.apps import extractor_app
+    from attr_utils.errors import ParameterError
+
+    with pytest.raises(ParameterError, match=f"`{name}`"):
+        extractor_app(catalog_emb, **{"label": "color", "block": "c", **kwargs})
+
+
+def test_extractor_app_needs_labels():
+    from attr_utils.apps import extractor_app
+    from attr_utils.errors import DatasetError
+
+    emb = Embeddings.from_arrays({"c": np.zeros((3, 2))}, {}, paths=["a.png", "b.png", "c.png"])
+    with pytest.raises(DatasetError, match="labelled catalog"):
+        extractor_app(emb)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"n_components": 4}, "n_components"),
+        ({"n_components": True}, "n_components"),
+        ({"block": "block9"}, "block"),
+        ({"color_by": "fabric"}, "color_by"),
+        ({"thumb": 0}, "thumb"),
+    ],
+)
+def test_umap_explorer_invalid_parameter(catalog_emb, kwargs, name):
+    from attr_utils.apps import umap_explorer
+    from attr_utils.errors import ParameterError
+
+    with pytest.raises(ParameterError, match=f"`{name}`"):
+        umap_explorer(catalog_emb, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [
+        (lambda: read_upload((), max_bytes=0), "max_bytes"),
+        (lambda: read_upload((), max_bytes=True), "max_bytes"),
+        (lambda: read_upload((), max_bytes="10"), "max_bytes"),
+    ],
+)
+def test_read_upload_invalid_limit(call, name):
+    from attr_utils.errors import ParameterError
+
+    with pytest.raises(ParameterError, match=f"`{name}`"):
+        call()
+
+
+@pytest.mark.parametrize(
+    ("func", "kwargs", "name"),
+    [
+        ("thumbnail_png", {"size": 8}, "size"),
+        ("thumbnail_png", {"size": 64.0}, "size"),
+        ("image_grid", {"columns": 0}, "columns"),
+        ("image_grid", {"columns": True}, "columns"),
+        ("image_grid", {"size": 8}, "size"),
+        ("class_examples", {"per_class": 0}, "per_class"),
+        ("class_examples", {"per_class": 1.0}, "per_class"),
+        ("image_grid", {"captions": ["a", "b"]}, "captions"),
+    ],
+)
+def test_gallery_invalid_parameter(catalog_emb, func, kwargs, name):
+    from attr_utils.apps import gallery
+    from attr_utils.errors import ParameterError
+
+    first = {"thumbnail_png": (_png(),), "image_grid": ([_png()],), "class_examples": (catalog_emb.table, "color")}
+    with pytest.raises(ParameterError, match=f"`{name}`"):
+        getattr(gallery, func)(*first[func], **kwargs)
+
+
+@pytest.mark.parametrize(("kwargs", "name"), [({"port": np.int64(0)}, "port"), ({"port": "8866"}, "port"),
+                                               ({"host": ""}, "host"), ({"host": "a b"}, "host")])
+def test_voila_command_invalid_parameter(tmp_path, kwargs, name):
+    from attr_utils.dashboard import voila_command
+    from attr_utils.errors import ParameterError
+
+    with pytest.raises(ParameterError, match=f"`{name}`"):
+        voila_command(tmp_path, **kwargs)
+
+
+def test_voila_command_accepts_a_numpy_port(tmp_path):
+    from attr_utils.dashboard import voila_command
+
+    assert "--port=9001" in voila_command(tmp_path, port=np.int64(9001))
+
+
+def test_umap_explorer_passes_cache_dir_to_the_umap_cache(catalog_emb, monkeypatch, tmp_path):
+    import attr_utils.analysis
+    from attr_utils.apps import umap_explorer
+
+    seen = []
+
+    def fake_umap(emb, *, block, n_components, **kwargs):
+        seen.append(kwargs)
+        return np.zeros((len(emb), n_components))
+
+    monkeypatch.setattr(attr_utils.analysis, "umap_embedding", fake_umap)
+    umap_explorer(catalog_emb, cache_dir=tmp_path, seed=3)
+    assert seen and seen[0] == {"n_neighbors": 15, "min_dist": 0.1, "seed": 3, "cache_dir": tmp_path}

@@ -26,10 +26,10 @@ from attr_utils.synth import (
     color_family,
     contact_sheet,
     data_root,
-    default_catalog,
+    default_dataset,
     dominant_family,
+    generate_dataset,
     generator_fingerprint,
-    make_catalog,
     render_item,
 )
 from attr_utils.synth.palette import FAMILIES, color_families, rgb_to_hsv, sample_color
@@ -40,7 +40,7 @@ PER_CLASS = 30  # 300 images, 3 per colour x texture cell
 @pytest.fixture(scope="session")
 def catalog(tmp_path_factory):
     out = tmp_path_factory.mktemp("catalog")
-    labels = make_catalog(out, per_class=PER_CLASS, seed=0, workers=2)
+    labels = generate_dataset(out, per_class=PER_CLASS, seed=0, workers=2).labels
     return labels, pd.read_csv(labels)
 
 
@@ -211,8 +211,8 @@ def test_textures_are_separable_by_a_simple_baseline(catalog, decoded):
 def small_pair(tmp_path_factory):
     a = tmp_path_factory.mktemp("w1")
     b = tmp_path_factory.mktemp("w2")
-    make_catalog(a, per_class=10, seed=0, workers=1, sheet=False)
-    make_catalog(b, per_class=10, seed=0, workers=2, sheet=False)
+    generate_dataset(a, per_class=10, seed=0, workers=1, sheet=False)
+    generate_dataset(b, per_class=10, seed=0, workers=2, sheet=False)
     return a, b
 
 
@@ -223,8 +223,8 @@ def test_same_seed_same_bytes_whatever_the_worker_count(small_pair):
 
 
 def test_other_seed_gives_other_images(tmp_path):
-    make_catalog(tmp_path / "s0", per_class=10, seed=0, size=48, workers=1, sheet=False)
-    make_catalog(tmp_path / "s3", per_class=10, seed=3, size=48, workers=1, sheet=False)
+    generate_dataset(tmp_path / "s0", per_class=10, seed=0, size=48, workers=1, sheet=False)
+    generate_dataset(tmp_path / "s3", per_class=10, seed=3, size=48, workers=1, sheet=False)
     assert set(_digest(tmp_path / "s0").values()).isdisjoint(_digest(tmp_path / "s3").values())
     assert (tmp_path / "s0" / "labels.csv").read_bytes() != (tmp_path / "s3" / "labels.csv").read_bytes()
 
@@ -278,34 +278,34 @@ def test_dominant_family_counts_pixels():
 
 def test_default_catalog_is_generated_once_then_reused(tmp_path, monkeypatch):
     monkeypatch.setenv("ATTR_UTILS_DATA", str(tmp_path))
-    labels = default_catalog(per_class=10, seed=1, size=48)
+    labels = default_dataset(per_class=10, seed=1, size=48)
     assert labels.parent.parent == tmp_path and labels.is_file()
     assert labels.parent.name == "synthetic-p10-s1-48px"
     first = labels.stat().st_mtime_ns
-    assert default_catalog(per_class=10, seed=1, size=48) == labels
+    assert default_dataset(per_class=10, seed=1, size=48) == labels
     assert labels.stat().st_mtime_ns == first
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".") and p.is_dir()]
 
 
 def test_default_catalog_regenerates_an_incomplete_one(tmp_path, monkeypatch):
     monkeypatch.setenv("ATTR_UTILS_DATA", str(tmp_path))
-    labels = default_catalog(per_class=10, seed=2, size=48)
+    labels = default_dataset(per_class=10, seed=2, size=48)
     reference = _digest(labels.parent)
     (labels.parent / "catalog.json").unlink()  # as if interrupted
     next(iter((labels.parent / "images").iterdir())).unlink()
-    again = default_catalog(per_class=10, seed=2, size=48)
+    again = default_dataset(per_class=10, seed=2, size=48)
     assert (again.parent / "catalog.json").is_file()
     assert _digest(again.parent) == reference
 
 
 def test_default_catalog_regenerates_after_a_generator_change(tmp_path, monkeypatch):
     monkeypatch.setenv("ATTR_UTILS_DATA", str(tmp_path))
-    labels = default_catalog(per_class=10, seed=5, size=48)
+    labels = default_dataset(per_class=10, seed=5, size=48)
     meta_path = labels.parent / "catalog.json"
     meta = json.loads(meta_path.read_text())
     meta["generator_fingerprint"] = "0" * 16  # as if made by another generator
     meta_path.write_text(json.dumps(meta))
-    default_catalog(per_class=10, seed=5, size=48)
+    default_dataset(per_class=10, seed=5, size=48)
     assert json.loads(meta_path.read_text())["generator_fingerprint"] == generator_fingerprint()
 
 
@@ -326,41 +326,41 @@ def test_data_root_is_the_checkout_data_folder(monkeypatch):
 @pytest.mark.parametrize("per_class", [0, 5, 25, -10])
 def test_per_class_not_a_multiple_of_ten(tmp_path, per_class):
     with pytest.raises(ValueError, match="multiple of 10"):
-        make_catalog(tmp_path / "x", per_class=per_class)
+        generate_dataset(tmp_path / "x", per_class=per_class)
     assert not (tmp_path / "x").exists()
 
 
 def test_per_class_wrong_type(tmp_path):
     with pytest.raises(TypeError):
-        make_catalog(tmp_path, per_class="10")
+        generate_dataset(tmp_path, per_class="10")
 
 
 def test_negative_seed(tmp_path):
     with pytest.raises(ValueError, match="seed"):
-        make_catalog(tmp_path, per_class=10, seed=-1)
+        generate_dataset(tmp_path, per_class=10, seed=-1)
 
 
 def test_size_too_small(tmp_path):
     with pytest.raises(ValueError, match="size"):
-        make_catalog(tmp_path, per_class=10, size=8)
+        generate_dataset(tmp_path, per_class=10, size=8)
 
 
 def test_zero_workers(tmp_path):
     with pytest.raises(ValueError, match="workers"):
-        make_catalog(tmp_path, per_class=10, workers=0)
+        generate_dataset(tmp_path, per_class=10, workers=0)
 
 
 def test_existing_catalog_needs_overwrite(catalog):
     labels, _ = catalog
     with pytest.raises(DatasetError, match="overwrite"):
-        make_catalog(labels.parent, per_class=10)
+        generate_dataset(labels.parent, per_class=10)
 
 
 def test_output_is_a_file(tmp_path):
     f = tmp_path / "file.txt"
     f.write_text("x")
     with pytest.raises(DatasetError):
-        make_catalog(f, per_class=10)
+        generate_dataset(f, per_class=10)
 
 
 def test_unknown_colour_texture_garment():
@@ -400,3 +400,86 @@ def test_cli_synth_rejects_bad_per_class(tmp_path, capsys):
     assert main(["synth", str(tmp_path / "cat"), "--per-class", "15"]) == 2
     assert "multiple of 10" in capsys.readouterr().err
     assert issubclass(DatasetError, AttrUtilsError)
+
+
+# --- issue 17: one validator, a result object, the documented names ----------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"per_class": True}, "per_class"),
+        ({"per_class": 10.0}, "per_class"),
+        ({"seed": True}, "seed"),
+        ({"seed": 1.5}, "seed"),
+        ({"size": False}, "size"),
+        ({"size": 4096}, "size"),
+        ({"workers": True}, "workers"),
+        ({"workers": "2"}, "workers"),
+    ],
+)
+def test_invalid_generation_parameter_is_a_parameter_error(tmp_path, kwargs, error):
+    from attr_utils.errors import ParameterError
+
+    with pytest.raises(ParameterError, match=f"`{error}`"):
+        generate_dataset(tmp_path / "x", **{"per_class": 10, **kwargs})
+    assert not (tmp_path / "x").exists()
+
+
+def test_numpy_integers_are_accepted_as_parameters():
+    plan = catalog_plan(per_class=np.int64(10), seed=np.int32(1))
+    assert plan.equals(catalog_plan(per_class=10, seed=1))
+
+
+@pytest.mark.parametrize("thumb", [8, True, 20.0])
+def test_contact_sheet_invalid_thumb(catalog, thumb):
+    from attr_utils.errors import ParameterError
+
+    labels, _ = catalog
+    with pytest.raises(ParameterError, match="`thumb`"):
+        contact_sheet(labels, thumb=thumb)
+
+
+def test_unknown_names_are_parameter_errors():
+    from attr_utils.errors import ParameterError
+    from attr_utils.synth.textures import render_texture
+
+    rng = np.random.default_rng(0)
+    with pytest.raises(ParameterError, match="colour"):
+        render_item("teal", "basic", "dress", rng=rng)
+    with pytest.raises(ParameterError, match="colour family"):
+        sample_color("teal", rng)
+    with pytest.raises(ParameterError, match="texture"):
+        render_texture("tweed", np.zeros((4, 4)), np.zeros((4, 4)), rng)
+
+
+def test_generate_dataset_returns_what_it_wrote(tmp_path):
+    result = generate_dataset(tmp_path / "d", per_class=10, seed=4, size=40, workers=1)
+    meta = json.loads((tmp_path / "d" / "catalog.json").read_text())
+    assert result.labels == tmp_path / "d" / "labels.csv"
+    assert result.contact_sheet == tmp_path / "d" / "contact_sheet.png" and result.contact_sheet.is_file()
+    assert (result.images, result.per_class, result.seed, result.size, result.workers) == (100, 10, 4, 40, 1)
+    assert result.render_seconds == meta["seconds"] and result.seconds >= result.render_seconds
+    info = result.to_dict()
+    assert set(info) == {"labels", "images", "per_class", "seed", "size", "workers", "seconds",
+                         "images_per_second", "contact_sheet"}
+    assert info["labels"] == str(result.labels) and info["images"] == meta["images"] == 100
+    assert json.loads(json.dumps(info)) == info
+    assert generate_dataset(tmp_path / "e", per_class=10, size=40, workers=1, sheet=False).contact_sheet is None
+
+
+def test_make_catalog_is_a_deprecated_alias(tmp_path):
+    from attr_utils.synth import make_catalog
+
+    with pytest.warns(DeprecationWarning, match="generate_dataset"):
+        labels = make_catalog(tmp_path / "old", per_class=10, size=40, workers=1, sheet=False)
+    assert labels == tmp_path / "old" / "labels.csv" and labels.is_file()
+
+
+def test_default_catalog_is_a_deprecated_alias(tmp_path, monkeypatch):
+    from attr_utils.synth import default_catalog
+
+    monkeypatch.setenv("ATTR_UTILS_DATA", str(tmp_path))
+    labels = default_dataset(per_class=10, seed=6, size=40)
+    with pytest.warns(DeprecationWarning, match="default_dataset"):
+        assert default_catalog(per_class=10, seed=6, size=40) == labels

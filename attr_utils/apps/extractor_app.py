@@ -19,6 +19,8 @@ import pandas as pd
 from attr_utils.apps._ui import describe_row, error_html, info_html, label_column
 from attr_utils.apps.upload import MAX_UPLOAD_BYTES, UploadError, read_upload
 from attr_utils.apps.upload_button import UploadButton
+from attr_utils.errors import DatasetError, ParameterError
+from attr_utils.validation import check_choice, check_int
 
 __all__ = ["ExtractorApp", "extractor_app", "holdout_accuracy"]
 
@@ -76,6 +78,9 @@ class ExtractorApp:
         Block the extractor compares (default: the backbone's registered
         block for the attribute, see :class:`~attr_utils.retrieval.extractor.AttributeExtractor`).
     thumb : int, default=112
+        Thumbnail size in pixels (>= 16).
+    max_upload_bytes : int, default=MAX_UPLOAD_BYTES
+        Upload size limit (examples and queries).
 
     Attributes
     ----------
@@ -106,20 +111,16 @@ class ExtractorApp:
         from attr_utils.apps.banner import provenance_banner
 
         if not emb.label_columns:
-            raise ValueError("the extractor app needs a labelled catalog (no label columns found)")
-        label = label or label_column(emb, "color") or emb.label_columns[0]
-        if label not in emb.label_columns:
-            raise ValueError(f"`label` must be one of {list(emb.label_columns)}, got {label!r}")
-        if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
-            raise ValueError(f"`examples` must be an integer >= 1, got {examples!r}")
-        if per_value is not None and (isinstance(per_value, bool) or not isinstance(per_value, int) or per_value < 1):
-            raise ValueError(f"`per_value` must be an integer >= 1 or None, got {per_value!r}")
-        if block is not None and block not in emb.blocks:
-            raise ValueError(f"`block` must be one of {emb.block_names} or None, got {block!r}")
-        self.emb, self.k, self.thumb, self.n_examples, self.block = emb, int(k), int(thumb), examples, block
-        self.per_value = per_value
+            raise DatasetError("the extractor app needs a labelled catalog (no label columns found)")
+        label = check_choice("label", label or label_column(emb, "color") or emb.label_columns[0], emb.label_columns)
+        self.n_examples = check_int("examples", examples, min=1)
+        self.per_value = check_int("per_value", per_value, min=1, allow_none=True)
+        self.k = check_int("k", k, min=1)
+        self.block = check_choice("block", block, [*emb.block_names, None])
+        self.thumb = check_int("thumb", thumb, min=16)
+        self.max_upload_bytes = check_int("max_upload_bytes", max_upload_bytes, min=1)
+        self.emb = emb
         self._added_rows: set[int] = set()
-        self.max_upload_bytes = int(max_upload_bytes)
         self.prediction: pd.DataFrame | None = None
         self.holdout_report: pd.DataFrame | None = None
         self._uploaded_examples: list[tuple[str, bytes]] = []
@@ -187,7 +188,7 @@ class ExtractorApp:
         if holdout == "auto":
             holdout = values[-1] if len(values) > 1 else None
         if holdout is not None and str(holdout) not in values:
-            raise ValueError(f"`holdout` must be one of {values} or None, got {holdout!r}")
+            raise ParameterError(f"`holdout` must be one of {values} or None, got {holdout!r}")
         self._quiet = True
         try:
             self.holdout.options = [_NONE, *values]
@@ -391,9 +392,12 @@ def extractor_app(
     per_value: int | None = 10,
     k: int = 5,
     block: str | None = None,
+    thumb: int = 112,
+    max_upload_bytes: int = MAX_UPLOAD_BYTES,
 ) -> ExtractorApp:
     """Build the attribute extractor app for catalog ``emb`` (display the returned object).
 
     See :class:`ExtractorApp` for the parameters.
     """
-    return ExtractorApp(emb, label=label, holdout=holdout, examples=examples, per_value=per_value, k=k, block=block)
+    return ExtractorApp(emb, label=label, holdout=holdout, examples=examples, per_value=per_value, k=k, block=block,
+                        thumb=thumb, max_upload_bytes=max_upload_bytes)

@@ -7,6 +7,9 @@ import io
 from collections.abc import Sequence
 from functools import lru_cache
 
+from attr_utils.errors import ParameterError
+from attr_utils.validation import check_int
+
 __all__ = ["class_examples", "dataset_preview", "image_grid", "thumbnail_png"]
 
 
@@ -35,8 +38,7 @@ def thumbnail_png(source, *, size: int = 128) -> bytes:
 
     from attr_utils.images import decode_image
 
-    if size < 16:
-        raise ValueError(f"`size` must be >= 16 pixels, got {size}")
+    size = check_int("size", size, min=16)
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         try:
@@ -73,11 +75,11 @@ def image_grid(
     """
     import ipywidgets as widgets
 
-    if columns < 1:
-        raise ValueError(f"`columns` must be >= 1, got {columns}")
+    columns = check_int("columns", columns, min=1)
+    size = check_int("size", size, min=16)
     captions = list(captions) if captions is not None else [""] * len(images)
     if len(captions) != len(images):
-        raise ValueError(f"got {len(images)} images but {len(captions)} captions")
+        raise ParameterError(f"`captions` must hold one caption per image: got {len(images)} images but {len(captions)} captions")
     cells = []
     for img, cap in zip(images, captions, strict=True):
         try:
@@ -103,8 +105,7 @@ def class_examples(table, label: str, *, per_class: int = 1):
         raise KeyError(
             f"no label column {label!r}; available: {[c for c in table.columns if c not in ('path', 'hash')]}"
         )
-    if per_class < 1:
-        raise ValueError(f"`per_class` must be >= 1, got {per_class}")
+    per_class = check_int("per_class", per_class, min=1)
     return table.sort_values(label, kind="stable").groupby(label, sort=True).head(per_class)
 
 

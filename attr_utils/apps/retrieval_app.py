@@ -16,6 +16,7 @@ import pandas as pd
 from attr_utils.apps._ui import describe_row, error_html, info_html, label_column
 from attr_utils.apps.upload import MAX_UPLOAD_BYTES, Upload, UploadError, read_upload
 from attr_utils.apps.upload_button import UploadButton
+from attr_utils.validation import check_choice, check_int, check_real
 
 __all__ = ["RetrievalApp", "query_matches", "query_precision", "retrieval_app"]
 
@@ -94,7 +95,7 @@ class RetrievalApp:
     columns : int, default=4
         Result thumbnails per row.
     thumb : int, default=128
-        Thumbnail size in pixels.
+        Thumbnail size in pixels (>= 16).
     blocks : mapping, optional
         ``{"color": block, "texture": block}`` (default: the backbone's
         registered blocks; see :func:`attr_utils.retrieval.resolve_blocks`).
@@ -141,18 +142,15 @@ class RetrievalApp:
         from attr_utils.apps.banner import provenance_banner
         from attr_utils.retrieval.catalog import METHODS, MODES, Catalog
 
-        if mode not in MODES:
-            raise ValueError(f"`mode` must be one of {list(MODES)}, got {mode!r}")
-        if method not in METHODS:
-            raise ValueError(f"`method` must be one of {list(METHODS)}, got {method!r}")
-        if not 0.0 <= float(alpha) <= 1.0:
-            raise ValueError(f"`alpha` must be between 0 and 1, got {alpha}")
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"`k` must be an integer >= 1, got {k!r}")
+        mode = check_choice("mode", mode, MODES)
+        method = check_choice("method", method, METHODS)
+        alpha = check_real("alpha", alpha, min=0.0, max=1.0)
+        k = check_int("k", k, min=1)
+        self.columns = check_int("columns", columns, min=1)
+        self.thumb = check_int("thumb", thumb, min=16)
+        self.max_upload_bytes = check_int("max_upload_bytes", max_upload_bytes, min=1)
         self.emb = emb
         self.catalog = catalog if catalog is not None else Catalog(emb, blocks=blocks)
-        self.columns, self.thumb = int(columns), int(thumb)
-        self.max_upload_bytes = int(max_upload_bytes)
         self.label_columns = {name: col for name in ("color", "texture") if (col := label_column(emb, name))}
         shown = list(self.label_columns.values()) or list(emb.label_columns)
         self._shown_labels = shown
@@ -338,6 +336,7 @@ def retrieval_app(
     thumb: int = 128,
     blocks=None,
     catalog=None,
+    max_upload_bytes: int = MAX_UPLOAD_BYTES,
 ) -> RetrievalApp:
     """Build the retrieval app for catalog ``emb`` (display the returned object).
 
@@ -349,4 +348,4 @@ def retrieval_app(
     >>> app  # in a notebook or Voilà: the widgets  # doctest: +SKIP
     """
     return RetrievalApp(emb, k=k, mode=mode, alpha=alpha, method=method, columns=columns, thumb=thumb, blocks=blocks,
-                        catalog=catalog)
+                        catalog=catalog, max_upload_bytes=max_upload_bytes)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html
 
+from attr_utils.validation import check_choice, check_int
+
 __all__ = ["UmapExplorer", "umap_explorer"]
 
 
@@ -25,6 +27,11 @@ class UmapExplorer:
     n_components : {2, 3}, default=2
     n_neighbors, min_dist, seed
         UMAP parameters (see :func:`~attr_utils.analysis.umap_embedding`).
+    thumb : int, default=192
+        Size of the hovered image in pixels (>= 16).
+    cache_dir : path-like, optional
+        attr-utils cache root holding the UMAP coordinates (default: the
+        embedding cache's, see :func:`~attr_utils.analysis.umap_embedding`).
 
     Attributes
     ----------
@@ -46,22 +53,19 @@ class UmapExplorer:
         min_dist: float = 0.1,
         seed: int = 0,
         thumb: int = 192,
+        cache_dir=None,
     ):
         import ipywidgets as widgets
 
         from attr_utils.apps.banner import provenance_banner
 
-        if n_components not in (2, 3):
-            raise ValueError(f"`n_components` must be 2 or 3, got {n_components!r}")
-        block = block or emb.block_names[0]
-        if block not in emb.blocks:
-            raise ValueError(f"`block` must be one of {emb.block_names}, got {block!r}")
+        n_components = check_int("n_components", n_components, min=2, max=3)
+        block = check_choice("block", block or emb.block_names[0], emb.block_names)
         labels = list(emb.label_columns)
-        if color_by is not None and color_by not in labels:
-            raise ValueError(f"`color_by` must be one of {labels}, got {color_by!r}")
+        color_by = check_choice("color_by", color_by, [*labels, None])
         self.emb = emb
-        self.umap_params = dict(n_neighbors=n_neighbors, min_dist=min_dist, seed=seed)
-        self.thumb = int(thumb)
+        self.umap_params = dict(n_neighbors=n_neighbors, min_dist=min_dist, seed=seed, cache_dir=cache_dir)
+        self.thumb = check_int("thumb", thumb, min=16)
         self.selected: int | None = None
         self.figure = None
         dims = emb.dims
@@ -225,6 +229,8 @@ def umap_explorer(
     n_neighbors: int = 15,
     min_dist: float = 0.1,
     seed: int = 0,
+    thumb: int = 192,
+    cache_dir=None,
 ) -> UmapExplorer:
     """Build the UMAP explorer for ``emb`` (display the returned object); see :class:`UmapExplorer`."""
     return UmapExplorer(
@@ -235,4 +241,6 @@ def umap_explorer(
         n_neighbors=n_neighbors,
         min_dist=min_dist,
         seed=seed,
+        thumb=thumb,
+        cache_dir=cache_dir,
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from attr_utils.errors import ImageDecodeError
+from attr_utils.validation import check_int
 
 __all__ = ["MAX_UPLOAD_BYTES", "Upload", "UploadError", "read_upload"]
 
@@ -20,8 +21,12 @@ __all__ = ["MAX_UPLOAD_BYTES", "Upload", "UploadError", "read_upload"]
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 
 
-class UploadError(ValueError):
-    """An upload was refused (too large, several files, not an image)."""
+class UploadError(ImageDecodeError):
+    """An upload was refused (too large, several files, not an image).
+
+    An :class:`~attr_utils.errors.ImageDecodeError`, hence an
+    :class:`~attr_utils.errors.AttrUtilsError` and a ``ValueError``.
+    """
 
 
 @dataclass(frozen=True)
@@ -59,9 +64,10 @@ def read_upload(value, *, max_bytes: int = MAX_UPLOAD_BYTES) -> Upload | None:
     UploadError
         More than one file, a file over the limit, or data that is not a
         decodable image (the message says which).
+    ParameterError
+        ``max_bytes`` is not an integer >= 1.
     """
-    if max_bytes < 1:
-        raise ValueError(f"`max_bytes` must be >= 1, got {max_bytes}")
+    max_bytes = check_int("max_bytes", max_bytes, min=1)
     items = list(value or ())
     if not items:
         return None

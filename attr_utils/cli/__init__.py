@@ -5,6 +5,13 @@ Each sub-command lives in its own module of this package and exposes
 ``func`` runs the command. Command modules import only argparse at module
 level and the heavy parts of the library inside ``func``, so ``--help`` stays
 fast (no TensorFlow import).
+
+Errors are translated in one place, :func:`main`: every error the library
+raises on purpose is an :class:`~attr_utils.errors.AttrUtilsError`, printed
+as one line on stderr (advice naming a keyword argument is rewritten as the
+command's option, see :func:`~attr_utils.cli._common.cli_message`) with exit
+status 2. Commands neither catch nor re-raise library errors; anything else
+is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``attr-utils`` console script."""
+    from attr_utils.cli._common import cli_message
     from attr_utils.errors import AttrUtilsError
 
     parser = build_parser()
@@ -58,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(func(args) or 0)
     except AttrUtilsError as exc:
-        print(f"attr-utils {args.command}: error: {exc}", file=sys.stderr)
+        print(f"attr-utils {args.command}: error: {cli_message(str(exc), args)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("attr-utils: interrupted", file=sys.stderr)

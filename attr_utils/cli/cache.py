@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from attr_utils.cli._common import add_json_option, print_json
+from attr_utils.cli._common import add_json_option
+from attr_utils.cli.output import print_json
 
 ORDER = 90
 
@@ -27,7 +28,7 @@ def run_info(args: argparse.Namespace) -> int:
     cache = EmbeddingCache(args.cache_dir)
     table = cache.info()
     if args.json:
-        print_json({"cache_dir": str(cache.root), "signatures": table.to_dict(orient="records")})
+        print_json({"cache_dir": str(cache.root), "signatures": table})
         return 0
     print(f"cache: {cache.root}")
     if table.empty:

@@ -11,10 +11,10 @@ from attr_utils.cli._common import (
     duplicates_json,
     embed_from_args,
     groups_from_args,
-    print_json,
     warn_duplicates,
 )
-from attr_utils.cli.evaluate import add_figure_option, embedding_summary, provenance_header, report_usage_error
+from attr_utils.cli.evaluate import add_figure_option
+from attr_utils.cli.output import embedding_summary, print_json, provenance_header, records
 
 ORDER = 31
 
@@ -55,36 +55,26 @@ def run(args: argparse.Namespace) -> int:
     from attr_utils.analysis import clustering_metrics
 
     emb = embed_from_args(args, args.data, label=args.label)
-    try:
-        result = clustering_metrics(
-            emb,
-            args.label,
-            blocks=args.blocks.split(",") if args.blocks else None,
-            space=args.space,
-            min_cluster_size=args.min_cluster_size,
-            min_samples=args.min_samples,
-            leaf_size=args.leaf_size,
-            umap_components=args.umap_components,
-            umap_neighbors=args.umap_neighbors,
-            seed=args.seed,
-            groups=groups_from_args(args),
-            cache_dir=args.cache_dir,
-        )
-    except (ValueError, TypeError) as exc:
-        return report_usage_error("cluster", exc, args)
+    result = clustering_metrics(
+        emb,
+        args.label,
+        blocks=args.blocks.split(",") if args.blocks else None,
+        space=args.space,
+        min_cluster_size=args.min_cluster_size,
+        min_samples=args.min_samples,
+        leaf_size=args.leaf_size,
+        umap_components=args.umap_components,
+        umap_neighbors=args.umap_neighbors,
+        seed=args.seed,
+        groups=groups_from_args(args),
+        cache_dir=args.cache_dir,
+    )
     if args.figure:
         from attr_utils.figures import clustering_per_block
 
         clustering_per_block(result).write_html(args.figure, include_plotlyjs=True)
-    cols = ["block", "dim", "space", "ari", "ami", "n_clusters", "noise_fraction"]
     if args.json:
-        rows = []
-        for r in result[cols].to_dict("records"):
-            r["dim"] = int(r["dim"])
-            r["n_clusters"] = int(r["n_clusters"])
-            for key in ("ari", "ami", "noise_fraction"):
-                r[key] = round(float(r[key]), 6)
-            rows.append(r)
+        rows = records(result, ["block", "dim", "space", "ari", "ami", "n_clusters", "noise_fraction"], digits=6)
         print_json(
             {
                 "backbone": emb.backbone,

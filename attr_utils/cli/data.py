@@ -79,19 +79,8 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
     return out
 
 
-def _wrap(call):
-    from attr_utils.errors import AttrUtilsError
-
-    try:
-        return call()
-    except AttrUtilsError:
-        raise
-    except (ValueError, TypeError) as exc:
-        raise AttrUtilsError(str(exc)) from exc
-
-
 def _print_report(report, args) -> int:
-    from attr_utils.cli._common import print_json
+    from attr_utils.cli.output import print_json
 
     if args.json:
         print_json(report.summary())
@@ -118,10 +107,8 @@ def run_paper_colors(args: argparse.Namespace) -> int:
     mapping = dict(PAPER_COLOR_MAP)
     for value, family in _pairs(args.map, "--map").items():
         mapping[value] = None if family.lower() in ("none", "exclude", "-") else family
-    report = _wrap(
-        lambda: build_paper_colors(
-            args.styles, args.images, args.out, per_class=args.per_class or None, seed=args.seed, mapping=mapping
-        )
+    report = build_paper_colors(
+        args.styles, args.images, args.out, per_class=args.per_class or None, seed=args.seed, mapping=mapping
     )
     return _print_report(report, args)
 
@@ -129,24 +116,22 @@ def run_paper_colors(args: argparse.Namespace) -> int:
 def run_folder(args: argparse.Namespace) -> int:
     from attr_utils.paper_data import build_folder_manifest
 
-    report = _wrap(
-        lambda: build_folder_manifest(
-            args.root,
-            args.out,
-            label=args.label,
-            per_class=args.per_class or None,
-            seed=args.seed,
-            rename=_pairs(args.rename, "--rename"),
-        )
+    report = build_folder_manifest(
+        args.root,
+        args.out,
+        label=args.label,
+        per_class=args.per_class or None,
+        seed=args.seed,
+        rename=_pairs(args.rename, "--rename"),
     )
     return _print_report(report, args)
 
 
 def run_default(args: argparse.Namespace) -> int:
-    from attr_utils.cli._common import print_json
-    from attr_utils.synth import data_root, default_catalog
+    from attr_utils.cli.output import print_json
+    from attr_utils.synth import data_root, default_dataset
 
-    labels = _wrap(lambda: default_catalog(per_class=args.per_class, seed=args.seed))
+    labels = default_dataset(per_class=args.per_class, seed=args.seed)
     if args.json:
         print_json({"labels": str(labels), "data_root": str(data_root())})
     else:

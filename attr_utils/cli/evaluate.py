@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from attr_utils.cli._common import (
     add_embedding_options,
     add_groups_option,
     add_json_option,
-    cli_message,
     duplicates_json,
     embed_from_args,
     groups_from_args,
-    print_json,
     warn_duplicates,
 )
+from attr_utils.cli.output import embedding_summary, print_json, provenance_header, records
 
 ORDER = 30
 
@@ -45,25 +43,6 @@ def add_figure_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--figure", metavar="HTML", default=None, help="also write the Plotly figure to this HTML file")
 
 
-def report_usage_error(command: str, exc: Exception, args: argparse.Namespace | None = None) -> int:
-    """One-line message for an invalid option value, in command-line terms; exit code 2."""
-    print(f"attr-utils {command}: error: {cli_message(str(exc), args)}", file=sys.stderr)
-    return 2
-
-
-def embedding_summary(emb) -> dict:
-    rep = emb.report
-    return {"images": rep.images, "embedded": rep.embedded, "cached": rep.cached, "skipped": len(rep.skipped)}
-
-
-def provenance_header(emb) -> str:
-    rep = emb.report
-    return (
-        f"{emb.provenance}\n{len(emb)} images ({rep.embedded} embedded now, {rep.cached} from cache, "
-        f"{len(rep.skipped)} skipped)"
-    )
-
-
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "evaluate",
@@ -87,22 +66,18 @@ def run(args: argparse.Namespace) -> int:
     from attr_utils.analysis import block_accuracy, recommend_blocks, summarize_accuracy
 
     emb = embed_from_args(args, args.data, label=args.label)
-    blocks = args.blocks.split(",") if args.blocks else None
-    try:
-        per_fold = block_accuracy(
-            emb,
-            args.label,
-            blocks=blocks,
-            k=args.k,
-            folds=args.folds,
-            metric=args.metric,
-            scaling=args.scaling,
-            seed=args.seed,
-            drop_small_classes=args.drop_small_classes,
-            groups=groups_from_args(args),
-        )
-    except (ValueError, TypeError) as exc:
-        return report_usage_error("evaluate", exc, args)
+    per_fold = block_accuracy(
+        emb,
+        args.label,
+        blocks=args.blocks.split(",") if args.blocks else None,
+        k=args.k,
+        folds=args.folds,
+        metric=args.metric,
+        scaling=args.scaling,
+        seed=args.seed,
+        drop_small_classes=args.drop_small_classes,
+        groups=groups_from_args(args),
+    )
     summary = summarize_accuracy(per_fold)
     best = recommend_blocks(summary)[args.label]
     if args.figure:
@@ -115,17 +90,11 @@ def run(args: argparse.Namespace) -> int:
                 "backbone": emb.backbone,
                 "weights": emb.weights,
                 "label": args.label,
-                "rows": [
-                    {
-                        "block": r.block,
-                        "dim": int(r.dim),
-                        "accuracy": round(float(r.mean), 6),
-                        "std": round(float(r.std), 6),
-                        "ci_low": round(float(r.ci_low), 6),
-                        "ci_high": round(float(r.ci_high), 6),
-                    }
-                    for r in summary.itertuples()
-                ],
+                "rows": records(
+                    summary.rename(columns={"mean": "accuracy"}),
+                    ["block", "dim", "accuracy", "std", "ci_low", "ci_high"],
+                    digits=6,
+                ),
                 "best_block": best,
                 "pretrained": bool(emb.pretrained),
                 "protocol": {"k": args.k, "folds": args.folds, "seed": args.seed, "metric": args.metric, "scaling": args.scaling},

@@ -9,9 +9,9 @@ from attr_utils.cli._common import (
     add_json_option,
     embed_from_args,
     positive_int,
-    print_json,
     unit_interval,
 )
+from attr_utils.cli.output import plain, print_json, records
 
 ORDER = 62
 
@@ -48,7 +48,6 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from attr_utils.datasets import load_dataset
-    from attr_utils.errors import BackboneError
     from attr_utils.retrieval.catalog import Catalog, evaluate_retrieval
 
     dataset = load_dataset(args.data)
@@ -56,10 +55,7 @@ def run(args: argparse.Namespace) -> int:
         dataset.require_label(column)  # before any forward pass; the message lists the columns
     emb = embed_from_args(args, dataset)
     blocks = {m: b for m, b in (("color", args.color_block), ("texture", args.texture_block)) if b}
-    try:
-        catalog = Catalog(emb, blocks=blocks or None, index="exact", seed=args.seed)
-    except ValueError as exc:  # a block name the backbone does not have
-        raise BackboneError(str(exc)) from None
+    catalog = Catalog(emb, blocks=blocks or None, index="exact", seed=args.seed)
     table = evaluate_retrieval(
         catalog, k=args.k, alphas=args.alpha, methods=args.method, color_label=args.color_label,
         texture_label=args.texture_label, groups=None if args.groups == "none" else args.groups,
@@ -84,17 +80,8 @@ def run(args: argparse.Namespace) -> int:
 def to_json(table, emb, catalog) -> dict:
     """The JSON document: provenance, k, one row per (mode, method, alpha, agreement)."""
     rows = [
-        {
-            "mode": r["mode"],
-            "method": r["method"] if isinstance(r["method"], str) else None,
-            "alpha": float(r["alpha"]),
-            "agreement": r["agreement"],
-            "precision": float(r["precision"]),
-            "sem": float(r["sem"]),
-            "chance": float(r["chance"]),
-            "default": bool(r["default"]),
-        }
-        for r in table.to_dict("records")
+        {**r, "method": plain(r["method"]), "alpha": float(r["alpha"])}
+        for r in records(table, ["mode", "method", "alpha", "agreement", "precision", "sem", "chance", "default"])
     ]
     return {
         "backbone": emb.backbone,

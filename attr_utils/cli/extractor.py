@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from attr_utils.cli._common import add_embedding_options, add_json_option, embed_from_args, positive_int, print_json
+from attr_utils.cli._common import add_embedding_options, add_json_option, embed_from_args, positive_int
+from attr_utils.cli.output import print_json
 
 ORDER = 70
 
@@ -38,13 +39,9 @@ def register(subparsers) -> None:
 
 def run_build(args: argparse.Namespace) -> int:
     from attr_utils.retrieval.extractor import AttributeExtractor
-    from attr_utils.errors import BackboneError
 
     emb = embed_from_args(args, args.data, label=args.label)
-    try:
-        extractor = AttributeExtractor(args.block, k=args.k, cache_dir=args.cache_dir).fit(emb, args.label)
-    except ValueError as exc:  # e.g. a block the backbone does not have
-        raise BackboneError(str(exc)) from None
+    extractor = AttributeExtractor(args.block, k=args.k, cache_dir=args.cache_dir).fit(emb, args.label)
     folder = extractor.save(args.out)
     counts = extractor.examples_["value"].value_counts().sort_index()
     summary = {

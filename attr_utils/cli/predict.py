@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from attr_utils.cli._common import add_json_option, print_json
+from attr_utils.cli._common import add_json_option
+from attr_utils.cli.output import print_json, records
 
 ORDER = 75
 
@@ -29,23 +30,14 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from attr_utils.retrieval.extractor import AttributeExtractor
-    from attr_utils.errors import AttrUtilsError, DatasetError
 
-    try:
-        extractor = AttributeExtractor.load(args.extractor, cache_dir=args.cache_dir)
-    except AttrUtilsError:
-        raise
-    except (FileNotFoundError, ValueError) as exc:
-        raise DatasetError(str(exc)) from None
+    extractor = AttributeExtractor.load(args.extractor, cache_dir=args.cache_dir)
     # unreadable images are skipped and listed; predict raises only when none is usable
     result = extractor.predict(args.images)
     skipped = result.attrs.get("skipped", [])
     if args.json:
-        print_json([
-            {"path": r["path"], "value": r["value"], "confidence": round(float(r["confidence"]), 6),
-             "unknown": bool(r["unknown"]), "distance": round(float(r["distance"]), 6)}
-            for r in result.to_dict("records")
-        ] + [{"path": s.path, "value": None, "skipped": s.reason} for s in skipped])
+        print_json(records(result, ["path", "value", "confidence", "unknown", "distance"], digits=6)
+                   + [{"path": s.path, "value": None, "skipped": s.reason} for s in skipped])
         return 0
     flag = "" if extractor.pretrained_ else "  [RANDOM WEIGHTS: not pretrained]"
     print(f"{extractor.backbone_} · {extractor.weights_label_}{flag} · {extractor.label_!r} on {extractor.block_}")

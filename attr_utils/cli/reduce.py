@@ -10,16 +10,10 @@ from attr_utils.cli._common import (
     duplicates_json,
     embed_from_args,
     groups_from_args,
-    print_json,
     warn_duplicates,
 )
-from attr_utils.cli.evaluate import (
-    add_figure_option,
-    add_knn_options,
-    embedding_summary,
-    provenance_header,
-    report_usage_error,
-)
+from attr_utils.cli.evaluate import add_figure_option, add_knn_options
+from attr_utils.cli.output import embedding_summary, print_json, provenance_header, records
 
 ORDER = 32
 
@@ -67,26 +61,23 @@ def run(args: argparse.Namespace) -> int:
     from attr_utils.analysis import reduction_sweep, summarize_accuracy
 
     emb = embed_from_args(args, args.data, label=args.label)
-    try:
-        per_fold = reduction_sweep(
-            emb,
-            args.label,
-            block=args.block,
-            dims=args.dims,
-            protocol=args.protocol,
-            k=args.k,
-            folds=args.folds,
-            metric=args.metric,
-            scaling=args.scaling,
-            seed=args.seed,
-            drop_small_classes=args.drop_small_classes,
-            groups=groups_from_args(args),
-            n_neighbors=args.n_neighbors,
-            n_jobs=args.n_jobs,
-            cache_dir=args.cache_dir,
-        )
-    except (ValueError, TypeError) as exc:
-        return report_usage_error("reduce", exc, args)
+    per_fold = reduction_sweep(
+        emb,
+        args.label,
+        block=args.block,
+        dims=args.dims,
+        protocol=args.protocol,
+        k=args.k,
+        folds=args.folds,
+        metric=args.metric,
+        scaling=args.scaling,
+        seed=args.seed,
+        drop_small_classes=args.drop_small_classes,
+        groups=groups_from_args(args),
+        n_neighbors=args.n_neighbors,
+        n_jobs=args.n_jobs,
+        cache_dir=args.cache_dir,
+    )
     summary = summarize_accuracy(per_fold)
     if args.figure:
         from attr_utils.figures import reduction_curve
@@ -99,16 +90,9 @@ def run(args: argparse.Namespace) -> int:
                 "weights": emb.weights,
                 "label": args.label,
                 "block": args.block,
-                "rows": [
-                    {
-                        "protocol": r.protocol,
-                        "dim": int(r.dim),
-                        "reduced": bool(r.reduced),
-                        "accuracy": round(float(r.mean), 6),
-                        "std": round(float(r.std), 6),
-                    }
-                    for r in summary.itertuples()
-                ],
+                "rows": records(
+                    summary.rename(columns={"mean": "accuracy"}), ["protocol", "dim", "reduced", "accuracy", "std"], digits=6
+                ),
                 "pretrained": bool(emb.pretrained),
                 "protocol": {"k": args.k, "folds": args.folds, "seed": args.seed, "metric": args.metric, "scaling": args.scaling},
                 "duplicates": duplicates_json(per_fold.attrs),

@@ -9,9 +9,9 @@ from attr_utils.cli._common import (
     add_json_option,
     embed_from_args,
     positive_int,
-    print_json,
     unit_interval,
 )
+from attr_utils.cli.output import plain, print_json, records
 
 ORDER = 60
 
@@ -60,15 +60,11 @@ def run(args: argparse.Namespace) -> int:
         raise ImageDecodeError(f"cannot read query image {args.query!r}: no such file")
     emb = embed_from_args(args, args.data)
     blocks = {m: b for m, b in (("color", args.color_block), ("texture", args.texture_block)) if b}
-    try:
-        catalog = Catalog(emb, blocks=blocks or None, index=args.index, cache_dir=args.cache_dir)
-    except ValueError as exc:  # a block name the backbone does not have
-        from attr_utils.errors import BackboneError
-
-        raise BackboneError(str(exc)) from None
+    catalog = Catalog(emb, blocks=blocks or None, index=args.index, cache_dir=args.cache_dir)
     result = catalog.search(str(query), mode=args.mode, alpha=args.alpha, method=args.method, k=args.k,
                             exclude_self=not args.include_self)
     labels = list(emb.label_columns)
+    shown = ["rank", "path", "score", "distance_color", "distance_texture"]
     if args.json:
         print_json({
             "backbone": emb.backbone,
@@ -81,32 +77,14 @@ def run(args: argparse.Namespace) -> int:
             "blocks": catalog.blocks,
             "index": catalog.kind,
             "results": [
-                {
-                    "rank": int(r["rank"]),
-                    "path": r["path"],
-                    "score": float(r["score"]),
-                    "distance_color": float(r["distance_color"]),
-                    "distance_texture": float(r["distance_texture"]),
-                    "labels": {c: _plain(r[c]) for c in labels},
-                }
-                for r in result.to_dict("records")
+                {**{c: r[c] for c in shown}, "labels": {c: plain(r[c]) for c in labels}}
+                for r in records(result, [*shown, *labels])
             ],
         })
         return 0
     print(f"{emb.provenance} · colour {catalog.blocks['color']}, texture {catalog.blocks['texture']} · "
           f"mode {args.mode}" + (f" ({args.method} fusion, alpha {args.alpha:g})" if args.mode == "both" else "")
           + ("" if args.include_self else f" · {result.attrs['excluded']} item(s) with the query's content left out"))
-    shown = result[["rank", "path", "score", "distance_color", "distance_texture", *labels]]
-    print(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(result[[*shown, *labels]].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     return 0
 
-
-def _plain(value):
-    """A JSON-friendly label value (numpy scalars and NaN made plain)."""
-    import math
-
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value

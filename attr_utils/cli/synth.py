@@ -1,4 +1,4 @@
-"""``attr-utils synth``: generate the labelled synthetic clothing catalog."""
+"""``attr-utils synth``: generate the labelled synthetic clothing dataset (:func:`attr_utils.synth.generate_dataset`)."""
 
 from __future__ import annotations
 
@@ -34,43 +34,19 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-    import time
-    from pathlib import Path
+    from attr_utils.cli.output import print_json
+    from attr_utils.synth import generate_dataset
 
-    from attr_utils.cli._common import print_json
-    from attr_utils.errors import AttrUtilsError
-    from attr_utils.synth import make_catalog
-
-    start = time.perf_counter()
-    try:
-        labels = make_catalog(
-            args.out,
-            per_class=args.per_class,
-            seed=args.seed,
-            size=args.size,
-            workers=args.workers,
-            sheet=not args.no_contact_sheet,
-            overwrite=args.overwrite,
-        )
-    except AttrUtilsError:
-        raise
-    except (ValueError, TypeError) as exc:  # invalid option values: one line, exit 2
-        raise AttrUtilsError(str(exc)) from exc
-    seconds = time.perf_counter() - start
-    meta = json.loads((Path(labels).parent / "catalog.json").read_text(encoding="utf-8"))
-    sheet = Path(labels).parent / "contact_sheet.png"
-    info = {
-        "labels": str(labels),
-        "images": meta["images"],
-        "per_class": meta["per_class"],
-        "seed": meta["seed"],
-        "size": meta["size"],
-        "workers": meta["workers"],
-        "seconds": round(seconds, 2),
-        "images_per_second": round(meta["images"] / meta["seconds"], 1) if meta["seconds"] else None,
-        "contact_sheet": str(sheet) if sheet.exists() else None,
-    }
+    result = generate_dataset(
+        args.out,
+        per_class=args.per_class,
+        seed=args.seed,
+        size=args.size,
+        workers=args.workers,
+        sheet=not args.no_contact_sheet,
+        overwrite=args.overwrite,
+    )
+    info = result.to_dict()
     if args.json:
         print_json(info)
     else:
@@ -82,4 +58,3 @@ def run(args: argparse.Namespace) -> int:
         if info["contact_sheet"]:
             print(f"contact sheet: {info['contact_sheet']}")
     return 0
-

@@ -13,8 +13,15 @@ Modules, one per concept:
 - :mod:`~attr_utils.synth.garments`: garment silhouettes and their masks;
 - :mod:`~attr_utils.synth.render`: compositing one photo (lighting, folds,
   shadow, blur, noise);
-- :mod:`~attr_utils.synth.catalog`: catalogs on disk, the contact sheet and
-  the default catalog generated on first use.
+- :mod:`~attr_utils.synth.catalog`: datasets on disk
+  (:func:`generate_dataset`), the contact sheet and the default dataset
+  generated on first use (:func:`default_dataset`, which returns its
+  ``labels.csv``).
+
+"Catalog" elsewhere in attr-utils means a searchable
+:class:`attr_utils.retrieval.Catalog`; here the generated thing is a labelled
+*dataset*. ``make_catalog`` and ``default_catalog`` are the 0.1 names, kept
+for one release as aliases that emit a ``DeprecationWarning``.
 """
 
 from __future__ import annotations
@@ -22,10 +29,13 @@ from __future__ import annotations
 from attr_utils.synth.catalog import (
     GENERATOR_VERSION,
     LABEL_COLUMNS,
+    SyntheticDataset,
     catalog_plan,
     contact_sheet,
     data_root,
     default_catalog,
+    default_dataset,
+    generate_dataset,
     generator_fingerprint,
     make_catalog,
 )
@@ -40,6 +50,7 @@ __all__ = [
     "GARMENTS",
     "GENERATOR_VERSION",
     "LABEL_COLUMNS",
+    "SyntheticDataset",
     "TEXTURES",
     "TEXTURE_ALIASES",
     "catalog_plan",
@@ -47,7 +58,9 @@ __all__ = [
     "contact_sheet",
     "data_root",
     "default_catalog",
+    "default_dataset",
     "dominant_family",
+    "generate_dataset",
     "generator_fingerprint",
     "make_catalog",
     "render_item",

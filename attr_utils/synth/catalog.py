@@ -25,13 +25,16 @@ import re
 import shutil
 import tempfile
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 
-from attr_utils.errors import CacheError, DatasetError
+from attr_utils.errors import CacheError, DatasetError, ParameterError
+from attr_utils.validation import check_int, check_seed
 from attr_utils.synth.garments import GARMENTS
 from attr_utils.synth.palette import COLORS
 from attr_utils.synth.textures import TEXTURES
@@ -39,10 +42,13 @@ from attr_utils.synth.textures import TEXTURES
 __all__ = [
     "GENERATOR_VERSION",
     "LABEL_COLUMNS",
+    "SyntheticDataset",
     "catalog_plan",
     "contact_sheet",
     "data_root",
     "default_catalog",
+    "default_dataset",
+    "generate_dataset",
     "generator_fingerprint",
     "make_catalog",
 ]
@@ -82,26 +88,17 @@ def generator_fingerprint() -> str:
 
 
 def _check_params(per_class, seed, size, workers):
-    if isinstance(per_class, bool) or not isinstance(per_class, (int, np.integer)):
-        raise TypeError(f"`per_class` must be an int, got {type(per_class).__name__}")
+    """The four generation parameters, checked by :mod:`attr_utils.validation` (numpy ints accepted, bools refused)."""
+    per_class = check_int("per_class", per_class)
     if per_class < 10 or per_class % 10:
-        raise ValueError(
+        raise ParameterError(
             f"`per_class` must be a positive multiple of 10 (each of the 10 x 10 colour-texture cells "
             f"gets per_class/10 images), got {per_class}"
         )
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"`seed` must be an int, got {type(seed).__name__}")
-    if seed < 0:
-        raise ValueError(f"`seed` must be >= 0, got {seed}")
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
-        raise TypeError(f"`size` must be an int, got {type(size).__name__}")
-    if not 32 <= size <= 2048:
-        raise ValueError(f"`size` must be between 32 and 2048 pixels, got {size}")
-    if workers is not None:
-        if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)):
-            raise TypeError(f"`workers` must be an int or None, got {type(workers).__name__}")
-        if workers < 1:
-            raise ValueError(f"`workers` must be >= 1 (or None for all cores), got {workers}")
+    seed = check_seed(seed)
+    size = check_int("size", size, min=32, max=2048)
+    workers = check_int("workers", workers, min=1, allow_none=True)
+    return per_class, seed, size, workers
 
 
 def catalog_plan(*, per_class: int = 100, seed: int = 0):
@@ -124,7 +121,7 @@ def catalog_plan(*, per_class: int = 100, seed: int = 0):
     """
     import pandas as pd
 
-    _check_params(per_class, seed, 224, None)
+    per_class, seed, _, _ = _check_params(per_class, seed, 224, None)
     reps = per_class // 10
     rows = []
     for ci, color in enumerate(COLORS):
@@ -179,7 +176,60 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def make_catalog(
+@dataclass(frozen=True)
+class SyntheticDataset:
+    """What :func:`generate_dataset` wrote: where, how many images, with which parameters, how fast.
+
+    Attributes
+    ----------
+    labels : pathlib.Path
+        The dataset's ``labels.csv`` (pass it to :func:`attr_utils.load_dataset`).
+    images : int
+        Number of images written.
+    per_class, seed, size : int
+        The generation parameters (``size`` in pixels).
+    workers : int
+        Worker processes actually used.
+    seconds : float
+        Wall time of the whole call, contact sheet included.
+    render_seconds : float
+        Time spent rendering the images (as stored in ``catalog.json``).
+    contact_sheet : pathlib.Path or None
+        The contact sheet, when one was written.
+    """
+
+    labels: Path
+    images: int
+    per_class: int
+    seed: int
+    size: int
+    workers: int
+    seconds: float
+    render_seconds: float
+    contact_sheet: Path | None = None
+
+    @property
+    def images_per_second(self) -> float | None:
+        """Rendering throughput (images per second of rendering), or None when too fast to time."""
+        return self.images / self.render_seconds if self.render_seconds else None
+
+    def to_dict(self) -> dict:
+        """A JSON-ready summary (what ``attr-utils synth --json`` prints)."""
+        rate = self.images_per_second
+        return {
+            "labels": str(self.labels),
+            "images": self.images,
+            "per_class": self.per_class,
+            "seed": self.seed,
+            "size": self.size,
+            "workers": self.workers,
+            "seconds": round(self.seconds, 2),
+            "images_per_second": round(rate, 1) if rate is not None else None,
+            "contact_sheet": str(self.contact_sheet) if self.contact_sheet is not None else None,
+        }
+
+
+def generate_dataset(
     out,
     *,
     per_class: int = 100,
@@ -188,8 +238,8 @@ def make_catalog(
     workers: int | None = None,
     sheet: bool = True,
     overwrite: bool = False,
-) -> Path:
-    """Generate a labelled synthetic clothing catalog into folder ``out``.
+) -> SyntheticDataset:
+    """Generate a labelled synthetic clothing dataset into folder ``out``.
 
     Parameters
     ----------
@@ -211,24 +261,30 @@ def make_catalog(
 
     Returns
     -------
-    pathlib.Path
-        The path of ``labels.csv``.
+    SyntheticDataset
+        Its ``labels`` is the path of ``labels.csv``; ``to_dict()`` summarises
+        the run.
 
     Raises
     ------
-    ValueError, TypeError
-        Invalid parameters.
+    ParameterError
+        Invalid parameters (a ``ValueError`` and a ``TypeError``).
     DatasetError
         ``out`` already holds a catalog and ``overwrite`` is False, or is not
         a folder.
 
+    See Also
+    --------
+    default_dataset : the default dataset, generated once and reused.
+
     Examples
     --------
-    >>> labels = make_catalog("/tmp/catalog", per_class=10)  # doctest: +SKIP
-    >>> load_dataset(labels).table.groupby(["color", "texture"]).size().unique()  # doctest: +SKIP
+    >>> ds = generate_dataset("/tmp/catalog", per_class=10)  # doctest: +SKIP
+    >>> load_dataset(ds.labels).table.groupby(["color", "texture"]).size().unique()  # doctest: +SKIP
     array([1])
     """
-    _check_params(per_class, seed, size, workers)
+    started = time.perf_counter()
+    per_class, seed, size, workers = _check_params(per_class, seed, size, workers)
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise DatasetError(f"catalog output {out} exists and is not a folder")
@@ -265,8 +321,7 @@ def make_catalog(
 
     labels = out / "labels.csv"
     _write_atomic(labels, plan[["file", *LABEL_COLUMNS]].to_csv(index=False, lineterminator="\n"))
-    if sheet:
-        contact_sheet(labels, out / "contact_sheet.png")
+    sheet_path = contact_sheet(labels, out / "contact_sheet.png") if sheet else None
     meta = {
         "generator": "attr_utils.synth",
         "generator_version": GENERATOR_VERSION,
@@ -283,7 +338,32 @@ def make_catalog(
         "complete": True,
     }
     _write_atomic(out / "catalog.json", json.dumps(meta, indent=2) + "\n")
-    return labels
+    return SyntheticDataset(
+        labels=labels,
+        images=len(jobs),
+        per_class=per_class,
+        seed=seed,
+        size=size,
+        workers=n_workers,
+        seconds=time.perf_counter() - started,
+        render_seconds=meta["seconds"],
+        contact_sheet=sheet_path,
+    )
+
+
+def _deprecated(old: str, new: str) -> None:
+    warnings.warn(
+        f"attr_utils.synth.{old} is deprecated and will be removed in the next release; use "
+        f"attr_utils.synth.{new} instead",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+
+
+def make_catalog(out, **kwargs) -> Path:
+    """Deprecated alias of :func:`generate_dataset` returning its ``labels`` path (removed in the next release)."""
+    _deprecated("make_catalog", "generate_dataset")
+    return generate_dataset(out, **kwargs).labels
 
 
 def contact_sheet(labels, out=None, *, thumb: int = 96, columns: str = "texture", rows: str = "color") -> Path:
@@ -308,8 +388,7 @@ def contact_sheet(labels, out=None, *, thumb: int = 96, columns: str = "texture"
     import pandas as pd
     from PIL import Image, ImageDraw, ImageFont
 
-    if thumb < 16:
-        raise ValueError(f"`thumb` must be >= 16 pixels, got {thumb}")
+    thumb = check_int("thumb", thumb, min=16)
     labels = Path(labels)
     if labels.is_dir():
         labels = labels / "labels.csv"
@@ -394,8 +473,8 @@ def _lock(path: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def default_catalog(*, per_class: int = 100, seed: int = 0, size: int = 224, workers: int | None = None) -> Path:
-    """The default synthetic catalog, generated on first use and reused afterwards.
+def default_dataset(*, per_class: int = 100, seed: int = 0, size: int = 224, workers: int | None = None) -> Path:
+    """The default synthetic dataset's ``labels.csv``, generated on first use and reused afterwards.
 
     Parameters
     ----------
@@ -423,7 +502,7 @@ def default_catalog(*, per_class: int = 100, seed: int = 0, size: int = 224, wor
     version of the generator (see :func:`generator_fingerprint`) is
     regenerated.
     """
-    _check_params(per_class, seed, size, workers)
+    per_class, seed, size, workers = _check_params(per_class, seed, size, workers)
     root = data_root()
     name = "synthetic" if (per_class, seed, size) == (100, 0, 224) else f"synthetic-p{per_class}-s{seed}-{size}px"
     final = root / name
@@ -440,7 +519,7 @@ def default_catalog(*, per_class: int = 100, seed: int = 0, size: int = 224, wor
             return final / "labels.csv"
         tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=root))
         try:
-            make_catalog(tmp, per_class=per_class, seed=seed, size=size, workers=workers)
+            generate_dataset(tmp, per_class=per_class, seed=seed, size=size, workers=workers)
             if final.exists():  # stale or incomplete: move aside, then delete
                 stale = Path(tempfile.mkdtemp(prefix=f".{name}.stale-", dir=root))
                 os.replace(final, stale / name)
@@ -450,3 +529,9 @@ def default_catalog(*, per_class: int = 100, seed: int = 0, size: int = 224, wor
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
     return final / "labels.csv"
+
+
+def default_catalog(**kwargs) -> Path:
+    """Deprecated alias of :func:`default_dataset` (removed in the next release)."""
+    _deprecated("default_catalog", "default_dataset")
+    return default_dataset(**kwargs)

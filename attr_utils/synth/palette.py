@@ -41,6 +41,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from attr_utils.errors import ParameterError
+
 __all__ = [
     "COLORS",
     "FAMILIES",
@@ -110,7 +112,7 @@ def sample_color(family: str, rng: np.random.Generator) -> np.ndarray:
     numpy.ndarray of shape (3,)
     """
     if family not in FAMILIES:
-        raise ValueError(f"unknown colour family {family!r}; expected one of {', '.join(COLORS)}")
+        raise ParameterError(f"unknown colour family {family!r}; expected one of {', '.join(COLORS)}")
     fam = FAMILIES[family]
     if fam.hue is None:
         h = rng.uniform(0.0, 360.0)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageFilter
 
+from attr_utils.errors import ParameterError
 from attr_utils.synth.garments import GARMENTS, draw_garment
 from attr_utils.synth.palette import COLORS, hsv_to_rgb, rgb_to_hsv, sample_color
 from attr_utils.synth.textures import TEXTURES, render_texture
@@ -102,11 +103,11 @@ def render_item(color: str, texture: str, garment: str, *, size: int = 224, rng:
     numpy.ndarray of shape (size, size, 3), dtype uint8
     """
     if color not in COLORS:
-        raise ValueError(f"unknown colour {color!r}; expected one of {', '.join(COLORS)}")
+        raise ParameterError(f"unknown colour {color!r}; expected one of {', '.join(COLORS)}")
     if texture not in TEXTURES:
-        raise ValueError(f"unknown texture {texture!r}; expected one of {', '.join(TEXTURES)}")
+        raise ParameterError(f"unknown texture {texture!r}; expected one of {', '.join(TEXTURES)}")
     if garment not in GARMENTS:
-        raise ValueError(f"unknown garment {garment!r}; expected one of {', '.join(GARMENTS)}")
+        raise ParameterError(f"unknown garment {garment!r}; expected one of {', '.join(GARMENTS)}")
     unit = size / _DESIGN
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + np.float32(0.5)
 

@@ -39,6 +39,8 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageDraw
 
+from attr_utils.errors import ParameterError
+
 __all__ = ["TEXTURES", "TEXTURE_ALIASES", "Layers", "render_texture"]
 
 #: The paper's ten texture classes (catalog labels), in the issue's order.
@@ -435,7 +437,7 @@ def render_texture(name: str, u: np.ndarray, v: np.ndarray, rng: np.random.Gener
         Primary ink ``a``, accent ink ``b`` (coverages in [0, 1]) and sheen ``m``.
     """
     if name not in _GENERATORS:
-        raise ValueError(f"unknown texture {name!r}; expected one of {', '.join(TEXTURES)}")
+        raise ParameterError(f"unknown texture {name!r}; expected one of {', '.join(TEXTURES)}")
     layers = _GENERATORS[name](u, v, rng)
     layers.a = np.clip(layers.a, 0.0, 1.0)
     layers.b = np.clip(layers.b, 0.0, 1.0)

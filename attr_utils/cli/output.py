@@ -1,0 +1,88 @@
+"""What the commands print with ``--json``: one printer, and plain rows from result tables.
+
+Commands do not build JSON by hand: they pass a result object with
+``to_dict()``, a DataFrame, or a dict of those to :func:`print_json`, and
+turn a result table into rows with :func:`records` (``DataFrame.to_dict("records")``
+with numpy scalars made plain and floats optionally rounded).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["embedding_summary", "plain", "print_json", "provenance_header", "records"]
+
+
+def plain(value):
+    """A JSON-friendly scalar: numpy scalars as Python ones, NaN and pandas' missing values as ``None``."""
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def records(frame, columns: Sequence[str] | None = None, *, digits: int | None = None) -> list[dict]:
+    """Rows of ``frame[columns]`` as plain dicts (``DataFrame.to_dict("records")``).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+    columns : sequence of str, optional
+        Columns to keep, in this order (default: all).
+    digits : int, optional
+        Round float values to this many decimals (Python's ``round``).
+
+    Returns
+    -------
+    list of dict
+        numpy scalars converted to Python ones; NaN kept as NaN.
+    """
+    rows = (frame if columns is None else frame[list(columns)]).to_dict("records")
+    for row in rows:
+        for key, value in row.items():
+            if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+                value = value.item()
+            if digits is not None and isinstance(value, float):
+                value = round(value, digits)
+            row[key] = value
+    return rows
+
+
+def _default(obj: Any):
+    if hasattr(obj, "to_dict") and callable(obj.to_dict):
+        import pandas as pd
+
+        return records(obj) if isinstance(obj, pd.DataFrame) else obj.to_dict()
+    if hasattr(obj, "item"):  # numpy scalars
+        return obj.item()
+    return str(obj)  # paths and anything else printable
+
+
+def print_json(obj: Any) -> None:
+    """Write ``obj`` as one JSON document on stdout.
+
+    Result objects with ``to_dict()`` and DataFrames (as records) may appear
+    anywhere in ``obj``; numpy scalars become Python numbers, paths strings.
+    """
+    json.dump(obj, sys.stdout, indent=2, default=_default)
+    sys.stdout.write("\n")
+
+
+def embedding_summary(emb) -> dict:
+    """How the embeddings were obtained: images, embedded now, from cache, skipped."""
+    rep = emb.report
+    return {"images": rep.images, "embedded": rep.embedded, "cached": rep.cached, "skipped": len(rep.skipped)}
+
+
+def provenance_header(emb) -> str:
+    """The first lines of a human summary: backbone, weights, and where the vectors came from."""
+    rep = emb.report
+    return (
+        f"{emb.provenance}\n{len(emb)} images ({rep.embedded} embedded now, {rep.cached} from cache, "
+        f"{len(rep.skipped)} skipped)"
+    )

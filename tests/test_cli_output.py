@@ -1,0 +1,54 @@
+"""cli/output.py: the one JSON printer and plain rows from result tables (issue 17)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from attr_utils.cli.output import plain, print_json, records
+
+
+class _Result:
+    def to_dict(self):
+        return {"images": 3, "labels": "x.csv"}
+
+
+def test_records_are_plain_and_rounded():
+    frame = pd.DataFrame({"block": ["b1", "b2"], "dim": np.array([64, 256]), "acc": [0.123456789, np.nan],
+                          "ok": np.array([True, False])})
+    rows = records(frame, ["block", "dim", "acc", "ok"], digits=6)
+    assert rows[0] == {"block": "b1", "dim": 64, "acc": 0.123457, "ok": True}
+    assert type(rows[0]["dim"]) is int and type(rows[0]["ok"]) is bool
+    assert np.isnan(rows[1]["acc"])  # NaN kept, as the hand-built rows did
+    assert list(records(frame, ["dim", "block"])[0]) == ["dim", "block"]
+
+
+def test_plain_makes_missing_values_none():
+    assert plain(np.float64("nan")) is None and plain(np.int64(3)) == 3 and plain("red") == "red"
+
+
+def test_print_json_accepts_results_frames_numpy_and_paths(capsys):
+    print_json({"result": _Result(), "rows": pd.DataFrame({"n": np.array([1, 2])}), "k": np.int64(5),
+                "path": Path("/tmp/a")})
+    out = json.loads(capsys.readouterr().out)
+    assert out == {"result": {"images": 3, "labels": "x.csv"}, "rows": [{"n": 1}, {"n": 2}], "k": 5, "path": "/tmp/a"}
+
+
+def test_library_errors_are_one_line_in_command_line_terms(monkeypatch, capsys):
+    """The one handler: an AttrUtilsError from any command is one stderr line, exit 2, advice as options."""
+    from attr_utils.cli import main
+    from attr_utils.cli import synth as synth_cmd
+    from attr_utils.errors import ParameterError
+
+    def fail(args):
+        raise ParameterError("`per_class`=5 is too small; pass overwrite=True or lower `per_class`")
+
+    monkeypatch.setattr(synth_cmd, "run", fail)
+    assert main(["synth", "/nonexistent/out", "--per-class", "10"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        "attr-utils synth: error: `per_class`=5 is too small; pass --overwrite or lower --per-class"
+    ]
