@@ -21,7 +21,7 @@ _EXPORTS = {
     "backbones": ["get_backbone", "list_backbones"],
     "backbones.auto": ["resolve_backbone"],
     "paper_data": ["build_paper_colors"],
-    "synth": ["make_catalog", "default_catalog"],
+    "synth": ["generate_dataset", "default_dataset", "make_catalog", "default_catalog"],
     "retrieval.catalog": ["Catalog", "search", "evaluate_retrieval"],
     "retrieval.extractor": ["AttributeExtractor"],
     "retrieval.index": ["build_index", "load_index"],

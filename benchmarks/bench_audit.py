@@ -49,9 +49,9 @@ def main() -> None:
 
     import attr_utils as au
     from attr_utils.analysis.audit import audit_labels, knn_probabilities
-    from attr_utils.synth import default_catalog
+    from attr_utils.synth import default_dataset
 
-    labels_csv = default_catalog()
+    labels_csv = default_dataset()
     root = labels_csv.parent
     table = pd.read_csv(labels_csv)
     table["file"] = [str((root / f).resolve()) for f in table["file"]]

@@ -80,10 +80,10 @@ def main(argv=None):
 
     from attr_utils import embed
     from attr_utils.retrieval import Catalog
-    from attr_utils.synth import default_catalog, generator_fingerprint
+    from attr_utils.synth import default_dataset, generator_fingerprint
 
     k = args.k
-    emb = embed(default_catalog(per_class=args.per_class, seed=args.seed), backbone=args.backbone, progress=False)
+    emb = embed(default_dataset(per_class=args.per_class, seed=args.seed), backbone=args.backbone, progress=False)
     catalog = Catalog(emb, index="exact")
     n = len(emb)
     lc = np.unique(emb.labels("color"), return_inverse=True)[1]

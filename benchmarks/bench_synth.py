@@ -33,7 +33,7 @@ def _digest(folder: Path) -> str:
 
 
 def main() -> None:
-    from attr_utils.synth import make_catalog
+    from attr_utils.synth import generate_dataset
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-class", type=int, default=100)
@@ -50,7 +50,7 @@ def main() -> None:
             out = Path(tmp) / f"w{w}"
             t0 = os.times()
             start = time.perf_counter()
-            make_catalog(out, per_class=args.per_class, seed=args.seed, size=args.size, workers=w, sheet=False)
+            generate_dataset(out, per_class=args.per_class, seed=args.seed, size=args.size, workers=w, sheet=False)
             seconds = time.perf_counter() - start
             t1 = os.times()
             cpu = (t1.user + t1.system + t1.children_user + t1.children_system) - (

@@ -15,6 +15,7 @@ provenance (backbone, weights) and the protocol.
 :func:`clustering_metrics`        HDBSCAN ARI/AMI per block  (Figure 3)
 :func:`reduction_sweep`           accuracy after UMAP, two protocols  (Table 2)
 :func:`umap_embedding`            cached 2-D/3-D UMAP coordinates for plots
+:func:`audit_labels`              suspect labels, duplicate groups, outliers of a catalog
 ================================  ==============================================
 
 Options are validated by :mod:`attr_utils.validation` (``ParameterError``);
@@ -33,15 +34,20 @@ from attr_utils.analysis.accuracy import (
     recommend_blocks,
     summarize_accuracy,
 )
+from attr_utils.analysis.audit import CatalogAudit, audit_labels, knn_probabilities, near_duplicate_threshold
 from attr_utils.analysis.clustering import clustering_metrics
 from attr_utils.analysis.reduction import default_dims, reduction_sweep, umap_embedding
 
 __all__ = [
+    "CatalogAudit",
+    "audit_labels",
     "block_accuracy",
     "clustering_metrics",
     "confusion_matrices",
     "default_dims",
     "knn_predictions",
+    "knn_probabilities",
+    "near_duplicate_threshold",
     "per_class_accuracy",
     "recommend_blocks",
     "reduction_sweep",

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from attr_utils.analysis._validation import METRICS, SCALINGS, labels_for_analysis
+from attr_utils.analysis.checks import METRICS, SCALINGS, check_block, labels_for_analysis
 from attr_utils.analysis.accuracy import (
     block_accuracy,
     knn_classifier,
@@ -122,13 +122,6 @@ class CatalogAudit:
             paths += list(r.paths)
             captions += [f"group {n} · {r.kind}\n{r.distance:.4f}"] * len(r.paths)
         return paths, captions
-
-def check_block(emb, block, *, name: str = "block") -> str:
-    """``block`` if ``emb`` holds it, else :class:`ParameterError` naming the available ones."""
-    if not isinstance(block, str) or block not in emb.block_names:
-        raise ParameterError(f"`{name}` must be one of {emb.block_names}; got {block!r}")
-    return block
-
 
 def _unit(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)

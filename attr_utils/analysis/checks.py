@@ -86,10 +86,10 @@ def check_blocks(emb, blocks) -> list[str]:
     return [b for b in available if b in blocks]
 
 
-def check_block(emb, block) -> str:
-    """``block`` if ``emb`` holds it; ParameterError listing the available blocks otherwise."""
+def check_block(emb, block, *, name: str = "block") -> str:
+    """``block`` if ``emb`` holds it; ParameterError naming ``name`` and the available blocks otherwise."""
     if not isinstance(block, str) or block not in emb.block_names:
-        raise ParameterError(f"unknown block {block!r}; available: {emb.block_names}")
+        raise ParameterError(f"unknown {name} {block!r}; available: {emb.block_names}")
     return block
 
 

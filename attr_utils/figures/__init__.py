@@ -4,7 +4,8 @@ Analysis figures (:mod:`attr_utils.figures.analysis`):
 :func:`accuracy_per_block` (Table 1), :func:`clustering_per_block`
 (Figure 3), :func:`reduction_curve` (Table 2), :func:`confusion_heatmap`,
 :func:`umap_scatter`. Retrieval figures (:mod:`attr_utils.figures.retrieval`):
-:func:`precision_vs_alpha`. Shared styling: :func:`titled`, :func:`apply_style`.
+:func:`precision_vs_alpha`. Catalog figures (:mod:`attr_utils.figures.catalog`):
+:func:`reliability_curve` (the extractor's calibration). Shared styling: :func:`titled`, :func:`apply_style`.
 
 Plotly is imported only when a figure is built.
 """
@@ -19,6 +20,7 @@ from attr_utils.figures.analysis import (
     reduction_curve,
     umap_scatter,
 )
+from attr_utils.figures.catalog import reliability_curve
 from attr_utils.figures.retrieval import precision_vs_alpha
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "confusion_heatmap",
     "precision_vs_alpha",
     "reduction_curve",
+    "reliability_curve",
     "titled",
     "umap_scatter",
 ]

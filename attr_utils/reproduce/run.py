@@ -205,7 +205,7 @@ def _table2(result: Reproduction, best: dict, dims, seed: int, n_jobs: int) -> N
 
 
 def _figure6(result: Reproduction, best: dict, n_queries: int, seed: int) -> None:
-    from attr_utils.retrieval import Catalog, evaluate_retrieval
+    from attr_utils.retrieval.catalog import Catalog, evaluate_retrieval
 
     blocks = {"color": best.get("color"), "texture": best.get("texture")}
     rows = []
