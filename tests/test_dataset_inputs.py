@@ -17,7 +17,7 @@ from attr_utils.cli import main
 from attr_utils.datasets import ManifestWarning, load_dataset, read_manifest
 from attr_utils.embedder import Embedder
 from attr_utils.embeddings import Embeddings
-from attr_utils.errors import DatasetError, ImageDecodeError
+from attr_utils.errors import DatasetError, ImageDecodeError, ParameterError
 from attr_utils.paper_data import IMAGE_EXTENSIONS as PAPER_EXTENSIONS
 from attr_utils.paper_data import build_folder_manifest, read_styles
 from tests.conftest import make_image
@@ -135,18 +135,132 @@ def test_semicolon_manifest(tmp_path):
 
 
 @pytest.mark.parametrize("position", ["first", "middle", "last"])
-def test_rows_with_extra_fields_never_shift_columns(tmp_path, position):
+def test_extra_fields_never_join_into_a_label_column(tmp_path, position):
+    _two_images(tmp_path)
+    make_image(tmp_path / "img" / "c.png", (210, 0, 0))
+    rows = ["img/a.png,red", "img/b.png,blue"]
+    idx = {"first": 0, "middle": 1, "last": 2}[position]
+    rows.insert(idx, "img/c.png,red,extra")
+    (tmp_path / "m.csv").write_text("file,color\n" + "\n".join(rows) + "\n")
+    with pytest.warns(ManifestWarning, match=f"left out 1 row.*line {idx + 2}"):
+        ds = load_dataset(tmp_path / "m.csv")
+    assert ds.table.columns.tolist() == ["path", "color"]
+    assert sorted(ds.table["color"]) == ["blue", "red"]  # never a class 'red,extra'
+    assert [os.path.basename(p) for p in ds.paths] == ["a.png", "b.png"]
+    (skip,) = ds.skipped
+    assert os.path.basename(skip.path) == "c.png"
+    assert f"line {idx + 2} of m.csv has 3 fields but its header 2" in skip.reason
+    assert [r.line for r in read_manifest(tmp_path / "m.csv", warn=False).rejected] == [idx + 2]
+
+
+@pytest.mark.parametrize("position", ["first", "middle", "last"])
+def test_extra_fields_join_into_a_declared_free_text_column(tmp_path, position):
     _two_images(tmp_path)
     rows = ["img/a.png,red,plain", "img/b.png,blue,plain"]
-    broken = "img/a.png,red,soft, warm, cotton"
     idx = {"first": 0, "middle": 1, "last": 2}[position]
-    rows.insert(idx, broken)
+    rows.insert(idx, "img/a.png,red,soft, warm, cotton")
     (tmp_path / "m.csv").write_text("file,color,note\n" + "\n".join(rows) + "\n")
-    with pytest.warns(ManifestWarning, match=f"line {idx + 2}"):
-        ds = load_dataset(tmp_path / "m.csv")
+    with pytest.warns(ManifestWarning, match=f"line {idx + 2}.*joined into the free-text column 'note'"):
+        ds = load_dataset(tmp_path / "m.csv", free_text="note")
     assert ds.table.columns.tolist() == ["path", "color", "note"]
     assert sorted(ds.table["color"]) == ["blue", "red", "red"]
-    assert "soft, warm, cotton" in ds.table["note"].tolist()
+    assert "soft, warm, cotton" in ds.table["note"].tolist() and ds.skipped == []
+    # not declared free text: the row is reported, the others keep their columns
+    ds = load_dataset(tmp_path / "m.csv")
+    assert sorted(ds.table["color"]) == ["blue", "red"] and ds.table["note"].tolist() == ["plain", "plain"]
+    assert len(ds.skipped) == 1 and f"line {idx + 2}" in ds.skipped[0].reason
+
+
+def test_a_row_with_extra_fields_is_reported_identically_by_both_readers(tmp_path):
+    make_image(tmp_path / "images" / "1.jpg", (0, 0, 128), fmt="JPEG")
+    make_image(tmp_path / "images" / "2.jpg", (128, 128, 128), fmt="JPEG")
+    make_image(tmp_path / "images" / "3.jpg", (128, 0, 0), fmt="JPEG")
+    # a re-ordered export: the free-text column is not last, so extras cannot be placed
+    (tmp_path / "styles.csv").write_text(
+        "id,productDisplayName,baseColour\n1,Plain Shirt,Navy Blue\n2,Slim, faded Jeans,Grey\n3,Red Top,Red\n"
+    )
+    with pytest.warns(ManifestWarning, match="line 3"):
+        ds = load_dataset(tmp_path / "styles.csv")
+    table, _ = read_styles(tmp_path / "styles.csv")
+    assert table["id"].tolist() == ["1", "3"] and table["baseColour"].tolist() == ["Navy Blue", "Red"]
+    pd.testing.assert_frame_equal(ds.table.drop(columns="path"), table.drop(columns="id"))
+    (skip,) = ds.skipped
+    assert os.path.basename(skip.path) == "2.jpg" and "line 3 of styles.csv" in skip.reason
+
+
+def _colour_catalog(root, n=6):
+    lines = ["file,color"]
+    for colour, rgb in (("red", (200, 30, 30)), ("blue", (30, 60, 200))):
+        for i in range(n + 1):
+            make_image(root / "img" / f"{colour}{i}.png", rgb, seed=zlib.crc32(f"{colour}{i}".encode()))
+            lines.append(f"img/{colour}{i}.png,{colour}" + (",extra" if i == n else ""))
+    (root / "m.csv").write_text("\n".join(lines) + "\n")
+    return root / "m.csv"
+
+
+def test_cli_evaluate_label_never_gains_a_joined_class(tmp_path, mean_colour_network, capsys):
+    manifest = _colour_catalog(tmp_path)
+    emb = au.embed(manifest, weights="random:0", cache_dir=tmp_path / "cache", progress=False)
+    assert sorted(set(emb.labels("color"))) == ["blue", "red"]
+    assert sorted(os.path.basename(s.path) for s in emb.report.skipped) == ["blue6.png", "red6.png"]
+    common = ["--weights", "random", "--cache-dir", str(tmp_path / "cache"), "--json"]
+    assert main(["evaluate", str(manifest), "--label", "color", *common]) == 0, capsys.readouterr().err
+    out = json.loads(capsys.readouterr().out)
+    assert out["embedding"]["images"] == 12 and out["embedding"]["skipped"] == 2
+
+
+def test_every_row_rejected_is_one_clear_error(tmp_path):
+    _two_images(tmp_path)
+    (tmp_path / "m.csv").write_text("file,color\nimg/a.png,red,x\nimg/b.png,blue,y\n")
+    with pytest.raises(DatasetError, match="no usable row.*2 row.*line 2 of m.csv has 3 fields"):
+        load_dataset(tmp_path / "m.csv")
+
+
+@pytest.mark.parametrize("free_text", [3, ["note", 4], object()])
+def test_free_text_must_be_names(tmp_path, free_text):
+    _two_images(tmp_path)
+    (tmp_path / "m.csv").write_text("file,color\nimg/a.png,red\n")
+    with pytest.raises(ParameterError, match="`free_text` must be"):
+        load_dataset(tmp_path / "m.csv", free_text=free_text)
+
+
+@pytest.mark.parametrize("ending", [",", ",,", ", "])
+def test_header_ending_with_a_delimiter_is_accepted_when_that_column_is_empty(tmp_path, ending):
+    _two_images(tmp_path)
+    text = f"file,color{ending}\r\nimg/a.png,red{ending}\r\nimg/b.png,blue\r\n"
+    (tmp_path / "m.csv").write_text(text)
+    with pytest.warns(ManifestWarning, match="unnamed empty column.*ends with a delimiter"):
+        ds = load_dataset(tmp_path / "m.csv")
+    assert ds.label_columns == ["color"] and ds.table["color"].tolist() == ["red", "blue"]
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [("file,color,\na.png,red,\nb.png,blue,x\n", "column 3.*line 3"), ("file,,color\na.png,x,red\n", "column 2.*line 2")],
+)
+def test_unnamed_column_with_data_is_refused(tmp_path, text, where):
+    (tmp_path / "m.csv").write_text(text)
+    with pytest.raises(DatasetError, match=f"without a name \\({where}"):
+        read_manifest(tmp_path / "m.csv")
+
+
+def test_interior_unnamed_empty_column_is_dropped(tmp_path):
+    (tmp_path / "m.csv").write_text("file,,color\na.png,,red\nb.png,,blue\n")
+    with pytest.warns(ManifestWarning, match=r"unnamed empty column\(s\) \(column 2\)"):
+        m = read_manifest(tmp_path / "m.csv")
+    assert m.table.columns.tolist() == ["file", "color"] and m.table["color"].tolist() == ["red", "blue"]
+
+
+def test_manifest_warnings_are_one_line_naming_the_file(tmp_path):
+    _two_images(tmp_path)
+    (tmp_path / "m.csv").write_bytes(
+        b"\xef\xbb\xbffile; color;;hash\r\nimg\\a.png; red;;x;y\r\nimg/b.png;blue;;z\r\nimg/a.png;red;;h;;\r\n"
+    )
+    with pytest.warns(ManifestWarning) as caught:
+        load_dataset(tmp_path / "m.csv")
+    messages = [str(w.message) for w in caught]
+    assert len(messages) >= 5  # delimiter, unnamed column, spaces, dropped empties, left out, renamed
+    assert all(m.startswith("m.csv: ") and "\n" not in m and "\\\\" not in m for m in messages)
 
 
 def _styles(root, *, bom=False, extra_first=False):
@@ -173,18 +287,38 @@ def test_kaggle_styles_with_bom_is_detected_and_both_readers_agree(tmp_path, ext
     assert "Slim, faded, Jeans" in table["productDisplayName"].tolist()
 
 
+def test_kaggle_styles_exported_with_a_trailing_delimiter_still_repairs(tmp_path):
+    make_image(tmp_path / "images" / "1.jpg", (0, 0, 128), fmt="JPEG")
+    make_image(tmp_path / "images" / "2.jpg", (128, 128, 128), fmt="JPEG")
+    (tmp_path / "styles.csv").write_text(
+        "id,gender,baseColour,productDisplayName,\n1,Men,Navy Blue,Plain Shirt,\n2,Men,Grey,Slim, faded, Jeans,\n"
+    )
+    ds = load_dataset(tmp_path / "styles.csv")
+    table, bad = read_styles(tmp_path / "styles.csv")
+    assert bad == 1 and ds.skipped == []
+    assert table["productDisplayName"].tolist() == ["Plain Shirt", "Slim, faded, Jeans"]
+    assert ds.table["baseColour"].tolist() == ["Navy Blue", "Grey"]
+    assert table.columns.tolist() == ["id", "gender", "baseColour", "productDisplayName"]
+
+
 @pytest.mark.parametrize(
     ("paths", "cause"),
     [
-        (["C:\\photos\\a.png", "C:\\photos\\b.png"], "Windows"),
+        (["C:\\photos\\a.png", "C:\\photos\\b.png"], "absolute Windows paths.*folder separator"),
+        (["photos\\a.png", "photos\\b.png"], "with \\\\ or / as the folder separator \\(both were tried\\)"),
         (["https://example.com/a.png", "https://example.com/b.png"], "URLs"),
         (["photos/a.png", "photos/b.png"], "manifest's folder"),
     ],
 )
 def test_every_row_missing_names_the_likely_cause(tmp_path, paths, cause):
     (tmp_path / "m.csv").write_text("file,color\n" + "\n".join(f"{p},red" for p in paths) + "\n")
-    with pytest.raises(DatasetError, match=f"none of the 2 files.*{cause}"):
+    with pytest.raises(DatasetError, match=f"none of the 2 files.*{cause}") as info:
         load_dataset(tmp_path / "m.csv")
+    message = str(info.value)
+    assert f"(first: '{paths[0]}', looked up as '" in message  # as written: one backslash, not repr's two
+    assert "\\\\" not in message.replace("\\\\server", "")
+    if "\\" in paths[0] and "C:" not in paths[0]:
+        assert f"looked up as '{tmp_path / 'photos' / 'a.png'}'" in message
 
 
 def test_read_manifest_reports_repairs(tmp_path):
@@ -196,7 +330,7 @@ def test_read_manifest_reports_repairs(tmp_path):
     assert m.repaired == [2]
 
 
-@pytest.mark.parametrize("text", ["file,file\na,b\n", ",color\na,b\n"])
+@pytest.mark.parametrize("text", ["file,file\na,b\n", ",color\na,b\n", "file,color,\na,b,c\n"])
 def test_read_manifest_refuses_bad_headers(tmp_path, text):
     (tmp_path / "m.csv").write_text(text)
     with pytest.raises(DatasetError):
