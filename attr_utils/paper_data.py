@@ -179,8 +179,10 @@ def read_styles(styles) -> tuple[pd.DataFrame, int]:
     """Read a Kaggle ``styles.csv``, repairing its malformed lines.
 
     A few rows of the published file have commas inside
-    ``productDisplayName`` (the last column) and more fields than the header;
-    their extra fields are joined back into the last column. The file goes
+    ``productDisplayName`` (the last column, a free-text column) and more
+    fields than the header; their extra fields are joined back into it. A row
+    with extra fields whose last column is not free text is left out (see
+    :func:`attr_utils.datasets.read_manifest`). The file goes
     through :func:`attr_utils.datasets.read_manifest`, the reader of every
     manifest, so ``load_dataset`` reads it identically.
 
@@ -194,7 +196,7 @@ def read_styles(styles) -> tuple[pd.DataFrame, int]:
     table : pandas.DataFrame
         All columns as strings.
     bad_lines : int
-        How many lines were repaired.
+        How many lines were repaired or left out.
 
     Raises
     ------
@@ -209,7 +211,7 @@ def read_styles(styles) -> tuple[pd.DataFrame, int]:
     from attr_utils.datasets import read_manifest
 
     manifest = read_manifest(styles)  # the one manifest reader: BOM, CRLF, spaces, extra fields
-    table, bad = manifest.table, len(manifest.repaired)
+    table, bad = manifest.table, len(manifest.repaired) + len(manifest.rejected)
     for col in ("id", "baseColour"):
         if col not in table.columns:
             raise DatasetError(
