@@ -533,7 +533,7 @@ def build_model(*, name: str = "efficientnet_lite0"):
         ``_project_bn``, ``_add`` (residual blocks only) and ``_out``;
         ``head_conv/bn/relu``, ``avg_pool``, ``dropout``, ``logits``.
     """
-    from attr_utils.model import import_keras
+    from attr_utils.backbones.keras_support import import_keras
 
     keras = import_keras()
     L = keras.layers
@@ -593,7 +593,7 @@ def build(weights: ResolvedWeights):
     WeightsError
         The weights file cannot be read or does not fit the architecture.
     """
-    from attr_utils.model import import_keras, seed_random_weights
+    from attr_utils.backbones.keras_support import import_keras, seed_random_weights
 
     keras = import_keras()
     if weights.kind == "random":
