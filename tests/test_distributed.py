@@ -259,7 +259,7 @@ def test_unreachable_scheduler_cli_prints_one_line(data, tmp_path, monkeypatch, 
 
 @pytest.mark.parametrize("workers", [0, -1, 1.5, True])
 def test_invalid_workers(data, tmp_path, workers):
-    with pytest.raises(ValueError, match="`workers` must be an integer >= 1"):
+    with pytest.raises(ValueError, match="`workers` must be"):
         embed_distributed(data, workers=workers, weights="random", cache_dir=tmp_path)
 
 
@@ -279,7 +279,7 @@ def test_invalid_scheduler_type(data, tmp_path):
 
 
 def test_invalid_shard_size(data, tmp_path):
-    with pytest.raises(ValueError, match="`shard_size` must be an integer >= 1"):
+    with pytest.raises(ValueError, match="`shard_size` must be"):
         embed_distributed(data, workers=1, shard_size=0, weights="random", cache_dir=tmp_path)
 
 

@@ -267,13 +267,14 @@ def load_notebook_embeddings(params: NotebookParams | None = None, *, progress: 
     import io
 
     from attr_utils.embedder import embed
+    from attr_utils.model import ModelSpec
 
     params = params or notebook_params()
     data = load_notebook_dataset(params)
     # Keras prints "Downloading data from ..." on stdout while backbone="auto" probes for the
     # ResNet-50 weights; the outcome is reported by the provenance banner instead.
     with contextlib.redirect_stdout(io.StringIO()), quiet_native_logs():
-        return embed(data, backbone=params.backbone, weights=params.weights, engine=params.engine, progress=progress)
+        return embed(data, model=ModelSpec(params.backbone, params.weights), engine=params.engine, progress=progress)
 
 
 def attribute_columns(emb) -> list[str]:
