@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import pandas as pd
 
+from attr_utils.errors import BlockError, CacheError, ParameterError
+
 __all__ = ["INTERNAL_COLUMNS", "EmbedReport", "Embeddings", "Skipped", "user_column_name"]
 
 #: Columns of :attr:`Embeddings.table` (and a dataset's table) that the toolkit
@@ -126,7 +128,7 @@ class Embeddings:
         n = len(self.table)
         for name, arr in self.blocks.items():
             if arr.ndim != 2 or arr.shape[0] != n:
-                raise ValueError(
+                raise ParameterError(
                     f"block {name!r} has shape {arr.shape}; expected ({n}, dim) to match the table"
                 )
 
@@ -193,8 +195,6 @@ class Embeddings:
             Some hashes are not in the store (it was cleared during the run,
             or a Dask worker wrote to a folder this process does not see).
         """
-        from attr_utils.errors import CacheError
-
         hashes = table["hash"].tolist()
         found, blocks = store.get(hashes)
         if not found.all():
@@ -219,7 +219,7 @@ class Embeddings:
         try:
             return self.blocks[block]
         except KeyError:
-            raise KeyError(f"no block {block!r}; available: {list(self.blocks)}") from None
+            raise BlockError(f"no block {block!r}; available: {list(self.blocks)}") from None
 
     @property
     def block_names(self) -> list[str]:

@@ -24,6 +24,8 @@ import sys
 from dataclasses import dataclass
 
 from attr_utils.engines import default_engine
+from attr_utils.errors import ParameterError
+from attr_utils.validation import check_int
 
 __all__ = [
     "ENV",
@@ -97,9 +99,9 @@ def _parse_smoke(text: str) -> int | None:
     try:
         value = int(text)
     except ValueError:
-        raise ValueError(f"`{ENV['smoke']}` must be a positive integer (images per class), got {text!r}") from None
+        raise ParameterError(f"`{ENV['smoke']}` must be a positive integer (images per class), got {text!r}") from None
     if value < 1:
-        raise ValueError(f"`{ENV['smoke']}` must be a positive integer (images per class), got {value}")
+        raise ParameterError(f"`{ENV['smoke']}` must be a positive integer (images per class), got {value}")
     return value
 
 
@@ -142,8 +144,7 @@ def notebook_params(
     """
     env = os.environ
     if smoke is not None:
-        if isinstance(smoke, bool) or not isinstance(smoke, int) or smoke < 1:
-            raise ValueError(f"`smoke` must be a positive integer (images per class), got {smoke!r}")
+        smoke = check_int("smoke", smoke, min=1)
     else:
         smoke = _parse_smoke(env.get(ENV["smoke"], ""))
     return NotebookParams(
