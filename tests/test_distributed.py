@@ -300,3 +300,16 @@ def test_embed_with_scheduler_and_seeded_random_weights_matches_one_process(clus
     remote = au.embed(data, weights="random", scheduler=cluster[1], cache_dir=tmp_path / "remote", batch_size=2, progress=False)
     assert remote.report.embedded == N_GOOD and remote.weights == "random:0"
     _assert_same_vectors(remote, local)
+
+
+def test_dask_runner_accepts_numpy_ints_like_the_single_process_path(cluster, data, tmp_path):
+    """Plan 1.11 group C: ``batch_size=np.int64(2)`` on a cluster works as without one (it raised before)."""
+    from attr_utils.scale import DaskRunner
+
+    local = au.embed(data, weights="random", cache_dir=tmp_path, batch_size=np.int64(2), progress=False)
+    remote = au.embed(
+        data, weights="random", cache_dir=tmp_path, batch_size=np.int64(2), progress=False,
+        runner=DaskRunner(scheduler=cluster[1], shard_size=np.int64(8)),
+    )
+    assert remote.report.cached == N_GOOD and remote.report.shards == 5 and remote.signature == local.signature
+    _assert_same_vectors(remote, local)
