@@ -26,16 +26,23 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from attr_utils.backbones.auto import ResolvedBackbone, resolve_backbone
+from attr_utils.backbones.auto import ResolvedBackbone
 from attr_utils.cache import EmbeddingCache, SignatureStore
 from attr_utils.datasets import Dataset, load_dataset
 from attr_utils.embeddings import EmbedReport, Embeddings, Skipped
 from attr_utils.engines import default_engine
-from attr_utils.errors import CacheError, ImageDecodeError
+from attr_utils.errors import AttrUtilsError, ImageDecodeError, ParameterError
 from attr_utils.hashing import bytes_sha256
-from attr_utils.images import DECODE_VERSION, RESIZE_POLICIES, decode_image, to_model_input
+from attr_utils.images import decode_image, to_model_input
+from attr_utils.model import ModelSpec, model_spec
+from attr_utils.validation import check_choice, check_int
 
-__all__ = ["Embedder", "embed", "embed_images", "fill_cache", "model_signature"]
+__all__ = ["RUNNERS_GROUP", "Embedder", "LocalRunner", "embed", "embed_images", "fill_cache", "load_runner", "model_signature"]
+
+#: Entry-point group of runners other packages (or attr-utils's [scale] wing) provide.
+RUNNERS_GROUP = "attr_utils.runners"
+#: The install extra of each runner attr-utils's own wings provide (for the error message).
+_RUNNER_EXTRAS = {"dask": "scale"}
 
 #: Built models, by signature, reused across calls in one process.
 _MODELS: dict[str, object] = {}
@@ -45,26 +52,88 @@ _MODELS_LOCK = threading.Lock()
 
 
 def model_signature(resolved: ResolvedBackbone, resize: str) -> dict:
-    """Everything that determines the vectors; its hash names the cache folder."""
-    spec = resolved.spec
-    return {
-        "format": 1,
-        "backbone": spec.name,
-        "weights": resolved.weights.identity,
-        "input_size": spec.input_size,
-        "resize": resize,
-        "preprocess": f"{spec.preprocess.__module__}.{spec.preprocess.__qualname__}",
-        "taps": [[t.block, t.layer, t.dim] for t in spec.taps],
-        "pooling": "global_average",
-        "decode": DECODE_VERSION,
-    }
+    """Everything that determines the vectors; its hash names the cache folder.
+
+    Same as ``ModelSpec(resize=resize).signature(resolved)`` (:meth:`attr_utils.model.ModelSpec.signature`).
+    """
+    return ModelSpec(resize=resize).signature(resolved)
 
 
-def _validate(batch_size: int, resize: str) -> None:
-    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    if resize not in RESIZE_POLICIES:
-        raise ValueError(f"resize must be one of {RESIZE_POLICIES}, got {resize!r}")
+# -- runners ---------------------------------------------------------------------------
+
+
+class LocalRunner:
+    """Fill the cache in this process: the default runner of :func:`embed`.
+
+    A runner is any object with this ``run`` method; the [scale] wing's
+    :class:`attr_utils.scale.DaskRunner` runs the same embedder on the workers
+    of a Dask cluster. The core never imports a runner's module: other
+    runners are found through the ``attr_utils.runners`` entry points
+    (:func:`load_runner`).
+    """
+
+    def run(self, embedder: Embedder, dataset: Dataset, *, progress: bool = True) -> tuple[list[str | None], EmbedReport]:
+        """Embed ``dataset``'s images into ``embedder``'s cache.
+
+        Returns
+        -------
+        hashes : list
+            Per path of ``dataset``, the content hash, or None when skipped.
+        report : EmbedReport
+            What the run did.
+        """
+        start = time.perf_counter()
+        hashes, skipped, computed = embedder.fill(dataset.paths, progress=progress)
+        kept = sum(h is not None for h in hashes)
+        report = EmbedReport(
+            images=len(dataset),
+            embedded=computed,
+            cached=kept - computed,
+            skipped=tuple(list(dataset.skipped) + skipped),
+            seconds=time.perf_counter() - start,
+        )
+        return hashes, report
+
+
+def load_runner(name: str, **options):
+    """The runner registered as ``name`` in the ``attr_utils.runners`` entry points, built with ``options``.
+
+    Raises
+    ------
+    ParameterError
+        No runner of that name is installed.
+    AttrUtilsError
+        The runner's install extra is missing (the message names it).
+    """
+    from importlib.metadata import entry_points
+
+    found = {ep.name: ep for ep in entry_points(group=RUNNERS_GROUP)}
+    extra = _RUNNER_EXTRAS.get(name)
+    need = f"pip install 'attr-utils[{extra}]'" if extra else "install the package that provides it"
+    if name not in found:
+        raise ParameterError(f"no runner {name!r} is installed (installed: {sorted(found)}); {need}")
+    try:
+        cls = found[name].load()
+    except ImportError as exc:
+        raise AttrUtilsError(f"the {name!r} runner cannot be loaded ({exc}); {need}") from None
+    return cls(**options)
+
+
+def _runner(runner, workers, scheduler):
+    """``runner``, or the Dask runner the deprecated ``workers=``/``scheduler=`` ask for."""
+    if workers is None and scheduler is None:
+        return runner if runner is not None else LocalRunner()
+    if runner is not None:
+        raise ParameterError("pass either `runner=` or the deprecated `workers=`/`scheduler=`, not both")
+    import warnings
+
+    warnings.warn(
+        "embed(workers=..., scheduler=...) is deprecated and will be removed in the next release; "
+        "pass runner=attr_utils.scale.DaskRunner(workers=N) (or scheduler=ADDRESS) instead",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return load_runner("dask", workers=workers, scheduler=scheduler)
 
 
 def _read_and_hash(path: str) -> tuple[str | None, str | None]:
@@ -104,23 +173,24 @@ class _Batch:
 
 
 class Embedder:
-    """A resolved backbone + weights + resize policy bound to a cache.
+    """A resolved model spec bound to a cache.
 
     Parameters
     ----------
-    backbone : str, default="resnet50"
-        Registered backbone name or ``"auto"``.
-    weights : str, optional
-        ``"imagenet"``, ``"random[:SEED]"`` or a weights file. Default:
-        ``$ATTR_UTILS_WEIGHTS``, else the backbone's pretrained weights.
+    backbone, weights : str, optional
+        Shorthands for ``model=ModelSpec(backbone, weights)`` (default
+        ``"resnet50"`` and its pretrained weights).
+    model : ModelSpec, optional
+        The model (backbone, weights, resize, seed); exclusive with
+        ``backbone``, ``weights``, ``resize`` and ``seed``.
     cache_dir : path-like, optional
-        Cache folder (default ``$ATTR_UTILS_CACHE`` or ``~/.cache/attr-utils``).
+        Cache folder (default: :func:`attr_utils.cache.cache_root`).
     batch_size : int, default=32
         Images per forward pass.
-    resize : {"stretch", "pad", "crop"}, default="stretch"
-        How images become square.
-    seed : int, default=0
-        Seed of random weights.
+    resize : {"stretch", "pad", "crop"}, optional
+        Shorthand for ``ModelSpec(resize=...)`` (default ``"stretch"``).
+    seed : int, optional
+        Shorthand for ``ModelSpec(seed=...)`` (default 0).
     engine : {"auto", "keras", "openvino"}, optional
         What runs the network (see :mod:`attr_utils.engines`). Default:
         ``$ATTR_UTILS_ENGINE``, else ``"auto"`` (OpenVINO when installed and
@@ -139,25 +209,26 @@ class Embedder:
 
     def __init__(
         self,
-        backbone: str = "resnet50",
+        backbone: str | None = None,
         weights: str | None = None,
         *,
+        model: ModelSpec | None = None,
         cache_dir: str | os.PathLike | None = None,
         batch_size: int = 32,
-        resize: str = "stretch",
-        seed: int = 0,
+        resize: str | None = None,
+        seed: int | None = None,
         engine: str | None = None,
     ):
-        _validate(batch_size, resize)
+        self.model_spec = model_spec(model, backbone=backbone, weights=weights, resize=resize, seed=seed)
+        self.batch_size = check_int("batch_size", batch_size, min=1)
         self.engine = default_engine(engine)
         self.engine_used = ""
         self.engine_reason = ""
         self.engine_conversion = None
-        self.resolved = resolve_backbone(backbone, weights, seed=seed)
+        self.resolved = self.model_spec.resolve()
         self.spec = self.resolved.spec
-        self.batch_size = int(batch_size)
-        self.resize = resize
-        self.signature = model_signature(self.resolved, resize)
+        self.resize = self.model_spec.resize
+        self.signature = self.model_spec.signature(self.resolved)
         cache = EmbeddingCache(cache_dir)
         self.cache_root = cache.root
         self.store: SignatureStore = cache.store(self.signature, self.spec.dims)
@@ -175,7 +246,7 @@ class Embedder:
             if model is None:
                 from attr_utils.backbones.efficientnet_lite0 import cache_root
 
-                with cache_root(self.store.folder.parent.parent):  # converted weights beside the embeddings
+                with cache_root(self.store.cache_root):  # converted weights beside the embeddings
                     model = BlockModel(self.spec, self.resolved.weights)
                 _MODELS[key] = model
         return model
@@ -301,47 +372,31 @@ class Embedder:
         computed = sum(1 for h in hashes if h is not None and h in computed_hashes)
         return hashes, skipped, computed
 
-    def fill_dataset(self, data: str | os.PathLike | Dataset, *, progress: bool = True) -> EmbedReport:
+    def fill_dataset(self, data: str | os.PathLike | Dataset, *, progress: bool = True, runner=None) -> EmbedReport:
         """Embed a dataset into the cache only; see :func:`fill_cache`."""
-        start = time.perf_counter()
-        dataset = load_dataset(data)
-        hashes, skipped, computed = self.fill(dataset.paths, progress=progress)
-        kept = sum(h is not None for h in hashes)
-        return EmbedReport(
-            images=len(dataset),
-            embedded=computed,
-            cached=kept - computed,
-            skipped=tuple(list(dataset.skipped) + skipped),
-            seconds=time.perf_counter() - start,
-        )
+        return (runner or LocalRunner()).run(self, load_dataset(data), progress=progress)[1]
 
-    def embed(self, data: str | os.PathLike | Dataset, *, progress: bool = True) -> Embeddings:
-        """Embed a dataset; see :func:`embed`."""
-        start = time.perf_counter()
+    def embed(self, data: str | os.PathLike | Dataset, *, progress: bool = True, runner=None) -> Embeddings:
+        """Embed a dataset (with ``runner``, default :class:`LocalRunner`); see :func:`embed`."""
         dataset = load_dataset(data)
-        paths = dataset.paths
-        hashes, skipped, computed = self.fill(paths, progress=progress)
+        hashes, report = (runner or LocalRunner()).run(self, dataset, progress=progress)
         keep = np.array([h is not None for h in hashes], dtype=bool)
-        kept_hashes = [h for h in hashes if h is not None]
-        found, blocks = self.store.get(kept_hashes)
-        if not found.all():
-            missing = [p for p, f in zip(np.asarray(paths)[keep], found) if not f]
-            raise CacheError(f"{len(missing)} embedded images are missing from the cache {self.store.folder} (first: {missing[0]}); was it cleared during the run? Run again.")
         table = dataset.table[keep].reset_index(drop=True)
-        table.insert(1, "hash", kept_hashes)
-        report = EmbedReport(
-            images=len(paths),
-            embedded=computed,
-            cached=len(kept_hashes) - computed,
-            skipped=tuple(list(dataset.skipped) + skipped),
-            seconds=time.perf_counter() - start,
-        )
-        return self._result(table, blocks, tuple(dataset.label_columns), report)
+        table.insert(1, "hash", [h for h in hashes if h is not None])
+        return Embeddings.from_store(self.store, table, label_columns=tuple(dataset.label_columns), report=report, **self.provenance(report))
+
+    def provenance(self, report: EmbedReport) -> dict:
+        """The provenance fields of the :class:`Embeddings` this embedder returns after ``report``'s run."""
+        computed = bool(report.embedded)
+        return {
+            **self.model_spec.provenance(self.resolved),
+            "engine": self.engine_used if computed else "",
+            "engine_reason": self.engine_reason if computed else "",
+        }
 
     def embed_images(self, images: Iterable, *, on_error: str = "skip") -> Embeddings:
         """Embed query images (paths, bytes or PIL images); see :func:`embed_images`."""
-        if on_error not in ("skip", "raise"):
-            raise ValueError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
+        on_error = check_choice("on_error", on_error, ("skip", "raise"))
         names, arrays, keys = [], [], []
         skipped: list[Skipped] = []
         total = 0
@@ -384,38 +439,21 @@ class Embedder:
                 blocks[b][rows] = vectors[b]
         table = pd.DataFrame({"path": names, "hash": [k or "" for k in keys]})
         report = EmbedReport(images=total, embedded=len(todo), cached=int(found.sum()), skipped=tuple(skipped))
-        return self._result(table, blocks, (), report)
-
-    def _result(self, table: pd.DataFrame, blocks, label_columns, report) -> Embeddings:
-        w = self.resolved.weights
-        return Embeddings(
-            table=table,
-            blocks={t.block: blocks[t.block] for t in self.spec.taps},
-            backbone=self.spec.name,
-            weights=w.name,
-            weights_label=w.label,
-            pretrained=w.pretrained,
-            label_columns=tuple(label_columns),
-            signature=self.store.folder.name,
-            report=report,
-            backbone_reason=self.resolved.reason,
-            weights_spec=str(w.path) if w.kind == "file" else w.name if w.kind == "random" else w.spec,
-            resize=self.resize,
-            engine=self.engine_used if report.embedded else "",
-            engine_reason=self.engine_reason if report.embedded else "",
-        )
+        return Embeddings(table=table, blocks=blocks, signature=self.store.signature_id, report=report, **self.provenance(report))
 
 
 def embed(
     data: str | os.PathLike | Dataset,
     *,
-    backbone: str = "resnet50",
+    model: ModelSpec | None = None,
+    backbone: str | None = None,
     weights: str | None = None,
     cache_dir: str | os.PathLike | None = None,
     batch_size: int = 32,
-    resize: str = "stretch",
-    seed: int = 0,
+    resize: str | None = None,
+    seed: int | None = None,
     progress: bool = True,
+    runner=None,
     workers: int | None = None,
     scheduler=None,
     engine: str | None = None,
@@ -427,6 +465,10 @@ def embed(
     data : str, path-like or Dataset
         A folder, a CSV manifest, a Kaggle ``styles.csv`` or a loaded
         :class:`~attr_utils.datasets.Dataset`.
+    model : ModelSpec, optional
+        Backbone, weights, resize policy and seed in one value
+        (:class:`attr_utils.model.ModelSpec`). Exclusive with the four
+        shorthands below, which build one.
     backbone : str, default="resnet50"
         The paper's ResNet-50, another registered backbone, or ``"auto"``
         (ResNet-50 when its ImageNet weights can be had, else the offline
@@ -438,7 +480,9 @@ def embed(
         falls back silently: unavailable weights raise
         :class:`~attr_utils.errors.WeightsUnavailableError`.
     cache_dir : path-like, optional
-        Embedding cache (default ``$ATTR_UTILS_CACHE`` or ``~/.cache/attr-utils``).
+        Embedding cache (default: :func:`attr_utils.cache.cache_root`,
+        ``$ATTR_UTILS_CACHE``, else ``$XDG_CACHE_HOME/attr-utils`` or
+        ``~/.cache/attr-utils``).
     batch_size : int, default=32
         Images per forward pass.
     resize : {"stretch", "pad", "crop"}, default="stretch"
@@ -447,12 +491,14 @@ def embed(
         Seed of ``"random"`` weights.
     progress : bool, default=True
         Show a tqdm progress bar.
-    workers : int, optional
-        Embed on a local Dask cluster of this many worker processes (see
-        :func:`attr_utils.scale.distributed.embed_on_cluster`).
-    scheduler : str or distributed.Client, optional
-        Embed on an existing Dask cluster (``"tcp://HOST:8786"``); the cache
-        folder must be on storage every worker sees.
+    runner : object, optional
+        Where the network runs: :class:`LocalRunner` (default, this process)
+        or ``attr_utils.scale.DaskRunner(workers=N)`` /
+        ``DaskRunner(scheduler="tcp://HOST:8786")`` (the ``[scale]`` extra;
+        the cache folder must be on storage every worker sees).
+    workers, scheduler
+        Deprecated: use ``runner=attr_utils.scale.DaskRunner(workers=...,
+        scheduler=...)``. Kept for one release (DeprecationWarning).
     engine : {"auto", "keras", "openvino"}, optional
         What runs the network; the vectors agree within 1e-5 relative, so
         every engine shares the cache. Default: ``$ATTR_UTILS_ENGINE``, else
@@ -466,52 +512,57 @@ def embed(
         float32 array per block. ``report`` says how many were computed,
         served from the cache, or skipped and why.
 
+    Raises
+    ------
+    ParameterError
+        An invalid option, or ``model`` together with a shorthand.
+    BackboneError, WeightsError, WeightsUnavailableError
+        Unknown backbone or unusable weights.
+
     Examples
     --------
     >>> emb = embed("data/synthetic/labels.csv", weights="random")  # doctest: +SKIP
+    >>> emb = embed("data/synthetic/labels.csv", model=ModelSpec("efficientnet-lite0"))  # doctest: +SKIP
     >>> emb["block2"].shape  # doctest: +SKIP
     (1000, 256)
     """
-    if workers is not None or scheduler is not None:
-        from attr_utils.scale.distributed import embed_on_cluster
-
-        return embed_on_cluster(
-            data, workers=workers, scheduler=scheduler, backbone=backbone, weights=weights, cache_dir=cache_dir,
-            batch_size=batch_size, resize=resize, seed=seed, progress=progress, engine=engine,
-        )
-    embedder = Embedder(backbone, weights, cache_dir=cache_dir, batch_size=batch_size, resize=resize, seed=seed, engine=engine)
-    return embedder.embed(data, progress=progress)
+    runner = _runner(runner, workers, scheduler)
+    embedder = Embedder(backbone, weights, model=model, cache_dir=cache_dir, batch_size=batch_size, resize=resize, seed=seed, engine=engine)
+    return embedder.embed(data, progress=progress, runner=runner)
 
 
 def fill_cache(
     data: str | os.PathLike | Dataset,
     *,
-    backbone: str = "resnet50",
+    model: ModelSpec | None = None,
+    backbone: str | None = None,
     weights: str | None = None,
     cache_dir: str | os.PathLike | None = None,
     batch_size: int = 32,
-    resize: str = "stretch",
-    seed: int = 0,
+    resize: str | None = None,
+    seed: int | None = None,
     progress: bool = True,
+    runner=None,
     engine: str | None = None,
 ) -> EmbedReport:
     """Embed a dataset into the cache without loading the vectors back (large catalogs).
 
     Same parameters as :func:`embed`; returns only the :class:`EmbedReport`.
     """
-    embedder = Embedder(backbone, weights, cache_dir=cache_dir, batch_size=batch_size, resize=resize, seed=seed, engine=engine)
-    return embedder.fill_dataset(data, progress=progress)
+    embedder = Embedder(backbone, weights, model=model, cache_dir=cache_dir, batch_size=batch_size, resize=resize, seed=seed, engine=engine)
+    return embedder.fill_dataset(data, progress=progress, runner=runner)
 
 
 def embed_images(
     images: Iterable,
     *,
+    model: ModelSpec | None = None,
     like: Embeddings | None = None,
-    backbone: str = "resnet50",
+    backbone: str | None = None,
     weights: str | None = None,
     cache_dir: str | os.PathLike | None = None,
-    resize: str = "stretch",
-    seed: int = 0,
+    resize: str | None = None,
+    seed: int | None = None,
     on_error: str = "skip",
     engine: str | None = None,
 ) -> Embeddings:
@@ -521,9 +572,12 @@ def embed_images(
     ----------
     images : iterable
         Paths, ``bytes`` (e.g. an upload) or ``PIL.Image.Image`` objects.
+    model : ModelSpec, optional
+        As in :func:`embed`; ``ModelSpec.from_embeddings(emb)`` embeds
+        exactly as ``emb`` was.
     like : Embeddings, optional
-        Embed exactly as ``like`` was (same backbone, weights, resize);
-        overrides ``backbone``, ``weights`` and ``resize``.
+        Same as ``model=ModelSpec.from_embeddings(like)``; overrides
+        ``backbone``, ``weights`` and ``resize``.
     backbone, weights, cache_dir, resize, seed, engine
         As in :func:`embed`.
     on_error : {"skip", "raise"}, default="skip"
@@ -546,12 +600,16 @@ def embed_images(
         No image could be used (so a single bad image is an error, nothing
         is answered), or, with ``on_error="raise"``, any one cannot; the
         message names the image and the reason.
-    ValueError
-        ``on_error`` is not ``"skip"`` or ``"raise"``.
+    ParameterError
+        ``on_error`` is not ``"skip"`` or ``"raise"``; ``model`` together
+        with ``like`` or a shorthand.
     """
     if like is not None:
-        backbone, weights, resize = like.backbone, like.weights_spec or like.weights, like.resize
-    if on_error not in ("skip", "raise"):
-        raise ValueError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
-    embedder = Embedder(backbone, weights, cache_dir=cache_dir, resize=resize, seed=seed, engine=engine)
+        if model is not None:
+            raise ParameterError("pass either `model=` or `like=`, not both")
+        like_spec = ModelSpec.from_embeddings(like)
+        model = ModelSpec(like_spec.backbone, like_spec.weights, resize=like_spec.resize, seed=0 if seed is None else seed)
+        backbone = weights = resize = seed = None
+    on_error = check_choice("on_error", on_error, ("skip", "raise"))
+    embedder = Embedder(backbone, weights, model=model, cache_dir=cache_dir, resize=resize, seed=seed, engine=engine)
     return embedder.embed_images(images, on_error=on_error)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import pandas as pd
+
+from attr_utils.errors import BlockError, CacheError, ParameterError
 
 __all__ = ["INTERNAL_COLUMNS", "EmbedReport", "Embeddings", "Skipped", "user_column_name"]
 
@@ -58,6 +60,13 @@ class EmbedReport:
     cached: int = 0
     skipped: tuple[Skipped, ...] = ()
     seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        """The report as plain JSON-able data (``skipped`` as ``{"path", "reason"}`` dicts, seconds to the ms)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["skipped"] = [{"path": s.path, "reason": s.reason} for s in self.skipped]
+        out["seconds"] = round(self.seconds, 3)
+        return out
 
 
 @dataclass(frozen=True)
@@ -119,7 +128,7 @@ class Embeddings:
         n = len(self.table)
         for name, arr in self.blocks.items():
             if arr.ndim != 2 or arr.shape[0] != n:
-                raise ValueError(
+                raise ParameterError(
                     f"block {name!r} has shape {arr.shape}; expected ({n}, dim) to match the table"
                 )
 
@@ -152,6 +161,57 @@ class Embeddings:
             label_columns=label_columns,
         )
 
+    @classmethod
+    def from_store(
+        cls,
+        store,
+        table: pd.DataFrame,
+        *,
+        label_columns: tuple[str, ...] = (),
+        report: EmbedReport | None = None,
+        **provenance,
+    ) -> Embeddings:
+        """The Embeddings of ``table``'s rows, their vectors read from a cache store.
+
+        Parameters
+        ----------
+        store : attr_utils.cache.SignatureStore
+            The cache folder of one model signature.
+        table : pandas.DataFrame
+            One row per image, with a ``hash`` column (content hashes in the store).
+        label_columns : tuple of str, default=()
+            Which columns of ``table`` are labels.
+        report : EmbedReport, optional
+            What the run that filled the store did.
+        **provenance
+            The remaining fields (``backbone``, ``weights``, ``weights_label``,
+            ``pretrained``, ``backbone_reason``, ``weights_spec``, ``resize``,
+            ``engine``, ``engine_reason``; see
+            :meth:`attr_utils.model.ModelSpec.provenance`).
+
+        Raises
+        ------
+        CacheError
+            Some hashes are not in the store (it was cleared during the run,
+            or a Dask worker wrote to a folder this process does not see).
+        """
+        hashes = table["hash"].tolist()
+        found, blocks = store.get(hashes)
+        if not found.all():
+            missing = np.asarray(table["path"] if "path" in table else hashes)[~found]
+            raise CacheError(
+                f"{len(missing)} embedded images are missing from the cache {store.folder} (first: {missing[0]}): "
+                "it was cleared during the run, or is not on storage shared by this process and every worker; run again"
+            )
+        return cls(table=table, blocks=blocks, label_columns=tuple(label_columns), signature=store.signature_id,
+                   report=report if report is not None else EmbedReport(), **provenance)
+
+    def provenance_dict(self) -> dict:
+        """Where the vectors come from, as plain data: backbone, weights, signature, engine, resize..."""
+        names = ("backbone", "weights", "weights_label", "pretrained", "backbone_reason", "weights_spec",
+                 "resize", "signature", "engine", "engine_reason")
+        return {**{n: getattr(self, n) for n in names}, "label_columns": list(self.label_columns), "dims": self.dims}
+
     def __len__(self) -> int:
         return len(self.table)
 
@@ -159,7 +219,7 @@ class Embeddings:
         try:
             return self.blocks[block]
         except KeyError:
-            raise KeyError(f"no block {block!r}; available: {list(self.blocks)}") from None
+            raise BlockError(f"no block {block!r}; available: {list(self.blocks)}") from None
 
     @property
     def block_names(self) -> list[str]:

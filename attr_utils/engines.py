@@ -86,10 +86,10 @@ def conversion_count() -> int:
 
 
 def validate_engine(engine) -> str:
-    """Return ``engine`` if it is one of :data:`ENGINES`, else raise ``ValueError``."""
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
-    return engine
+    """Return ``engine`` if it is one of :data:`ENGINES`, else raise :class:`~attr_utils.errors.ParameterError`."""
+    from attr_utils.validation import check_choice
+
+    return check_choice("engine", engine, ENGINES)
 
 
 def default_engine(engine: str | None = None) -> str:

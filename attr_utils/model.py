@@ -3,66 +3,190 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
 from attr_utils.backbones import BackboneSpec, ResolvedWeights
+from attr_utils.backbones.keras_support import RANDOM_INIT_VERSION, import_keras, seed_random_weights
+from attr_utils.errors import ParameterError
+from attr_utils.images import RESIZE_POLICIES
+from attr_utils.validation import check_choice, check_seed
 
-__all__ = ["BlockModel", "import_keras", "seed_random_weights"]
+__all__ = ["RANDOM_INIT_VERSION", "BlockModel", "ModelSpec", "import_keras", "model_spec", "seed_random_weights"]
 
-#: Bump when :func:`seed_random_weights` draws differently (it is part of the
-#: cache signature of random weights).
-RANDOM_INIT_VERSION = "numpy-glorot-v1"
+#: What a model spec taps: every block of the backbone, pooled (the paper's setup).
+TAPS = ("blocks",)
 
 
-def import_keras():
-    """Import Keras (TensorFlow backend) quietly; the only place TF is imported.
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which vectors to compute: backbone, weights, resize policy, seed and taps.
 
-    Turns on TensorFlow's oneDNN kernels (``TF_ENABLE_ONEDNN_OPTS=1``) unless
-    the user set the variable: TF enables them by default only on some Intel
-    CPUs, and on AMD Zen 3 they run ResNet-50 1.30x and EfficientNet-Lite0
-    1.59x faster (issue 14; benchmarks/README.md). Set before the import, as
-    TF reads it once.
+    One frozen value configured once and passed around (``embed(data,
+    model=spec)``, to Dask workers as :meth:`to_dict`), instead of the same
+    options repeated in every signature. Two specs that resolve alike give
+    the same vectors and share one cache folder (:meth:`signature`). The
+    inference engine is not part of it: every engine gives the same vectors.
+
+    Parameters
+    ----------
+    backbone : str, default="resnet50"
+        The paper's ResNet-50, another registered backbone, or ``"auto"``
+        (see :func:`attr_utils.backbones.auto.resolve_backbone`).
+    weights : str or path-like, optional
+        ``"imagenet"``, ``"random[:SEED]"`` or a weights file. Default:
+        ``$ATTR_UTILS_WEIGHTS``, else the backbone's pretrained weights
+        (resolved by :meth:`resolve`, never silently replaced).
+    resize : {"stretch", "pad", "crop"}, default="stretch"
+        How images become square (stretch is Keras's ``load_img`` behaviour).
+    seed : int, default=0
+        Seed of ``"random"`` weights (an integer >= 0).
+    taps : {"blocks"}, default="blocks"
+        Every block's globally average-pooled output (the paper's setup).
+
+    Raises
+    ------
+    ParameterError
+        An option has the wrong type or value. An unknown backbone or
+        unusable weights raise when resolved (:meth:`resolve`).
+
+    Examples
+    --------
+    >>> spec = ModelSpec("efficientnet-lite0", resize="pad")
+    >>> ModelSpec.from_dict(spec.to_dict()) == spec
+    True
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    import keras
 
-    threads = os.environ.get("ATTR_UTILS_TF_THREADS")  # set by distributed.worker_thread_env
-    if threads:
-        import tensorflow as tf
+    backbone: str = "resnet50"
+    weights: str | None = None
+    resize: str = "stretch"
+    seed: int = 0
+    taps: str = "blocks"
 
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(int(threads))
-            tf.config.threading.set_inter_op_parallelism_threads(1)
-        except RuntimeError:  # the TF runtime is already initialised in this process
-            pass
-    return keras
+    def __post_init__(self) -> None:
+        if not isinstance(self.backbone, str) or not self.backbone:
+            raise ParameterError(f"`backbone` must be a backbone name or 'auto', got {self.backbone!r}")
+        weights = self.weights
+        if isinstance(weights, os.PathLike):
+            weights = os.fspath(weights)
+        if weights is not None and not isinstance(weights, str):
+            raise ParameterError(f"`weights` must be 'imagenet', 'random[:SEED]', a weights file or None, got {weights!r}")
+        object.__setattr__(self, "weights", weights)
+        object.__setattr__(self, "resize", check_choice("resize", self.resize, RESIZE_POLICIES))
+        object.__setattr__(self, "seed", check_seed(self.seed))
+        object.__setattr__(self, "taps", check_choice("taps", self.taps, TAPS))
+
+    # -- resolving -------------------------------------------------------
+    def resolve(self):
+        """The backbone and weights this spec means, and why (no TensorFlow).
+
+        Returns
+        -------
+        attr_utils.backbones.auto.ResolvedBackbone
+            ``spec`` (the BackboneSpec), ``weights`` (ResolvedWeights) and ``reason``.
+
+        Raises
+        ------
+        BackboneError, WeightsError, WeightsUnavailableError
+            Unknown backbone, or weights that cannot be used.
+        """
+        from attr_utils.backbones.auto import resolve_backbone
+
+        return resolve_backbone(self.backbone, self.weights, seed=self.seed)
+
+    def signature(self, resolved=None) -> dict:
+        """Everything that determines the vectors; its hash names the cache folder.
+
+        Parameters
+        ----------
+        resolved : ResolvedBackbone, optional
+            This spec's :meth:`resolve` result, when already at hand.
+        """
+        from attr_utils.images import DECODE_VERSION
+
+        resolved = resolved if resolved is not None else self.resolve()
+        spec = resolved.spec
+        return {
+            "format": 1,
+            "backbone": spec.name,
+            "weights": resolved.weights.identity,
+            "input_size": spec.input_size,
+            "resize": self.resize,
+            "preprocess": f"{spec.preprocess.__module__}.{spec.preprocess.__qualname__}",
+            "taps": [[t.block, t.layer, t.dim] for t in spec.taps],
+            "pooling": "global_average",
+            "decode": DECODE_VERSION,
+        }
+
+    def signature_hash(self, resolved=None) -> str:
+        """Hash of :meth:`signature` (the cache folder is ``<backbone>-<hash[:16]>``)."""
+        from attr_utils.cache import signature_hash
+
+        return signature_hash(self.signature(resolved))
+
+    def pinned(self, resolved=None) -> ModelSpec:
+        """The same spec with the backbone and weights it resolved to written out.
+
+        ``"auto"`` becomes the chosen backbone and default weights become their
+        spec (a file as its absolute path), so the pinned spec gives the same
+        vectors on another machine or process (Dask workers) whatever their
+        ``$ATTR_UTILS_WEIGHTS``.
+        """
+        resolved = resolved if resolved is not None else self.resolve()
+        w = resolved.weights
+        weights = str(Path(w.path).resolve()) if w.kind == "file" else w.name if w.kind == "random" else w.spec
+        return ModelSpec(resolved.spec.name, weights, resize=self.resize, seed=self.seed, taps=self.taps)
+
+    def provenance(self, resolved=None) -> dict:
+        """The provenance fields of :class:`~attr_utils.embeddings.Embeddings` this spec gives."""
+        resolved = resolved if resolved is not None else self.resolve()
+        w = resolved.weights
+        return {
+            "backbone": resolved.spec.name,
+            "weights": w.name,
+            "weights_label": w.label,
+            "pretrained": w.pretrained,
+            "backbone_reason": resolved.reason,
+            "weights_spec": str(w.path) if w.kind == "file" else w.name if w.kind == "random" else w.spec,
+            "resize": self.resize,
+        }
+
+    # -- plain data --------------------------------------------------------
+    def to_dict(self) -> dict:
+        """The options as a plain JSON-able dict (what :meth:`from_dict` reads back)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> ModelSpec:
+        """A spec from :meth:`to_dict`'s output; unknown keys raise ParameterError."""
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ParameterError(f"unknown model spec keys {unknown}; allowed: {sorted(cls.__dataclass_fields__)}")
+        return cls(**data)
+
+    @classmethod
+    def from_embeddings(cls, emb) -> ModelSpec:
+        """The spec that embeds more images exactly as ``emb`` was embedded (same backbone, weights, resize)."""
+        return cls(emb.backbone, emb.weights_spec or emb.weights, resize=emb.resize)
 
 
-def seed_random_weights(model, seed: int) -> None:
-    """Redraw every kernel of ``model`` from ``numpy.random.default_rng(seed)``.
+def model_spec(model: ModelSpec | None = None, **options) -> ModelSpec:
+    """``model``, or a spec built from the older keyword options (``backbone=``, ``weights=``...).
 
-    Keras's seeded initialisation (``keras.utils.set_random_seed``) draws
-    each layer's seed from Python's global ``random`` module, which other
-    threads (a Dask worker's, a Jupyter kernel's) may advance at the same
-    time: the same seed then gives different weights in different processes.
-    Drawing the kernels here, Glorot-uniform like Keras's default, from one
-    generator in the model's fixed weight order makes ``"random:SEED"``
-    reproducible everywhere. Biases and batch-norm parameters keep their
-    constant initial values.
+    Options left at None are not given. Passing ``model`` together with any
+    option raises :class:`~attr_utils.errors.ParameterError`.
     """
-    rng = np.random.default_rng(seed)
-    for variable in model.weights:
-        name = getattr(variable, "path", variable.name)
-        if not name.endswith("kernel"):
-            continue
-        shape = tuple(int(d) for d in variable.shape)
-        receptive = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
-        fan_in, fan_out = shape[-2] * receptive, shape[-1] * receptive
-        limit = np.sqrt(6.0 / (fan_in + fan_out))
-        variable.assign(rng.uniform(-limit, limit, size=shape).astype(np.float32))
+    given = {k: v for k, v in options.items() if v is not None}
+    if model is None:
+        return ModelSpec(**given)
+    if not isinstance(model, ModelSpec):
+        raise ParameterError(f"`model` must be an attr_utils.model.ModelSpec, got {type(model).__name__}")
+    if given:
+        raise ParameterError(f"pass either `model=` or {', '.join(f'`{k}`' for k in given)}, not both (a ModelSpec carries them)")
+    return model
 
 
 class BlockModel:

@@ -106,7 +106,7 @@ def test_decode_version_is_in_the_model_signature(monkeypatch):
     resolved = resolve_backbone("resnet50", "random:0")
     sig = embedder.model_signature(resolved, "stretch")
     assert sig["decode"] == DECODE_VERSION
-    monkeypatch.setattr(embedder, "DECODE_VERSION", "older-decoder-v1")
+    monkeypatch.setattr("attr_utils.images.DECODE_VERSION", "older-decoder-v1")  # read by ModelSpec.signature
     older = embedder.model_signature(resolved, "stretch")
     assert signature_hash(older) != signature_hash(sig)
 

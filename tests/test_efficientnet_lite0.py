@@ -372,6 +372,19 @@ def test_cache_dir_moves_the_converted_weights(imagenet, monkeypatch, tmp_path):
     assert eff.weights_cache_dir() == tmp_path / "env-cache" / "weights"  # context left
 
 
+def test_weights_folder_uses_the_one_cache_root(monkeypatch, tmp_path):
+    """The converted weights live under attr_utils.cache.cache_root(): XDG honoured, the env var first."""
+    from attr_utils.cache import cache_root
+
+    monkeypatch.delenv("ATTR_UTILS_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert eff.weights_cache_dir() == cache_root() / "weights" == tmp_path / "xdg" / "attr-utils" / "weights"
+    monkeypatch.setenv("ATTR_UTILS_CACHE", str(tmp_path / "env"))
+    assert eff.weights_cache_dir() == tmp_path / "env" / "weights"
+    with eff.cache_root("~/chosen"):
+        assert eff.weights_cache_dir() == cache_root("~/chosen") / "weights"
+
+
 def test_embedder_builds_with_weights_under_its_cache_dir(monkeypatch, tmp_path):
     from attr_utils.embedder import Embedder
 

@@ -218,15 +218,7 @@ ALLOWED = {
 #: is gone, so this set shrinks to empty as the fixes land (delete the lines
 #: the failure names).
 KNOWN_VIOLATIONS = {
-    # core -> scale: embed(workers=...) imports the Dask module (WP2: the embedder takes a runner)
-    "layer: attr_utils.embedder (core) imports attr_utils.scale.distributed (scale)",
-    # cycle C1: that edge, and scale.distributed builds an Embedder and calls its _result
-    "cycle: attr_utils.embedder -> attr_utils.scale",
-    # cycle C2: model imports the backbone registry; backbones.resnet50/efficientnet_lite0 import
-    # model.import_keras / seed_random_weights (WP1: they move to backbones/_keras.py)
-    "cycle: attr_utils.backbones -> attr_utils.model",
     # private names reached across modules (plan 1.2)
-    "private: attr_utils.scale.distributed uses ._result (defined in attr_utils.embedder)",
 }
 
 

@@ -24,6 +24,8 @@ import sys
 from dataclasses import dataclass
 
 from attr_utils.engines import default_engine
+from attr_utils.errors import ParameterError
+from attr_utils.validation import check_int
 
 __all__ = [
     "ENV",
@@ -97,9 +99,9 @@ def _parse_smoke(text: str) -> int | None:
     try:
         value = int(text)
     except ValueError:
-        raise ValueError(f"`{ENV['smoke']}` must be a positive integer (images per class), got {text!r}") from None
+        raise ParameterError(f"`{ENV['smoke']}` must be a positive integer (images per class), got {text!r}") from None
     if value < 1:
-        raise ValueError(f"`{ENV['smoke']}` must be a positive integer (images per class), got {value}")
+        raise ParameterError(f"`{ENV['smoke']}` must be a positive integer (images per class), got {value}")
     return value
 
 
@@ -142,8 +144,7 @@ def notebook_params(
     """
     env = os.environ
     if smoke is not None:
-        if isinstance(smoke, bool) or not isinstance(smoke, int) or smoke < 1:
-            raise ValueError(f"`smoke` must be a positive integer (images per class), got {smoke!r}")
+        smoke = check_int("smoke", smoke, min=1)
     else:
         smoke = _parse_smoke(env.get(ENV["smoke"], ""))
     return NotebookParams(
@@ -267,13 +268,14 @@ def load_notebook_embeddings(params: NotebookParams | None = None, *, progress: 
     import io
 
     from attr_utils.embedder import embed
+    from attr_utils.model import ModelSpec
 
     params = params or notebook_params()
     data = load_notebook_dataset(params)
     # Keras prints "Downloading data from ..." on stdout while backbone="auto" probes for the
     # ResNet-50 weights; the outcome is reported by the provenance banner instead.
     with contextlib.redirect_stdout(io.StringIO()), quiet_native_logs():
-        return embed(data, backbone=params.backbone, weights=params.weights, engine=params.engine, progress=progress)
+        return embed(data, model=ModelSpec(params.backbone, params.weights), engine=params.engine, progress=progress)
 
 
 def attribute_columns(emb) -> list[str]:

@@ -40,7 +40,7 @@ __all__ = [
 #: Environment variable that supplies the default weights specification.
 WEIGHTS_ENV = "ATTR_UTILS_WEIGHTS"
 
-#: Version of the seeded random initialisation (:func:`attr_utils.model.seed_random_weights`).
+#: Version of the seeded random initialisation (:func:`attr_utils.backbones.keras_support.seed_random_weights`).
 #: It is part of random weights' identity, hence of the cache signature: bump it
 #: when the draw changes, so vectors cached under the old draw are not served.
 RANDOM_INIT_VERSION = "numpy-glorot-v1"

@@ -345,7 +345,7 @@ def convert_state_dict(state: Mapping[str, np.ndarray], *, source: str = "state 
 
 
 #: attr-utils cache root chosen by the caller that builds the model (see :func:`cache_root`).
-_CACHE_ROOT: ContextVar[Path | None] = ContextVar("attr_utils_efficientnet_cache_root", default=None)
+_CACHE_ROOT: ContextVar[str | os.PathLike | None] = ContextVar("attr_utils_efficientnet_cache_root", default=None)
 
 
 @contextmanager
@@ -358,7 +358,7 @@ def cache_root(cache_dir: str | os.PathLike | None) -> Iterator[None]:
     folder, which may be read-only, and Dask workers sharing one cache share
     one conversion. ``None`` keeps the default root.
     """
-    token = _CACHE_ROOT.set(Path(cache_dir).expanduser() if cache_dir is not None else None)
+    token = _CACHE_ROOT.set(cache_dir)
     try:
         yield
     finally:
@@ -369,20 +369,13 @@ def weights_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
     """Folder of converted weights: ``<attr-utils cache>/weights``.
 
     The root is ``cache_dir`` when given, else the one set by
-    :func:`cache_root`, else ``$ATTR_UTILS_CACHE``, else
-    ``$XDG_CACHE_HOME/attr-utils``, else ``~/.cache/attr-utils`` (the
-    embedding cache's default root).
+    :func:`cache_root`, else :func:`attr_utils.cache.cache_root`'s default
+    (``$ATTR_UTILS_CACHE``, else ``$XDG_CACHE_HOME/attr-utils`` or
+    ``~/.cache/attr-utils``: the embedding cache's root).
     """
-    if cache_dir is not None:
-        return Path(cache_dir).expanduser() / "weights"
-    chosen = _CACHE_ROOT.get()
-    if chosen is not None:
-        return chosen / "weights"
-    if os.environ.get("ATTR_UTILS_CACHE"):
-        base = Path(os.environ["ATTR_UTILS_CACHE"]).expanduser()
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "attr-utils"
-    return base / "weights"
+    from attr_utils.cache import cache_root as resolve_root
+
+    return resolve_root(cache_dir if cache_dir is not None else _CACHE_ROOT.get()) / "weights"
 
 
 def _with_fix(message: str, fix: str) -> str:
@@ -533,7 +526,7 @@ def build_model(*, name: str = "efficientnet_lite0"):
         ``_project_bn``, ``_add`` (residual blocks only) and ``_out``;
         ``head_conv/bn/relu``, ``avg_pool``, ``dropout``, ``logits``.
     """
-    from attr_utils.model import import_keras
+    from attr_utils.backbones.keras_support import import_keras
 
     keras = import_keras()
     L = keras.layers
@@ -593,7 +586,7 @@ def build(weights: ResolvedWeights):
     WeightsError
         The weights file cannot be read or does not fit the architecture.
     """
-    from attr_utils.model import import_keras, seed_random_weights
+    from attr_utils.backbones.keras_support import import_keras, seed_random_weights
 
     keras = import_keras()
     if weights.kind == "random":

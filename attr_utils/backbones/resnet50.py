@@ -31,6 +31,7 @@ from attr_utils.backbones import (
     parse_random_spec,
     random_weights,
 )
+from attr_utils.backbones.keras_support import import_keras, seed_random_weights
 from attr_utils.errors import WeightsError, WeightsUnavailableError
 from attr_utils.hashing import file_sha256
 
@@ -104,7 +105,7 @@ def download_imagenet() -> Path:
     problem = _reachable(IMAGENET_URL)
     if problem is not None:
         raise WeightsUnavailableError(_unavailable_message(problem))
-    import keras
+    keras = import_keras()
 
     try:
         path = keras.utils.get_file(IMAGENET_FILE, IMAGENET_URL, cache_subdir="models", file_hash=IMAGENET_MD5)
@@ -144,10 +145,7 @@ def resolve_weights(spec: str, seed: int = 0) -> ResolvedWeights:
 
 def build(weights: ResolvedWeights):
     """Build ``keras.applications.ResNet50`` without its top, with ``weights``."""
-    import keras
-
-    from attr_utils.model import seed_random_weights
-
+    keras = import_keras()
     shape = (224, 224, 3)
     model = keras.applications.ResNet50(include_top=False, weights=None, input_shape=shape)
     if weights.kind == "random":
@@ -166,9 +164,7 @@ def build(weights: ResolvedWeights):
 
 def preprocess(batch: np.ndarray) -> np.ndarray:
     """Keras's ``resnet50.preprocess_input`` (caffe mode) on float32 RGB 0..255."""
-    from keras.applications import resnet50
-
-    return resnet50.preprocess_input(np.array(batch, dtype=np.float32, copy=True))
+    return import_keras().applications.resnet50.preprocess_input(np.array(batch, dtype=np.float32, copy=True))
 
 
 SPEC = BackboneSpec(

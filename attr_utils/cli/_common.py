@@ -16,6 +16,7 @@ __all__ = [
     "duplicates_json",
     "embed_from_args",
     "groups_from_args",
+    "model_from_args",
     "positive_int",
     "print_json",
     "warn_duplicates",
@@ -46,7 +47,7 @@ def add_embedding_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="'imagenet', 'random[:SEED]' or a weights file (default: $ATTR_UTILS_WEIGHTS, else the backbone's pretrained weights)",
     )
-    g.add_argument("--cache-dir", default=None, help="embedding cache folder (default: $ATTR_UTILS_CACHE or ~/.cache/attr-utils)")
+    g.add_argument("--cache-dir", default=None, help="embedding cache folder (default: $ATTR_UTILS_CACHE, else $XDG_CACHE_HOME/attr-utils or ~/.cache/attr-utils)")
     g.add_argument("--batch-size", type=positive_int, default=32, help="images per forward pass (default: 32)")
     g.add_argument("--path-column", default=None, help="CSV manifest column holding the image paths (default: the one of path/file/filename/image...)")
     g.add_argument(
@@ -68,6 +69,13 @@ def add_json_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a human summary")
 
 
+def model_from_args(args: argparse.Namespace):
+    """The :class:`~attr_utils.model.ModelSpec` of ``--backbone --weights --resize``."""
+    from attr_utils.model import ModelSpec
+
+    return ModelSpec(args.backbone, args.weights, resize=args.resize)
+
+
 def embed_from_args(args: argparse.Namespace, data: str, *, label: str | None = None, progress: bool | None = None):
     """Load ``data`` and embed it through the cache with the CLI options."""
     from attr_utils.datasets import load_dataset
@@ -78,18 +86,18 @@ def embed_from_args(args: argparse.Namespace, data: str, *, label: str | None = 
         dataset.require_label(label)
     return embed(
         dataset,
-        backbone=args.backbone,
-        weights=args.weights,
+        model=model_from_args(args),
         cache_dir=args.cache_dir,
         batch_size=args.batch_size,
-        resize=args.resize,
         engine=args.engine,
         progress=(not getattr(args, "json", False)) if progress is None else progress,
     )
 
 
 def print_json(obj: Any) -> None:
-    """Write ``obj`` as one JSON document on stdout."""
+    """Write ``obj`` (plain data, or a result with ``to_dict()``) as one JSON document on stdout."""
+    if hasattr(obj, "to_dict") and callable(obj.to_dict):
+        obj = obj.to_dict()
     json.dump(obj, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")
 

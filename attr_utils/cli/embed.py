@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from attr_utils.cli._common import add_embedding_options, add_json_option, positive_int, print_json
+from attr_utils.cli._common import add_embedding_options, add_json_option, model_from_args, positive_int, print_json
 
 ORDER = 10
 
@@ -39,27 +39,15 @@ def run(args: argparse.Namespace) -> int:
     dataset = load_dataset(args.data, path_column=args.path_column)
     if args.label is not None:
         dataset.require_label(args.label)
-    embedder = Embedder(args.backbone, args.weights, cache_dir=args.cache_dir, batch_size=args.batch_size, resize=args.resize, engine=args.engine)
+    embedder = Embedder(model=model_from_args(args), cache_dir=args.cache_dir, batch_size=args.batch_size, engine=args.engine)
     resolved = embedder.resolved
     distributed = args.workers is not None or args.scheduler is not None
+    runner = None
     if distributed:
-        from attr_utils.scale.distributed import embed_distributed
+        from attr_utils.scale.distributed import DaskRunner
 
-        report = embed_distributed(
-            dataset,
-            workers=args.workers,
-            scheduler=args.scheduler,
-            backbone=resolved.spec.name,
-            weights=args.weights if args.weights is not None else resolved.weights.spec,
-            cache_dir=args.cache_dir,
-            batch_size=args.batch_size,
-            resize=args.resize,
-            shard_size=args.shard_size,
-            engine=args.engine,
-            progress=not args.json,
-        )
-    else:
-        report = embedder.fill_dataset(dataset, progress=not args.json)
+        runner = DaskRunner(args.workers, args.scheduler, shard_size=args.shard_size)
+    report = embedder.fill_dataset(dataset, progress=not args.json, runner=runner)
     if report.images and report.embedded + report.cached == 0:
         first = report.skipped[0] if report.skipped else None
         reason = f"; first: {first.path}: {first.reason}" if first else ""
@@ -69,16 +57,10 @@ def run(args: argparse.Namespace) -> int:
         "weights": resolved.weights.name,
         "pretrained": resolved.weights.pretrained,
         "backbone_reason": resolved.reason,
-        "images": report.images,
-        "embedded": report.embedded,
-        "cached": report.cached,
-        "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
+        **report.to_dict(),
         "blocks": resolved.spec.dims,
-        "seconds": round(report.seconds, 3),
-        "engine": report.engine if distributed else embedder.engine_used,
+        "engine": embedder.engine_used,
     }
-    if distributed:
-        summary.update({"dashboard": report.dashboard, "workers": report.workers, "shards": report.shards})
     if args.json:
         print_json(summary)
         return 0

@@ -13,6 +13,6 @@ __getattr__, __dir__, __all__ = lazy.attach(
     __name__,
     submodules=["distributed"],
     submod_attrs={
-        "distributed": ["DistributedEmbedReport", "embed_distributed", "embed_on_cluster", "worker_thread_env"],
+        "distributed": ["DaskRunner", "DistributedEmbedReport", "embed_distributed", "embed_on_cluster", "worker_thread_env"],
     },
 )

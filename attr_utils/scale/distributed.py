@@ -1,6 +1,7 @@
 """Embedding a catalog on a Dask cluster: the same cache, many machines.
 
-:func:`embed_distributed` runs the single-process embedder
+:class:`DaskRunner` (``attr_utils.embed(data, runner=DaskRunner(workers=2))``)
+and :func:`embed_distributed` run the single-process embedder
 (:class:`~attr_utils.embedder.Embedder`) on the workers of a Dask cluster:
 
 * the client lists the dataset (no image is read or hashed there), splits its
@@ -44,16 +45,16 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-from attr_utils.datasets import Dataset, load_dataset
+from attr_utils.backbones.keras_support import TF_THREADS_ENV
+from attr_utils.datasets import Dataset
+from attr_utils.embedder import Embedder, embed, fill_cache
 from attr_utils.embeddings import EmbedReport, Embeddings, Skipped
-from attr_utils.errors import AttrUtilsError, CacheError
+from attr_utils.errors import AttrUtilsError, CacheError, ParameterError
+from attr_utils.model import ModelSpec
+from attr_utils.validation import check_int
 
-__all__ = ["DistributedEmbedReport", "embed_distributed", "embed_on_cluster", "worker_thread_env"]
-
-#: Environment variable read by workers: TensorFlow intra-op threads per worker process.
-TF_THREADS_ENV = "ATTR_UTILS_TF_THREADS"
+__all__ = ["DaskRunner", "DistributedEmbedReport", "embed_distributed", "embed_on_cluster", "worker_thread_env"]
 #: Largest default shard (images per task).
 MAX_SHARD = 4096
 #: Seconds to wait for a scheduler given by address.
@@ -104,9 +105,7 @@ def worker_thread_env(threads: int) -> dict[str, str]:
     oversubscribe its cores (TensorFlow otherwise starts one thread per core
     in every process).
     """
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"`threads` must be an integer >= 1, got {threads!r}")
-    n = str(threads)
+    n = str(check_int("threads", threads, min=1))
     return {
         TF_THREADS_ENV: n,
         "TF_NUM_INTRAOP_THREADS": n,
@@ -123,19 +122,16 @@ def worker_thread_env(threads: int) -> dict[str, str]:
 
 def _worker_embedder(config: dict):
     """The Embedder of this worker process for ``config`` (built once, then reused)."""
-    from attr_utils.embedder import Embedder
+    import json
 
-    key = tuple(sorted(config.items()))
+    key = json.dumps(config, sort_keys=True)
     with _EMBEDDERS_LOCK:
         embedder = _EMBEDDERS.get(key)
         if embedder is None:
             embedder = Embedder(
-                config["backbone"],
-                config["weights"],
+                model=ModelSpec.from_dict(config["model"]),
                 cache_dir=config["cache_dir"],
                 batch_size=config["batch_size"],
-                resize=config["resize"],
-                seed=config["seed"],
                 engine=config.get("engine"),
             )
             _EMBEDDERS[key] = embedder
@@ -145,7 +141,7 @@ def _worker_embedder(config: dict):
 def _embed_shard(paths: Sequence[str], config: dict) -> dict:
     """Task body: embed one shard into the shared cache; return hashes and skips."""
     embedder = _worker_embedder(config)
-    folder = embedder.store.folder.name
+    folder = embedder.store.signature_id
     if folder != config["signature"]:
         raise CacheError(
             f"worker {os.uname().nodename} (pid {os.getpid()}) computes signature {folder}, the client "
@@ -167,19 +163,139 @@ def _embed_shard(paths: Sequence[str], config: dict) -> dict:
 # -- the client ----------------------------------------------------------------------
 
 
-def _validate(workers, scheduler, batch_size, shard_size) -> None:
-    if workers is not None and scheduler is not None:
-        raise ValueError("pass either `workers` (a local cluster) or `scheduler` (an existing cluster), not both")
-    if workers is None and scheduler is None:
-        raise ValueError("pass `workers` (number of local worker processes) or `scheduler` (address of a Dask scheduler)")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise ValueError(f"`workers` must be an integer >= 1, got {workers!r}")
-    if scheduler is not None and not isinstance(scheduler, str) and not hasattr(scheduler, "submit"):
-        raise TypeError(f"`scheduler` must be an address like 'tcp://host:8786' or a distributed.Client, got {type(scheduler).__name__}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"`batch_size` must be an integer >= 1, got {batch_size!r}")
-    if shard_size is not None and (isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1):
-        raise ValueError(f"`shard_size` must be an integer >= 1, got {shard_size!r}")
+class DaskRunner:
+    """Run the embedder on the workers of a Dask cluster: a runner for :func:`attr_utils.embed`.
+
+    ``embed(data, runner=DaskRunner(workers=2))`` embeds exactly as
+    ``embed(data)`` does (same cache folder, same vectors), with the forward
+    passes on the cluster; see the module docstring for the guarantees.
+    Registered as the ``dask`` entry point of the ``attr_utils.runners``
+    group, so the core finds it without importing it.
+
+    Parameters
+    ----------
+    workers : int, optional
+        Start a local cluster (``LocalCluster``) of this many worker
+        processes, run, and shut it down. Exclusive with ``scheduler``.
+    scheduler : str or distributed.Client, optional
+        Address of a running scheduler (``"tcp://HOST:8786"``) or a connected
+        ``Client``. Exclusive with ``workers``.
+    shard_size : int, optional
+        Images per task. Default: about four tasks per worker, whole batches,
+        at most 4096 images (a killed worker loses at most one batch; smaller
+        shards balance better, larger ones cost less scheduling).
+    threads_per_worker : int, optional
+        TensorFlow threads of each local worker process (``workers=`` only).
+        Default: the machine's cores divided by ``workers``.
+
+    Raises
+    ------
+    ParameterError
+        Invalid options, or neither/both of ``workers`` and ``scheduler``.
+    AttrUtilsError
+        Dask is not installed (``pip install 'attr-utils[scale]'``).
+    """
+
+    def __init__(self, workers: int | None = None, scheduler=None, *, shard_size: int | None = None, threads_per_worker: int | None = None):
+        import importlib.util
+
+        if workers is not None and scheduler is not None:
+            raise ParameterError("pass either `workers` (a local cluster) or `scheduler` (an existing cluster), not both")
+        if workers is None and scheduler is None:
+            raise ParameterError("pass `workers` (number of local worker processes) or `scheduler` (address of a Dask scheduler)")
+        if scheduler is not None and not isinstance(scheduler, str) and not hasattr(scheduler, "submit"):
+            raise ParameterError(f"`scheduler` must be an address like 'tcp://host:8786' or a distributed.Client, got {type(scheduler).__name__}")
+        self.workers = check_int("workers", workers, min=1, allow_none=True)
+        self.scheduler = scheduler
+        self.shard_size = check_int("shard_size", shard_size, min=1, allow_none=True)
+        self.threads_per_worker = check_int("threads_per_worker", threads_per_worker, min=1, allow_none=True)
+        if importlib.util.find_spec("distributed") is None:
+            raise AttrUtilsError("embedding on Dask needs the [scale] extra: pip install 'attr-utils[scale]'")
+
+    def run(self, embedder: Embedder, dataset: Dataset, *, progress: bool = True) -> tuple[list[str | None], DistributedEmbedReport]:
+        """Fill ``embedder``'s cache with ``dataset`` on the cluster (the runner protocol of :class:`attr_utils.embedder.LocalRunner`).
+
+        Sets ``embedder.engine_used``/``engine_reason`` from what the workers used.
+        """
+        from tqdm.auto import tqdm
+
+        start = time.perf_counter()
+        paths = [str(p) for p in dataset.paths]
+        batch_size = embedder.batch_size
+        config = {
+            "model": embedder.model_spec.pinned(embedder.resolved).to_dict(),
+            "cache_dir": str(embedder.store.cache_root.resolve()),
+            "batch_size": batch_size,
+            "signature": embedder.store.signature_id,
+            "engine": embedder.engine,
+        }
+        workers = self.workers
+        client, cluster, owns = _connect(workers, self.scheduler, self.threads_per_worker)
+        try:
+            from dask.base import tokenize
+            from distributed import KilledWorker, as_completed
+
+            n_workers = len(client.scheduler_info().get("workers", {})) if cluster is None else workers
+            if cluster is None and n_workers == 0:
+                try:
+                    client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
+                except TimeoutError:
+                    raise AttrUtilsError(f"the Dask cluster at {client.scheduler.address} has no workers; start some with `dask worker {client.scheduler.address}`") from None
+                n_workers = len(client.scheduler_info().get("workers", {}))
+            dashboard = client.dashboard_link or ""
+            if progress:
+                print(f"Dask dashboard: {dashboard}", file=sys.stderr, flush=True)
+            size = self.shard_size or default_shard_size(len(paths), n_workers, batch_size)
+            shards = [paths[i : i + size] for i in range(0, len(paths), size)]
+            run_token = tokenize(config, time.time_ns())
+            futures = {}
+            for i, shard in enumerate(shards):
+                fut = client.submit(_embed_shard, shard, config, key=f"attr-utils-embed-{run_token[:12]}-{i:06d}", retries=2)
+                futures[fut] = i
+            results: list[dict | None] = [None] * len(shards)
+            bar = tqdm(total=len(paths), desc=f"embedding with {embedder.spec.name} on {n_workers} Dask workers", unit="img", disable=not progress)
+            try:
+                for fut in as_completed(list(futures), loop=client.loop):
+                    i = futures[fut]
+                    try:
+                        results[i] = fut.result()
+                    except KilledWorker as exc:
+                        raise AttrUtilsError(
+                            f"Dask gave up on shard {i} ({len(shards[i])} images from {shards[i][0]}): workers died "
+                            f"while running it ({exc}); everything committed is kept, so running again resumes"
+                        ) from None
+                    fut.release()
+                    bar.update(len(shards[i]))
+            finally:
+                bar.close()
+        finally:
+            if owns:
+                client.close()
+            if cluster is not None:
+                cluster.close()
+
+        embedder.store.compact_if_needed()  # once, here: the workers leave their parts as they are
+        hashes = [h for r in results for h in r["hashes"]]
+        skipped = list(dataset.skipped) + [Skipped(p, reason) for r in results for p, reason in r["skipped"]]
+        computed = sum(r["computed"] for r in results)
+        kept = sum(h is not None for h in hashes)
+        reasons = {r["engine"]: r["engine_reason"] for r in results if r.get("engine")}
+        embedder.engine_used = "+".join(sorted(reasons))
+        embedder.engine_reason = "; ".join(f"{k}: {v}" for k, v in sorted(reasons.items()))
+        report = DistributedEmbedReport(
+            images=len(dataset),
+            embedded=computed,
+            cached=kept - computed,
+            skipped=tuple(skipped),
+            seconds=time.perf_counter() - start,
+            dashboard=dashboard,
+            workers=n_workers,
+            shards=len(shards),
+            signature=config["signature"],
+            engine=embedder.engine_used,
+            engine_reason=embedder.engine_reason,
+        )
+        return hashes, report
 
 
 def default_shard_size(n_images: int, n_workers: int, batch_size: int) -> int:
@@ -217,126 +333,18 @@ def _connect(workers, scheduler, threads_per_worker):
     return Client(cluster, set_as_default=False), cluster, True
 
 
-def _run(
-    data: str | os.PathLike | Dataset,
-    *,
-    workers: int | None = None,
-    scheduler=None,
-    backbone: str = "resnet50",
-    weights: str | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    batch_size: int = 32,
-    resize: str = "stretch",
-    seed: int = 0,
-    shard_size: int | None = None,
-    threads_per_worker: int | None = None,
-    progress: bool = True,
-    engine: str | None = None,
-):
-    from tqdm.auto import tqdm
-
-    from attr_utils.embedder import Embedder
-
-    _validate(workers, scheduler, batch_size, shard_size)
-    if threads_per_worker is not None and (isinstance(threads_per_worker, bool) or not isinstance(threads_per_worker, int) or threads_per_worker < 1):
-        raise ValueError(f"`threads_per_worker` must be an integer >= 1, got {threads_per_worker!r}")
-    start = time.perf_counter()
-    # Resolving the weights and the signature imports no TensorFlow; it validates
-    # the options and creates the cache folder before any cluster starts.
-    local = Embedder(backbone, weights, cache_dir=cache_dir, batch_size=batch_size, resize=resize, seed=seed, engine=engine)
-    dataset = load_dataset(data)
-    paths = [str(p) for p in dataset.paths]
-    w = local.resolved.weights
-    config = {
-        "backbone": local.spec.name,
-        "weights": str(Path(w.path).resolve()) if w.kind == "file" else w.name if w.kind == "random" else w.spec,
-        "cache_dir": str(local.store.folder.parent.parent.resolve()),
-        "batch_size": int(batch_size),
-        "resize": resize,
-        "seed": int(seed),
-        "signature": local.store.folder.name,
-        "engine": local.engine,
-    }
-
-    client, cluster, owns = _connect(workers, scheduler, threads_per_worker)
-    try:
-        from dask.base import tokenize
-        from distributed import KilledWorker, as_completed
-
-        n_workers = len(client.scheduler_info().get("workers", {})) if cluster is None else workers
-        if cluster is None and n_workers == 0:
-            try:
-                client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
-            except TimeoutError:
-                raise AttrUtilsError(f"the Dask cluster at {client.scheduler.address} has no workers; start some with `dask worker {client.scheduler.address}`") from None
-            n_workers = len(client.scheduler_info().get("workers", {}))
-        dashboard = client.dashboard_link or ""
-        if progress:
-            print(f"Dask dashboard: {dashboard}", file=sys.stderr, flush=True)
-        size = shard_size or default_shard_size(len(paths), n_workers, batch_size)
-        shards = [paths[i : i + size] for i in range(0, len(paths), size)]
-        run_token = tokenize(config, time.time_ns())
-        futures = {}
-        for i, shard in enumerate(shards):
-            fut = client.submit(_embed_shard, shard, config, key=f"attr-utils-embed-{run_token[:12]}-{i:06d}", retries=2)
-            futures[fut] = i
-        results: list[dict | None] = [None] * len(shards)
-        bar = tqdm(total=len(paths), desc=f"embedding with {local.spec.name} on {n_workers} Dask workers", unit="img", disable=not progress)
-        try:
-            for fut in as_completed(list(futures), loop=client.loop):
-                i = futures[fut]
-                try:
-                    results[i] = fut.result()
-                except KilledWorker as exc:
-                    raise AttrUtilsError(
-                        f"Dask gave up on shard {i} ({len(shards[i])} images from {shards[i][0]}): workers died "
-                        f"while running it ({exc}); everything committed is kept, so running again resumes"
-                    ) from None
-                fut.release()
-                bar.update(len(shards[i]))
-        finally:
-            bar.close()
-    finally:
-        if owns:
-            client.close()
-        if cluster is not None:
-            cluster.close()
-
-    local.store.compact_if_needed()  # once, here: the workers leave their parts as they are
-    hashes = [h for r in results for h in r["hashes"]]
-    skipped = list(dataset.skipped) + [Skipped(p, reason) for r in results for p, reason in r["skipped"]]
-    computed = sum(r["computed"] for r in results)
-    kept = sum(h is not None for h in hashes)
-    reasons = {r["engine"]: r["engine_reason"] for r in results if r.get("engine")}
-    local.engine_used = "+".join(sorted(reasons))
-    local.engine_reason = "; ".join(f"{k}: {v}" for k, v in sorted(reasons.items()))
-    report = DistributedEmbedReport(
-        images=len(dataset),
-        embedded=computed,
-        cached=kept - computed,
-        skipped=tuple(skipped),
-        seconds=time.perf_counter() - start,
-        dashboard=dashboard,
-        workers=n_workers,
-        shards=len(shards),
-        signature=config["signature"],
-        engine=local.engine_used,
-        engine_reason=local.engine_reason,
-    )
-    return local, dataset, hashes, report
-
-
 def embed_distributed(
     data: str | os.PathLike | Dataset,
     *,
     workers: int | None = None,
     scheduler=None,
-    backbone: str = "resnet50",
+    model: ModelSpec | None = None,
+    backbone: str | None = None,
     weights: str | None = None,
     cache_dir: str | os.PathLike | None = None,
     batch_size: int = 32,
-    resize: str = "stretch",
-    seed: int = 0,
+    resize: str | None = None,
+    seed: int | None = None,
     shard_size: int | None = None,
     threads_per_worker: int | None = None,
     progress: bool = True,
@@ -356,7 +364,7 @@ def embed_distributed(
     scheduler : str or distributed.Client, optional
         Address of a running scheduler (``"tcp://HOST:8786"``) or a connected
         ``Client``. Exclusive with ``workers``.
-    backbone, weights, batch_size, resize, seed
+    model, backbone, weights, batch_size, resize, seed
         As in :func:`attr_utils.embed`. A weights file must exist at the same
         path on every worker.
     cache_dir : path-like, optional
@@ -391,8 +399,8 @@ def embed_distributed(
     CacheError
         A worker computes another model signature than the client (different
         weights file or attr-utils version).
-    ValueError, TypeError
-        Invalid parameters.
+    ParameterError
+        Invalid parameters (a ValueError and a TypeError).
 
     Notes
     -----
@@ -406,11 +414,11 @@ def embed_distributed(
     >>> report = embed_distributed("catalog.csv", scheduler="tcp://10.0.0.5:8786")  # doctest: +SKIP
     >>> report.embedded, report.dashboard  # doctest: +SKIP
     """
-    return _run(
-        data, workers=workers, scheduler=scheduler, backbone=backbone, weights=weights, cache_dir=cache_dir,
-        batch_size=batch_size, resize=resize, seed=seed, shard_size=shard_size, threads_per_worker=threads_per_worker,
-        progress=progress, engine=engine,
-    )[3]
+    runner = DaskRunner(workers, scheduler, shard_size=shard_size, threads_per_worker=threads_per_worker)
+    return fill_cache(
+        data, model=model, backbone=backbone, weights=weights, cache_dir=cache_dir, batch_size=batch_size,
+        resize=resize, seed=seed, progress=progress, runner=runner, engine=engine,
+    )
 
 
 def embed_on_cluster(
@@ -418,12 +426,13 @@ def embed_on_cluster(
     *,
     workers: int | None = None,
     scheduler=None,
-    backbone: str = "resnet50",
+    model: ModelSpec | None = None,
+    backbone: str | None = None,
     weights: str | None = None,
     cache_dir: str | os.PathLike | None = None,
     batch_size: int = 32,
-    resize: str = "stretch",
-    seed: int = 0,
+    resize: str | None = None,
+    seed: int | None = None,
     shard_size: int | None = None,
     threads_per_worker: int | None = None,
     progress: bool = True,
@@ -439,8 +448,9 @@ def embed_on_cluster(
 
     Parameters
     ----------
-    data, workers, scheduler, backbone, weights, cache_dir, batch_size, resize, seed, shard_size, threads_per_worker, progress, engine
-        As in :func:`embed_distributed`.
+    data, workers, scheduler, model, backbone, weights, cache_dir, batch_size, resize, seed, shard_size, threads_per_worker, progress, engine
+        As in :func:`embed_distributed`; same as ``attr_utils.embed(data, ...,
+        runner=DaskRunner(workers, scheduler, shard_size=..., threads_per_worker=...))``.
 
     Returns
     -------
@@ -454,22 +464,8 @@ def embed_on_cluster(
         Vectors the workers reported are missing from the cache (the cache
         folder is not shared between the workers and the client).
     """
-    import numpy as np
-
-    embedder, dataset, hashes, report = _run(
-        data, workers=workers, scheduler=scheduler, backbone=backbone, weights=weights, cache_dir=cache_dir,
-        batch_size=batch_size, resize=resize, seed=seed, shard_size=shard_size, threads_per_worker=threads_per_worker,
-        progress=progress, engine=engine,
+    runner = DaskRunner(workers, scheduler, shard_size=shard_size, threads_per_worker=threads_per_worker)
+    return embed(
+        data, model=model, backbone=backbone, weights=weights, cache_dir=cache_dir, batch_size=batch_size,
+        resize=resize, seed=seed, progress=progress, runner=runner, engine=engine,
     )
-    keep = np.array([h is not None for h in hashes], dtype=bool)
-    kept = [h for h in hashes if h is not None]
-    found, blocks = embedder.store.get(kept)
-    if not found.all():
-        missing = int((~found).sum())
-        raise CacheError(
-            f"{missing} vectors the workers wrote are not in {embedder.store.folder} as seen from this client: "
-            "the cache folder must be on storage shared by the client and every worker (same path)"
-        )
-    table = dataset.table[keep].reset_index(drop=True)
-    table.insert(1, "hash", kept)
-    return embedder._result(table, blocks, tuple(dataset.label_columns), report)
