@@ -16,6 +16,7 @@ __version__ = "0.2.0"
 _EXPORTS = {
     "datasets": ["load_dataset", "Dataset"],
     "embedder": ["embed", "embed_images"],
+    "model": ["ModelSpec"],
     "embeddings": ["Embeddings", "EmbedReport", "Skipped"],
     "cache": ["EmbeddingCache"],
     "backbones": ["get_backbone", "list_backbones"],

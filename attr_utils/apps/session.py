@@ -208,9 +208,9 @@ def load_notebook_dataset(params: NotebookParams | None = None):
 
     params = params or notebook_params()
     if params.dataset is None:
-        from attr_utils.synth import default_catalog
+        from attr_utils.synth import default_dataset
 
-        source = default_catalog(per_class=_synthetic_per_class(params.smoke))
+        source = default_dataset(per_class=_synthetic_per_class(params.smoke))
     else:
         source = params.dataset
     ds = load_dataset(source)
