@@ -11,7 +11,8 @@ from PIL import Image
 
 ipywidgets = pytest.importorskip("ipywidgets")
 
-from attr_utils.apps import banner, params  # noqa: E402
+from attr_utils.apps import banner  # noqa: E402
+from attr_utils.apps import session as params  # noqa: E402
 from attr_utils.apps.upload import MAX_UPLOAD_BYTES, UploadError, read_upload  # noqa: E402
 from attr_utils.embeddings import Embeddings  # noqa: E402
 
