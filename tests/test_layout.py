@@ -213,15 +213,6 @@ ALLOWED = {
     "cli": {"core", "cli", "retrieval", "analysis", "scale", "figures", "apps", "synth", "reproduce"},
 }
 
-#: Today's violations, being fixed on other branches (renovation plan 1.1, 1.2).
-#: The test fails on any violation NOT listed here, and ALSO when a listed one
-#: is gone, so this set shrinks to empty as the fixes land (delete the lines
-#: the failure names).
-KNOWN_VIOLATIONS = {
-    # private names reached across modules (plan 1.2)
-}
-
-
 def _modname(path: Path) -> str:
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
     if parts[-1] == "__init__":
@@ -405,14 +396,10 @@ def layering_violations() -> set[str]:
     return violations
 
 
-def test_no_new_layering_violation():
-    new = layering_violations() - KNOWN_VIOLATIONS
-    assert not new, "imports against docs/architecture.md:\n" + "\n".join(sorted(new))
-
-
-def test_known_layering_violations_are_still_there():
-    fixed = KNOWN_VIOLATIONS - layering_violations()
-    assert not fixed, "fixed, delete from KNOWN_VIOLATIONS in tests/test_layout.py:\n" + "\n".join(sorted(fixed))
+def test_no_layering_violation():
+    """No upward import, no cycle between modules or packages, no private name reached across modules."""
+    found = layering_violations()
+    assert not found, "imports against docs/architecture.md:\n" + "\n".join(sorted(found))
 
 
 def test_layering_check_catches_an_upward_import(tmp_path, monkeypatch):
