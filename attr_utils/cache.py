@@ -53,7 +53,7 @@ from attr_utils.errors import BlockError, CacheError
 from attr_utils.hashing import bytes_sha256
 from attr_utils.validation import check_int, check_real
 
-__all__ = ["CACHE_ENV", "EmbeddingCache", "SignatureStore", "cache_root", "default_cache_dir", "signature_hash"]
+__all__ = ["CACHE_ENV", "EmbeddingCache", "SignatureStore", "cache_root", "default_cache_dir", "fsync_path", "signature_hash"]
 
 #: Environment variable naming the cache folder.
 CACHE_ENV = "ATTR_UTILS_CACHE"
@@ -115,10 +115,14 @@ def signature_hash(signature: Mapping) -> str:
     return bytes_sha256(json.dumps(dict(signature), sort_keys=True, separators=(",", ":")).encode())
 
 
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (survives power loss, not only SIGKILL)."""
+def fsync_path(path: str | os.PathLike) -> None:
+    """Flush a file, or a folder's entries, to disk; best effort (silently skipped where unsupported).
+
+    Called on a file before it is renamed into place and on the folder after
+    the rename, so that the write survives power loss, not only SIGKILL.
+    """
     try:
-        fd = os.open(folder, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         return
     try:
@@ -136,7 +140,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_path(path.parent)
 
 
 class SignatureStore:
@@ -421,7 +425,7 @@ class SignatureStore:
         os.fsync(f.fileno())
         f.close()
         os.replace(tmp, final)
-        _fsync_dir(self.folder)
+        fsync_path(self.folder)
 
     def write(self, hashes: Sequence[str], blocks: Mapping[str, np.ndarray]) -> Path | None:
         """Commit one batch of vectors as a new part, atomically. Returns its path."""
@@ -499,7 +503,7 @@ class SignatureStore:
             for part in merged:
                 part.unlink(missing_ok=True)
                 self._index_memo.pop(part.name, None)
-            _fsync_dir(self.folder)
+            fsync_path(self.folder)
             return True
 
     def compact_if_needed(self) -> bool:

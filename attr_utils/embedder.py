@@ -32,7 +32,7 @@ from attr_utils.datasets import Dataset, load_dataset
 from attr_utils.embeddings import EmbedReport, Embeddings, Skipped
 from attr_utils.engines import default_engine
 from attr_utils.errors import AttrUtilsError, ImageDecodeError, ParameterError
-from attr_utils.hashing import bytes_sha256
+from attr_utils.hashing import bytes_sha256, read_and_hash
 from attr_utils.images import decode_image, to_model_input
 from attr_utils.model import ModelSpec, model_spec
 from attr_utils.validation import check_choice, check_int
@@ -136,16 +136,6 @@ def _runner(runner, workers, scheduler):
     return load_runner("dask", workers=workers, scheduler=scheduler)
 
 
-def _read_and_hash(path: str) -> tuple[str | None, str | None]:
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        return None, "missing file"
-    except OSError as exc:
-        return None, f"cannot read file: {exc.strerror or exc}"
-    if not data:
-        return None, "empty file"
-    return bytes_sha256(data), None
 
 
 def _query_key(i: int, image) -> tuple[str, str | None, str | None]:
@@ -330,7 +320,7 @@ class Embedder:
 
         self.store.sweep_temporary()
         with ThreadPoolExecutor(max_workers=4) as pool:
-            read = list(pool.map(_read_and_hash, paths))
+            read = list(pool.map(read_and_hash, paths))
         hashes: list[str | None] = [h for h, _ in read]
         skipped = [Skipped(p, reason) for p, (h, reason) in zip(paths, read) if h is None]
         present = self.store.hashes()

@@ -47,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
+from attr_utils.cache import fsync_path
 from attr_utils.errors import EngineError
 from attr_utils.hashing import bytes_sha256
 
@@ -216,16 +217,6 @@ def conversion_key(spec, weights, runtime: str, version: str) -> dict:
     }
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _read_record(folder: Path, key: dict) -> dict | None:
     """The conversion record of ``folder`` if every file matches it, else None."""
     try:
@@ -272,7 +263,7 @@ def _convert_openvino(keras_model, spec, key: dict, folder: Path) -> dict:
         ov.save_model(ov_model, str(tmp / "model.xml"), compress_to_fp16=False)
         files = {}
         for name in ("model.xml", "model.bin"):
-            _fsync(tmp / name)
+            fsync_path(tmp / name)
             files[name] = bytes_sha256((tmp / name).read_bytes())
         runner = OpenVINOBlockModel(spec, tmp / "model.xml")
         images = parity_images(size)
@@ -295,7 +286,7 @@ def _convert_openvino(keras_model, spec, key: dict, folder: Path) -> dict:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        _fsync(tmp)
+        fsync_path(tmp)
         if folder.exists():  # damaged (checked by the caller) or committed by another process meanwhile
             if _read_record(folder, key) is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -309,7 +300,7 @@ def _convert_openvino(keras_model, spec, key: dict, folder: Path) -> dict:
                 raise
             shutil.rmtree(tmp, ignore_errors=True)
             return committed
-        _fsync(folder.parent)
+        fsync_path(folder.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

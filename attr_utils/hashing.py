@@ -6,7 +6,7 @@ import hashlib
 import os
 from pathlib import Path
 
-__all__ = ["bytes_sha256", "file_sha256"]
+__all__ = ["bytes_sha256", "file_sha256", "read_and_hash"]
 
 _CHUNK = 1 << 20
 _FILE_MEMO: dict[tuple[str, int, int], str] = {}
@@ -36,3 +36,21 @@ def file_sha256(path: str | os.PathLike) -> str:
     digest = h.hexdigest()
     _FILE_MEMO[key] = digest
     return digest
+
+
+def read_and_hash(path: str | os.PathLike) -> tuple[str | None, str | None]:
+    """``(sha256, None)`` of a file's bytes, or ``(None, reason)`` when it cannot be used.
+
+    The one reader of every per-image path that hashes before decoding (the
+    embedder, the Dask workers, catalog tagging): a missing, unreadable or
+    empty file is a reason to report, never an exception.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        return None, "missing file"
+    except OSError as exc:
+        return None, f"cannot read file: {exc.strerror or exc}"
+    if not data:
+        return None, "empty file"
+    return bytes_sha256(data), None

@@ -49,7 +49,7 @@ import pandas as pd
 
 from attr_utils.embeddings import Skipped
 from attr_utils.errors import DatasetError, NotFittedError, ParameterError
-from attr_utils.hashing import bytes_sha256
+from attr_utils.hashing import read_and_hash
 from attr_utils.retrieval.extractor import AttributeExtractor
 from attr_utils.validation import check_int, check_real
 
@@ -106,16 +106,6 @@ def tag_columns(name: str) -> list[str]:
     return [name + s for s in _SUFFIXES]
 
 
-def _read_hash(path: str) -> tuple[str | None, str | None]:
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        return None, "missing file"
-    except OSError as exc:
-        return None, f"cannot read file: {exc.strerror or exc}"
-    if not data:
-        return None, "empty file"
-    return bytes_sha256(data), None
 
 
 def read_tags(path: str | os.PathLike) -> tuple[pd.DataFrame, dict]:
@@ -263,7 +253,7 @@ def tag_catalog(
     dataset = load_dataset(data, path_column=path_column)
     paths = [str(p) for p in dataset.paths]
     with ThreadPoolExecutor(max_workers=4) as pool:
-        read = list(pool.map(_read_hash, paths))
+        read = list(pool.map(read_and_hash, paths))
     skipped = list(dataset.skipped) + [Skipped(p, r) for p, (h, r) in zip(paths, read) if h is None]
     rows = [(p, h) for p, (h, _) in zip(paths, read) if h is not None]
 
