@@ -71,7 +71,7 @@ def test_search_json_query_in_catalog_ranks_first(catalog, capsys):
                             *common(cache)])
     assert {"backbone", "weights", "mode", "alpha", "method", "exclude_self", "results"} <= set(out)
     assert out["backbone"] == "resnet50" and out["weights"] == "random:0"
-    assert out["mode"] == "both" and out["alpha"] == 0.5 and out["method"] == "rank" and out["exclude_self"] is False
+    assert out["mode"] == "both" and out["alpha"] == 0.5 and out["method"] == "rrf" and out["exclude_self"] is False
     assert [r["rank"] for r in out["results"]] == [1, 2, 3, 4, 5]
     first = out["results"][0]
     assert Path(first["path"]).resolve() == query.resolve()
@@ -207,7 +207,7 @@ def test_evaluate_retrieval_json_shape(catalog, capsys):
     assert all(set(r) == {"mode", "method", "alpha", "agreement", "precision", "sem", "chance", "default"} for r in rows)
     assert len(rows) == (2 + 3 * 2) * 3  # colour, texture, both x (rank, rrf, linear) x (0.5, 1); 3 agreements each
     defaults = {(r["mode"], r["method"], r["alpha"]) for r in rows if r["default"]}
-    assert defaults == {("color", None, 1.0), ("texture", None, 0.0), ("both", "rank", 0.5)}
+    assert defaults == {("color", None, 1.0), ("texture", None, 0.0), ("both", "rrf", 0.5)}
     assert all(0.0 <= r["precision"] <= 1.0 and r["sem"] >= 0.0 for r in rows)
     # colour mode on a colour-only-separable catalog: random convolutions still find the colour
     colour = next(r for r in rows if r["mode"] == "color" and r["agreement"] == "color")

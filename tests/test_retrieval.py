@@ -207,7 +207,7 @@ def test_evaluation_is_tidy(evaluation, emb):
     assert evaluation.loc[evaluation["mode"] != "both", "method"].isna().all()
     defaults = evaluation[evaluation["default"]]
     assert sorted(set(zip(defaults["mode"], defaults["method"].fillna("-"), defaults["alpha"]))) == [
-        ("both", "rank", 0.5), ("color", "-", 1.0), ("texture", "-", 0.0)]
+        ("both", "rrf", 0.5), ("color", "-", 1.0), ("texture", "-", 0.0)]
     assert (evaluation["n_queries"] == len(emb)).all()
     assert evaluation["precision"].between(0, 1).all()
     assert evaluation.attrs["provenance"] == emb.provenance
@@ -217,7 +217,8 @@ def test_both_beats_single_modes_on_both_agreement(evaluation):
     p = evaluation[evaluation["agreement"] == "both"].fillna({"method": "-"}).set_index(["mode", "method", "alpha"])["precision"]
     single = max(p.loc[("color", "-", 1.0)], p.loc[("texture", "-", 0.0)])
     assert p.loc["both"].max() > single + 0.05
-    assert p.loc[("both", "rank", 0.5)] > single + 0.05  # the default beats both single modes
+    assert p.loc[("both", "rrf", 0.5)] > single + 0.05  # the default beats both single modes
+    assert p.loc[("both", "rank", 0.5)] > single + 0.05
     assert p.loc[("both", "linear", 0.5)] > single
 
 
@@ -444,9 +445,32 @@ def fusion_catalog():
     return Catalog(emb, blocks=("c", "t"))
 
 
-def test_rank_fusion_puts_the_item_matching_both_first():
+def test_default_is_reciprocal_rank_fusion_and_puts_the_item_matching_both_first():
+    from attr_utils.retrieval import DEFAULT_METHOD, RRF_K
+
+    assert DEFAULT_METHOD == "rrf" and RRF_K == 60
     catalog = fusion_catalog()
-    out = catalog.search(0, k=5)  # the defaults: mode both, rank fusion, alpha 0.5
+    out = catalog.search(0, k=5)  # the defaults: mode both, reciprocal-rank fusion, alpha 0.5
+    assert out.attrs["method"] == "rrf"
+    assert out["row"].iloc[0] == 1
+    everything = catalog.search(0, k=23).set_index("row")["score"]
+    assert everything[1] < everything[2] and everything[1] < everything[3]
+    # row 1 is 2nd in colour and 2nd in texture: -(0.5/62 + 0.5/62); row 2 is 1st in colour, 23rd in texture
+    assert out["score"].iloc[0] == pytest.approx(-1.0 / 62)
+    assert everything[2] == pytest.approx(-(0.5 / 61 + 0.5 / 83))
+
+
+def test_default_method_alpha_ends_equal_single_modes():
+    catalog = fusion_catalog()
+    cols = ["rank", "row", "path", "distance_color", "distance_texture"]
+    for row in (0, 5, 8):
+        pd.testing.assert_frame_equal(catalog.search(row, alpha=1.0, k=10)[cols], catalog.search(row, mode="color", k=10)[cols])
+        pd.testing.assert_frame_equal(catalog.search(row, alpha=0.0, k=10)[cols], catalog.search(row, mode="texture", k=10)[cols])
+
+
+def test_rank_product_puts_the_item_matching_both_first():
+    catalog = fusion_catalog()
+    out = catalog.search(0, k=5, method="rank")
     assert out.attrs["method"] == "rank"
     assert out["row"].iloc[0] == 1
     rows = out["row"].tolist()
@@ -460,8 +484,9 @@ def test_rank_fusion_puts_the_item_matching_both_first():
 
 def test_rank_fusion_weights_follow_alpha():
     catalog = fusion_catalog()
-    assert catalog.search(0, k=1, alpha=0.99)["row"].iloc[0] == 2  # colour counts almost alone
-    assert catalog.search(0, k=1, alpha=0.01)["row"].iloc[0] == 3  # texture counts almost alone
+    for method in ("rank", "rrf"):
+        assert catalog.search(0, k=1, alpha=0.99, method=method)["row"].iloc[0] == 2  # colour counts almost alone
+        assert catalog.search(0, k=1, alpha=0.01, method=method)["row"].iloc[0] == 3  # texture counts almost alone
 
 
 def test_evaluation_leaves_out_the_query_content_group():

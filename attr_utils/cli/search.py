@@ -12,6 +12,7 @@ from attr_utils.cli._common import (
     unit_interval,
 )
 from attr_utils.cli.output import plain, print_json, records
+from attr_utils.retrieval.catalog import DEFAULT_METHOD, METHODS
 
 ORDER = 60
 
@@ -35,8 +36,8 @@ def register(subparsers) -> None:
     p.add_argument("--mode", choices=["color", "texture", "both"], default="both", help="what to match (default: both)")
     p.add_argument("--alpha", type=unit_interval, default=0.5,
                    help="how much colour counts in mode both, in [0, 1]: 1 = colour mode, 0 = texture mode (default: 0.5)")
-    p.add_argument("--method", choices=["rank", "rrf", "linear"], default="rank",
-                   help="how mode both combines colour and texture (default: rank)")
+    p.add_argument("--method", choices=list(METHODS), default=DEFAULT_METHOD,
+                   help=f"how mode both combines colour and texture (default: {DEFAULT_METHOD}, reciprocal-rank fusion)")
     p.add_argument("--include-self", action="store_true",
                    help="keep catalog items with the query's content hash (by default they are left out)")
     p.add_argument("-k", type=positive_int, default=10, help="number of results (default: 10)")

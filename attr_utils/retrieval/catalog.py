@@ -19,19 +19,20 @@ of random pairs of catalog items (``scale_pairs``, default 10,000)
 (IQR = interquartile range; the standard deviation, then 1, if the IQR is 0).
 Combining them (``mode="both"``)
 --------------------------------
-The default ``method="rank"`` asks for both attributes at once: every
+The default ``method="rrf"`` asks for both attributes at once: every
 catalog item gets its rank in colour (``r_c``, 1 = closest) and in texture
 (``r_t``) among the items searched, and
 
-    score = alpha * log(r_c) + (1 - alpha) * log(r_t)
+    score = -(alpha / (60 + r_c) + (1 - alpha) / (60 + r_t))
 
-(a weighted product of ranks; lower is better). An item must be near the
-query in *both* blocks to score well: being the very closest in colour cannot
-make up for a texture rank in the thousands, which a sum of distances allows.
-Ranks need no scale, so the method has no parameter to tune per catalog.
-``method="rrf"`` is weighted reciprocal-rank fusion,
-``-(alpha / (60 + r_c) + (1 - alpha) / (60 + r_t))``, and
-``method="linear"`` keeps the earlier standardised mix
+(weighted reciprocal-rank fusion, Cormack, Clarke and Buettcher, SIGIR 2009,
+with their constant 60, not tuned here; lower is better). An item near the
+query in *both* blocks collects both terms; being the very closest in colour
+earns at most one. Ranks need no scale, so nothing is tuned per catalog.
+``method="rank"`` is the weighted product of ranks,
+``alpha * log(r_c) + (1 - alpha) * log(r_t)`` (the first default: chosen on
+one catalog, then beaten by reciprocal-rank fusion on every catalog it was not
+chosen on), and ``method="linear"`` keeps the earlier standardised mix
 
     score = alpha * z_color + (1 - alpha) * z_texture,
 
@@ -81,7 +82,7 @@ METHODS = ("rank", "rrf", "linear")
 #: The constant of reciprocal-rank fusion (Cormack, Clarke and Buettcher, SIGIR 2009), not tuned here.
 RRF_K = 60
 #: What a user gets without options (chosen by measurement, ``docs/retrieval.md``).
-DEFAULT_METHOD = "rank"
+DEFAULT_METHOD = "rrf"
 DEFAULT_ALPHA = 0.5
 _BLOCK_KEYS = {"color": "color", "colour": "color", "texture": "texture"}
 
@@ -485,12 +486,12 @@ def search(emb, query, *, mode: str = "both", alpha: float = DEFAULT_ALPHA, meth
     alpha : float, default=0.5
         How much colour counts in ``mode="both"``, in [0, 1]: 1 ranks exactly
         as colour mode, 0 exactly as texture mode.
-    method : {"rank", "rrf", "linear"}, default="rank"
-        How ``mode="both"`` combines: ``"rank"`` scores
+    method : {"rank", "rrf", "linear"}, default="rrf"
+        How ``mode="both"`` combines: ``"rrf"`` is weighted reciprocal-rank
+        fusion, ``-(alpha / (60 + colour rank) + (1 - alpha) / (60 + texture rank))``
+        (constant 60 from Cormack et al. 2009, not tuned); ``"rank"`` scores
         ``alpha * log(colour rank) + (1 - alpha) * log(texture rank)`` (a
-        weighted product of ranks: an item must be close in both);
-        ``"rrf"`` is weighted reciprocal-rank fusion (constant 60);
-        ``"linear"`` mixes the standardised distances. The default was
+        weighted product of ranks); ``"linear"`` mixes the standardised distances. The default was
         chosen by the measurements in ``docs/retrieval.md``.
     k : int, default=10
         Results returned (per query).
