@@ -249,3 +249,30 @@ def test_evaluate_retrieval_needs_both_labels(catalog):
     with pytest.raises(SystemExit) as exc:
         main(["evaluate-retrieval", str(manifest), "--color-label", "color"])
     assert exc.value.code == 2
+
+
+def _manifest_with_result_named_columns(manifest):
+    """The catalog's manifest plus user columns named like search's result columns."""
+    import pandas as pd
+
+    table = pd.read_csv(manifest)
+    table["path"] = [str((manifest.parent / p).resolve()) for p in table["path"]]
+    for col, value in (("rank", "gold"), ("score", "x9"), ("row", "r"), ("query", "q"), ("distance_color", "dc")):
+        table[col] = value
+    out = manifest.parent / "collide.csv"
+    table.to_csv(out, index=False)
+    return out
+
+
+def test_search_keeps_computed_columns_when_manifest_columns_share_their_names(catalog, capsys):
+    manifest, cache = catalog
+    collide = _manifest_with_result_named_columns(manifest)
+    query = manifest.parent / "images" / "green_stripes_1.png"
+    out = run_json(capsys, ["search", str(collide), "--query", str(query), "-k", "4", "--include-self", "--json",
+                            *common(cache)])
+    assert [r["rank"] for r in out["results"]] == [1, 2, 3, 4]
+    assert all(isinstance(r["score"], float) and isinstance(r["distance_color"], float) for r in out["results"])
+    assert out["results"][0]["labels"]["rank"] == "gold" and out["results"][0]["labels"]["score"] == "x9"
+    assert main(["search", str(collide), "--query", str(query), "-k", "4", "--include-self", *common(cache)]) == 0
+    text = capsys.readouterr().out
+    assert "user_rank" in text and "user_score" in text and "gold" in text

@@ -585,3 +585,20 @@ def test_rrf_scores_are_weighted_reciprocal_ranks():
     # row 1 is 2nd in colour and 2nd in texture
     assert out.loc[1, "score"] == pytest.approx(-(0.3 / 62 + 0.7 / 62))
     assert out.index[0] == 1
+
+
+def test_label_columns_named_like_result_columns_do_not_overwrite_them():
+    rng = np.random.default_rng(0)
+    n = 12
+    labels = {"color": ["a", "b"] * 6, "rank": ["gold"] * n, "score": ["x"] * n, "query": ["q"] * n,
+              "distance_texture": ["d"] * n}
+    emb = Embeddings.from_arrays({"c": rng.normal(size=(n, 4)), "t": rng.normal(size=(n, 4))}, labels)
+    catalog = Catalog(emb, blocks=("c", "t"))
+    out = catalog.search(0, k=5)
+    assert out["rank"].tolist() == [1, 2, 3, 4, 5]
+    assert out["score"].dtype.kind == "f" and out["distance_texture"].dtype.kind == "f"
+    assert (out["user_rank"] == "gold").all() and (out["user_score"] == "x").all()
+    assert (out["user_distance_texture"] == "d").all() and (out["color"].isin(["a", "b"])).all()
+    assert out.attrs["label_columns"]["rank"] == "user_rank" and out.attrs["label_columns"]["color"] == "color"
+    many = catalog.search([0, 1], k=3)
+    assert many["query"].tolist() == [0, 0, 0, 1, 1, 1] and (many["user_query"] == "q").all()

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     catalog = Catalog(emb, blocks=blocks or None, index=args.index, cache_dir=args.cache_dir)
     result = catalog.search(str(query), mode=args.mode, alpha=args.alpha, method=args.method, k=args.k,
                             exclude_self=not args.include_self)
-    labels = list(emb.label_columns)
+    labels = result.attrs["label_columns"]  # {user column: its name in the result} (collisions as user_<name>)
     shown = ["rank", "path", "score", "distance_color", "distance_texture"]
     if args.json:
         print_json({
@@ -78,14 +78,14 @@ def run(args: argparse.Namespace) -> int:
             "blocks": catalog.blocks,
             "index": catalog.kind,
             "results": [
-                {**{c: r[c] for c in shown}, "labels": {c: plain(r[c]) for c in labels}}
-                for r in records(result, [*shown, *labels])
+                {**{c: r[c] for c in shown}, "labels": {c: plain(r[s]) for c, s in labels.items()}}
+                for r in records(result, [*shown, *labels.values()])
             ],
         })
         return 0
     print(f"{emb.provenance} · colour {catalog.blocks['color']}, texture {catalog.blocks['texture']} · "
           f"mode {args.mode}" + (f" ({args.method} fusion, alpha {args.alpha:g})" if args.mode == "both" else "")
           + ("" if args.include_self else f" · {result.attrs['excluded']} item(s) with the query's content left out"))
-    print(result[[*shown, *labels]].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(result[[*shown, *labels.values()]].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     return 0
 

@@ -68,12 +68,12 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from attr_utils.embeddings import Embeddings, Skipped
+from attr_utils.embeddings import Embeddings, Skipped, user_column_name
 from attr_utils.errors import BackboneError, DatasetError, ImageDecodeError, ParameterError, QueryError, WeightsError
 from attr_utils.retrieval.index import AUTO_EXACT_MAX, build_index, normalize_rows, resolve_kind
 from attr_utils.validation import check_choice, check_int, check_real, check_seed
 
-__all__ = ["DEFAULT_ALPHA", "DEFAULT_METHOD", "METHODS", "MODES", "RRF_K", "Catalog", "default_alphas", "evaluate_retrieval",
+__all__ = ["DEFAULT_ALPHA", "DEFAULT_METHOD", "METHODS", "MODES", "RESULT_COLUMNS", "RRF_K", "Catalog", "default_alphas", "evaluate_retrieval",
            "resolve_blocks", "search"]
 
 MODES = ("color", "texture", "both")
@@ -84,6 +84,8 @@ RRF_K = 60
 #: What a user gets without options (chosen by measurement, ``docs/retrieval.md``).
 DEFAULT_METHOD = "rrf"
 DEFAULT_ALPHA = 0.5
+#: The columns :meth:`Catalog.search` computes; a catalog label column of the same name is shown as ``user_<name>``.
+RESULT_COLUMNS = ("query", "query_path", "rank", "row", "path", "distance_color", "distance_texture", "score")
 _BLOCK_KEYS = {"color": "color", "colour": "color", "texture": "texture"}
 
 
@@ -397,8 +399,7 @@ class Catalog:
         if frames:
             out = pd.concat(frames, ignore_index=True)
         else:
-            out = pd.DataFrame(columns=["query", "query_path", "rank", "row", "path", "distance_color",
-                                        "distance_texture", "score", *self.emb.label_columns])
+            out = pd.DataFrame(columns=[*RESULT_COLUMNS, *self.result_label_columns().values()])
         out.attrs.update(self._attrs(mode=options["mode"], alpha=options["alpha"], method=options["method"],
                                      k=options["k"], skipped=skipped))
         if skipped:
@@ -432,10 +433,27 @@ class Catalog:
             "distance_texture": dist["texture"][order],
             "score": score[order],
         })
-        for col in self.emb.label_columns:
-            out[col] = table[col].to_numpy()
+        for col, shown in self.result_label_columns().items():
+            out[shown] = table[col].to_numpy()
         out.attrs.update(self._attrs(mode=mode, alpha=alpha, method=method if mode == "both" else None, k=k,
                                      excluded=len(drop)))
+        return out
+
+    def result_label_columns(self) -> dict[str, str]:
+        """``{label column: its name in search results}``.
+
+        A label column named like a computed result column (:data:`RESULT_COLUMNS`:
+        ``rank``, ``score``, ``path``...) is shown as ``user_<name>``
+        (:func:`attr_utils.embeddings.user_column_name`), so it never
+        overwrites the computed value.
+        """
+        labels = list(self.emb.label_columns)
+        out = {}
+        for col in labels:
+            if col in RESULT_COLUMNS:
+                out[col] = user_column_name(col, [*RESULT_COLUMNS, *labels, *out.values()])
+            else:
+                out[col] = col
         return out
 
     def _attrs(self, **extra) -> dict:
@@ -443,7 +461,7 @@ class Catalog:
         return {
             "backbone": e.backbone, "weights": e.weights, "weights_label": e.weights_label, "pretrained": e.pretrained,
             "provenance": e.provenance, "color_block": self.blocks["color"], "texture_block": self.blocks["texture"],
-            "index": self.kind, **extra,
+            "index": self.kind, "label_columns": self.result_label_columns(), **extra,
         }
 
 
