@@ -276,3 +276,35 @@ def test_search_keeps_computed_columns_when_manifest_columns_share_their_names(c
     assert main(["search", str(collide), "--query", str(query), "-k", "4", "--include-self", *common(cache)]) == 0
     text = capsys.readouterr().out
     assert "user_rank" in text and "user_score" in text and "gold" in text
+
+
+def test_evaluate_retrieval_k_at_the_candidate_count_is_one_line_error(catalog, capsys):
+    manifest, cache = catalog
+    # 18 items, no copies: each query has 17 candidates
+    assert main(["evaluate-retrieval", str(manifest), "--color-label", "color", "--texture-label", "texture",
+                 "-k", "17", "--alpha", "0.5", *common(cache)]) == 2
+    err = capsys.readouterr().err
+    assert "`k` must be < 17" in err and "got 17" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_evaluate_retrieval_reports_duplicates(catalog, capsys):
+    import shutil
+
+    import pandas as pd
+
+    manifest, cache = catalog
+    table = pd.read_csv(manifest)
+    table["path"] = [str((manifest.parent / p).resolve()) for p in table["path"]]
+    copy = manifest.parent / "copy_of_red.png"
+    shutil.copyfile(table["path"].iloc[0], copy)
+    table = pd.concat([table, table.iloc[[0]].assign(path=str(copy))], ignore_index=True)
+    dup = manifest.parent / "dup.csv"
+    table.to_csv(dup, index=False)
+    out = run_json(capsys, ["evaluate-retrieval", str(dup), "--color-label", "color", "--texture-label", "texture",
+                            "-k", "2", "--alpha", "0.5", "--method", "rrf", "--json", *common(cache)])
+    assert out["duplicates"] == {"groups": "hash", "duplicate_groups": 1, "duplicate_items": 2, "conflicting_groups": 0}
+    assert out["unlabelled"] == 0
+    assert main(["evaluate-retrieval", str(dup), "--color-label", "color", "--texture-label", "texture",
+                 "-k", "2", "--alpha", "0.5", "--method", "rrf", *common(cache)]) == 0
+    assert "warning: 2 items are identical copies in 1 group(s)" in capsys.readouterr().err

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from attr_utils.embeddings import Embeddings
+from attr_utils.errors import ParameterError
 from attr_utils.retrieval import Catalog, evaluate_retrieval, resolve_blocks, search
 
 N_COLORS, N_TEXTURES, REPEATS = 6, 5, 8
@@ -602,3 +603,61 @@ def test_label_columns_named_like_result_columns_do_not_overwrite_them():
     assert out.attrs["label_columns"]["rank"] == "user_rank" and out.attrs["label_columns"]["color"] == "color"
     many = catalog.search([0, 1], k=3)
     assert many["query"].tolist() == [0, 0, 0, 1, 1, 1] and (many["user_query"] == "q").all()
+
+
+def _duplicated_pairs():
+    """24 items: 12 byte-identical pairs; colour i % 3, texture i % 4 of pair i (each colour x texture pair once)."""
+    rng = np.random.default_rng(2)
+    x = np.repeat(rng.normal(size=(12, 6)), 2, axis=0)
+    labels = {"color": np.repeat(np.arange(12) % 3, 2), "texture": np.repeat(np.arange(12) % 4, 2)}
+    emb = Embeddings.from_arrays({"a": x, "b": x}, labels)
+    emb.table["hash"] = [f"h{i // 2}" for i in range(24)]
+    return emb
+
+
+def test_evaluation_chance_leaves_out_the_query_content_group():
+    table = evaluate_retrieval(_duplicated_pairs(), k=1, blocks=("a", "b"), alphas=[0.5], methods=["rrf"])
+    chance = table.groupby("agreement")["chance"].first()
+    # candidates: the 22 items outside the query's pair; 3 other pairs share its colour, 2 its texture, none both
+    assert chance["color"] == pytest.approx(6 / 22)
+    assert chance["texture"] == pytest.approx(4 / 22)
+    assert chance["both"] == 0.0
+    plain = evaluate_retrieval(_duplicated_pairs(), k=1, blocks=("a", "b"), alphas=[0.5], methods=["rrf"], groups=None)
+    assert plain.groupby("agreement")["chance"].first()["both"] == pytest.approx(1 / 23)
+
+
+def test_evaluation_reports_duplicates():
+    table = evaluate_retrieval(_duplicated_pairs(), k=1, blocks=("a", "b"), alphas=[0.5], methods=["rrf"])
+    assert table.attrs["duplicate_groups"] == 12 and table.attrs["duplicate_items"] == 24
+    assert table.attrs["conflicting_groups"] == 0 and table.attrs["unlabelled"] == 0
+
+
+def test_evaluation_k_bound_counts_the_query_content_group():
+    emb = _duplicated_pairs()
+    with pytest.raises(ParameterError, match=r"`k` must be < 22.*got 22"):
+        evaluate_retrieval(emb, k=22, blocks=("a", "b"), alphas=[0.5])
+    assert len(evaluate_retrieval(emb, k=21, blocks=("a", "b"), alphas=[0.5], methods=["rrf"]))
+
+
+def test_evaluation_leaves_unlabelled_items_out_as_queries_and_matches():
+    # labelled items at 0, 90, 180, 270 degrees; an unlabelled one 5 degrees from each
+    x = _unit([0.0, 90.0, 180.0, 270.0, 5.0, 95.0, 185.0, 275.0])
+    labels = {"color": ["a", "b", "a", "b", None, np.nan, "", " "], "texture": ["t", "t", "u", "u", "t", "t", "u", "u"]}
+    emb = Embeddings.from_arrays({"a": x, "b": x}, labels)
+    with pytest.warns(UserWarning, match="4 of 8 items lack"):
+        table = evaluate_retrieval(emb, k=1, blocks=("a", "b"), alphas=[0.5], methods=["rrf"], groups=None)
+    assert (table["n_queries"] == 4).all() and table.attrs["unlabelled"] == 4
+    p = table.fillna({"method": "-"}).set_index(["mode", "method", "agreement"])["precision"]
+    assert p.loc[("color", "-", "color")] == 0.0  # the nearest item is unlabelled: never a match
+    chance = table.groupby("agreement")["chance"].first()
+    assert chance["color"] == pytest.approx(1 / 7)  # one other labelled item shares the colour among 7 candidates
+    # texture is known for every item: a missing colour does not hide it (items 1, 4, 5 share item 0's texture)
+    assert chance["texture"] == pytest.approx(3 / 7)
+    assert chance["both"] == 0.0  # items 4-7 lack a colour: never a both-match
+
+
+def test_evaluation_without_any_labelled_item_is_a_parameter_error():
+    x = _unit([0.0, 90.0, 180.0])
+    emb = Embeddings.from_arrays({"a": x, "b": x}, {"color": [None, "", np.nan], "texture": ["t", "t", "u"]})
+    with pytest.raises(ParameterError, match="no item carries both"):
+        evaluate_retrieval(emb, k=1, blocks=("a", "b"))

@@ -7,9 +7,11 @@ import argparse
 from attr_utils.cli._common import (
     add_embedding_options,
     add_json_option,
+    duplicates_json,
     embed_from_args,
     positive_int,
     unit_interval,
+    warn_duplicates,
 )
 from attr_utils.cli.output import plain, print_json, records
 
@@ -61,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         texture_label=args.texture_label, groups=None if args.groups == "none" else args.groups,
         max_queries=args.max_queries, seed=args.seed,
     )
+    warn_duplicates(table.attrs)
     if args.json:
         print_json(to_json(table, emb, catalog))
         return 0
@@ -91,5 +94,7 @@ def to_json(table, emb, catalog) -> dict:
         "blocks": catalog.blocks,
         "n_queries": int(table["n_queries"].iloc[0]),
         "ceiling": {g: float(v) for g, v in table.groupby("agreement")["ceiling"].first().items()},
+        "unlabelled": int(table.attrs.get("unlabelled", 0)),
+        "duplicates": duplicates_json(table.attrs),
         "rows": rows,
     }

@@ -617,30 +617,41 @@ def evaluate_retrieval(
     pandas.DataFrame
         Tidy: one row per (mode, method, alpha, agreement) with ``precision``
         (mean over queries), ``sem`` (its standard error), ``chance``
-        (expected precision of a random ranking), ``ceiling`` (the best
+        (expected precision of a random ranking of each query's candidates:
+        the share of the items outside its content group that match it,
+        averaged over queries), ``ceiling (the best
         precision possible: the mean of ``min(k, matching items)/k``),
         ``default`` (True for the rows a user gets without options: colour
         mode, texture mode, and ``both`` with the default method and alpha),
         ``k``, ``n_queries``, ``color_block``, ``texture_block``,
         ``backbone``, ``weights``. ``method`` is None for the single modes.
-        ``.attrs`` carries the provenance.
+        ``.attrs`` carries the provenance, ``unlabelled`` (items left out as
+        queries) and the duplicate report (``duplicate_groups``,
+        ``duplicate_items``, ``conflicting_groups``; see
+        :func:`attr_utils.duplicates.duplicate_summary`).
 
     Raises
     ------
     ParameterError
         Invalid ``k``, ``alphas``, ``methods``, ``max_queries``, ``seed`` or
-        ``batch_size``, or a catalog too small for ``k``.
+        ``batch_size``; ``k`` at or above the number of candidates a query
+        has (n minus its content group); no item with both labels.
+
+    Warns
+    -----
+    UserWarning
+        Items without a colour or texture label (None, NaN, empty): they are
+        not used as queries and never count as matches (they stay in the
+        catalog as candidates).
     KeyError
         A missing label column (the message lists the available ones).
     """
-    from attr_utils.duplicates import resolve_groups
+    from attr_utils.duplicates import duplicate_summary, resolve_groups
 
     catalog = emb if isinstance(emb, Catalog) else Catalog(emb, blocks=blocks, index="exact", seed=seed)
     emb = catalog.emb
     k = check_int("k", k, min=1)
     n = len(catalog)
-    if k > n - 1:
-        raise ParameterError(f"`k` must be <= n - 1 = {n - 1} for leave-one-out evaluation, got {k}")
     alphas = default_alphas() if alphas is None else np.asarray(
         [check_real("alpha", a, min=0.0, max=1.0) for a in np.atleast_1d(alphas)], dtype=float)
     if len(alphas) == 0:
@@ -653,14 +664,30 @@ def evaluate_retrieval(
     seed = check_seed(seed)
     batch_size = check_int("batch_size", batch_size, min=1)
     group = resolve_groups(emb, groups)
-    labels = {"color": pd.factorize(emb.labels(color_label))[0], "texture": pd.factorize(emb.labels(texture_label))[0]}
-    labels["both"] = labels["color"] * (labels["texture"].max() + 1) + labels["texture"]
-    queries = np.arange(n)
-    if max_queries is not None and max_queries < n:
-        queries = np.sort(np.random.default_rng(seed).choice(n, max_queries, replace=False))
+    # unlabelled items (None, NaN, empty) get code -1: they are never queries and never count as matches
+    labels = {"color": _label_codes(emb.labels(color_label)), "texture": _label_codes(emb.labels(texture_label))}
+    labels["both"] = np.where((labels["color"] < 0) | (labels["texture"] < 0), -1,
+                              labels["color"] * (labels["texture"].max() + 1) + labels["texture"])
+    labelled = np.flatnonzero(labels["both"] >= 0)
+    unlabelled = n - len(labelled)
+    if len(labelled) == 0:
+        raise ParameterError(f"no item carries both a {color_label!r} and a {texture_label!r} label; nothing to evaluate")
+    if unlabelled:
+        warnings.warn(f"{unlabelled} of {n} items lack a {color_label!r} or {texture_label!r} label: they are not "
+                      "used as queries and never count as matches on the missing label", stacklevel=2)
+    # every query's candidates are the items outside its content group
+    group_sizes = np.bincount(pd.factorize(group)[0])[pd.factorize(group)[0]]
+    candidates = n - int(group_sizes[labelled].max())
+    if k >= candidates:
+        raise ParameterError(f"`k` must be < {candidates}, the items a query can retrieve (n = {n} minus its largest "
+                             f"content group), got {k}")
+    queries = labelled
+    if max_queries is not None and max_queries < len(labelled):
+        queries = np.sort(np.random.default_rng(seed).choice(labelled, max_queries, replace=False))
     runs = [("color", None, 1.0), ("texture", None, 0.0)] + [("both", m, float(a)) for m in methods for a in alphas]
     hits = {(mode, m, a, g): [] for mode, m, a in runs for g in ("color", "texture", "both")}
     best = {g: [] for g in ("color", "texture", "both")}
+    base = {g: [] for g in ("color", "texture", "both")}
     xc, xt = catalog._vectors["color"], catalog._vectors["texture"]
     for s in range(0, len(queries), batch_size):
         q = queries[s : s + batch_size]
@@ -670,6 +697,7 @@ def evaluate_retrieval(
         same = {g: (labels[g][q][:, None] == labels[g][None, :]) & ~out for g in ("color", "texture", "both")}
         for g in best:
             best[g].append(np.minimum(same[g].sum(axis=1), k) / k)
+            base[g].append(same[g].sum(axis=1) / (~out).sum(axis=1))  # a random ranking of the candidates
         for mode, m, a in runs:
             score = _combine("linear" if mode != "both" else m, a, zc, zt)
             score = np.where(out, np.inf, score)
@@ -681,8 +709,7 @@ def evaluate_retrieval(
             hits[(mode, m, a, "both")].append((c & t).mean(axis=1))
     chance, ceiling = {}, {}
     for g in ("color", "texture", "both"):
-        counts = np.bincount(labels[g])
-        chance[g] = float(np.mean((counts[labels[g][queries]] - 1) / (n - 1)))
+        chance[g] = float(np.concatenate(base[g]).mean())
         ceiling[g] = float(np.concatenate(best[g]).mean())
     rows = []
     for (mode, m, a, g), parts in hits.items():
@@ -696,6 +723,15 @@ def evaluate_retrieval(
             "texture_block": catalog.blocks["texture"], "backbone": emb.backbone, "weights": emb.weights,
         })
     out = pd.DataFrame(rows)
+    both_names = np.where(labels["both"] >= 0, labels["both"].astype(object), None)
     out.attrs.update(catalog._attrs(k=k, color_label=color_label, texture_label=texture_label,
-                                    groups=groups if groups is None or isinstance(groups, str) else "custom"))
+                                    groups=groups if groups is None or isinstance(groups, str) else "custom",
+                                    unlabelled=unlabelled, **duplicate_summary(group, both_names)))
     return out
+
+
+def _label_codes(values) -> np.ndarray:
+    """Integer codes of labels, -1 for a missing one (None, NaN, empty or blank string)."""
+    values = pd.Series(np.asarray(values, dtype=object))
+    blank = values.map(lambda v: isinstance(v, str) and not v.strip())
+    return pd.factorize(values.mask(blank))[0]
