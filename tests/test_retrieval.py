@@ -537,13 +537,31 @@ def test_list_of_queries_all_bad(catalog, monkeypatch):
     import attr_utils.embedder as embedder
     from attr_utils.errors import ImageDecodeError
 
-    def refuse(images, **kw):
-        raise ImageDecodeError("cannot read image: no such file")
+    def refuse(images, **kw):  # what embed_images raises for one unusable image
+        (image,) = images
+        raise ImageDecodeError(f"no usable image: cannot use image {str(image)!r}: not a PNG file")
 
     monkeypatch.setattr(embedder, "embed_images", refuse)
-    with pytest.warns(UserWarning):
-        out = catalog.search(["a.png", "b.png"], k=3)
-    assert len(out) == 0 and len(out.attrs["skipped"]) == 2
+    # like embed_images and predict: nothing usable is an error, naming the first file once, with its bare reason
+    with pytest.raises(ImageDecodeError) as exc:
+        catalog.search(["a.png", "b.png"], k=3)
+    assert str(exc.value) == "no usable image: cannot use image 'a.png': not a PNG file (and 1 more unusable)"
+
+
+def test_list_of_queries_skip_reasons_do_not_repeat_the_preamble(catalog, emb, monkeypatch):
+    import attr_utils.embedder as embedder
+    from attr_utils.errors import ImageDecodeError
+
+    def fake_embed_images(images, **kw):
+        (image,) = images
+        if "bad" in str(image):
+            raise ImageDecodeError(f"no usable image: cannot use image {str(image)!r}: truncated image")
+        return emb.subset([int(str(image).split("_")[1].split(".")[0])])
+
+    monkeypatch.setattr(embedder, "embed_images", fake_embed_images)
+    with pytest.warns(UserWarning, match="1 of 2 queries skipped"):
+        out = catalog.search(["q_4.png", "bad.png"], k=3)
+    assert [(s.path, s.reason) for s in out.attrs["skipped"]] == [("bad.png", "truncated image")]
 
 
 def test_single_bad_image_query_raises(catalog, monkeypatch):

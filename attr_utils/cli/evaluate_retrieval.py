@@ -13,7 +13,7 @@ from attr_utils.cli._common import (
     unit_interval,
     warn_duplicates,
 )
-from attr_utils.cli.output import plain, print_json, records
+from attr_utils.cli.output import plain, print_json, print_skipped, records, skipped_records
 
 ORDER = 62
 
@@ -67,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(to_json(table, emb, catalog))
         return 0
+    print_skipped(emb.report.skipped)
     print(f"{emb.provenance} · colour {catalog.blocks['color']}, texture {catalog.blocks['texture']} · "
           f"k={args.k} · {int(table['n_queries'].iloc[0])} leave-one-out queries")
     wide = table.assign(method=table["method"].fillna("-")).pivot_table(
@@ -96,5 +97,6 @@ def to_json(table, emb, catalog) -> dict:
         "ceiling": {g: float(v) for g, v in table.groupby("agreement")["ceiling"].first().items()},
         "unlabelled": int(table.attrs.get("unlabelled", 0)),
         "duplicates": duplicates_json(table.attrs),
+        "skipped": skipped_records(emb.report.skipped),
         "rows": rows,
     }

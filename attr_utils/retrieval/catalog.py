@@ -386,22 +386,28 @@ class Catalog:
 
     def _search_many(self, queries, options: dict) -> pd.DataFrame:
         """One table for a list of queries; an image that cannot be read is skipped and reported."""
-        frames, skipped = [], []
+        frames, skipped, excluded = [], [], {}
         for i, query in enumerate(queries):
             try:
                 part = self._search_one(query, **options)
             except ImageDecodeError as exc:
-                skipped.append(Skipped(_query_name(query, i), str(exc)))
+                skipped.append(Skipped(_query_name(query, i), _bare_reason(str(exc))))
                 continue
+            excluded[i] = part.attrs["excluded"]
             part.insert(0, "query_path", _query_name(query, i))
             part.insert(0, "query", i)
             frames.append(part)
+        if not frames and skipped:  # like embed_images and predict: nothing usable is an error
+            first = skipped[0]
+            more = f" (and {len(skipped) - 1} more unusable)" if len(skipped) > 1 else ""
+            raise ImageDecodeError(f"no usable image: cannot use image {first.path!r}: {first.reason}{more}")
         if frames:
             out = pd.concat(frames, ignore_index=True)
         else:
             out = pd.DataFrame(columns=[*RESULT_COLUMNS, *self.result_label_columns().values()])
-        out.attrs.update(self._attrs(mode=options["mode"], alpha=options["alpha"], method=options["method"],
-                                     k=options["k"], skipped=skipped))
+        out.attrs.update(self._attrs(mode=options["mode"], alpha=options["alpha"],
+                                     method=options["method"] if options["mode"] == "both" else None,
+                                     k=options["k"], skipped=skipped, excluded=excluded))
         if skipped:
             first = skipped[0]
             warnings.warn(f"{len(skipped)} of {len(queries)} queries skipped (first: {first.path}: {first.reason}); "
@@ -463,6 +469,14 @@ class Catalog:
             "provenance": e.provenance, "color_block": self.blocks["color"], "texture_block": self.blocks["texture"],
             "index": self.kind, "label_columns": self.result_label_columns(), **extra,
         }
+
+
+def _bare_reason(message: str) -> str:
+    """The reason of an image error without its "no usable image: cannot use image 'NAME': " preamble."""
+    import re
+
+    found = re.match(r"(?:no usable image: )?cannot use image (?:'[^']*'|\"[^\"]*\"): (.*)", message, re.S)
+    return found.group(1) if found else message
 
 
 def _query_name(query, i: int) -> str:
