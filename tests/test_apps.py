@@ -60,6 +60,13 @@ def test_read_upload_accepts_a_small_png():
     assert (up.name, up.width, up.height) == ("a.png", 30, 20)
 
 
+def test_upload_repr_is_short():
+    data = _png(size=(30, 20))
+    up = read_upload(({"name": "a.png", "size": len(data), "content": memoryview(data)},))
+    assert repr(up) == f"Upload(name='a.png', size={len(data)} bytes, 30x20 px)"
+    assert "\\x" not in repr(up) and "b'" not in repr(up)
+
+
 def test_read_upload_empty_is_none():
     assert read_upload(()) is None
 
