@@ -42,10 +42,12 @@ def query_matches(results: pd.DataFrame, query_labels: dict[str, object]) -> pd.
         One boolean column per label, one row per result (same order).
     """
     out = {}
+    shown = results.attrs.get("label_columns", {})  # a label named like a result column is shown as user_<name>
     for col, value in query_labels.items():
-        if col not in results.columns:
+        name = shown.get(col, col)
+        if name not in results.columns:
             raise KeyError(f"results have no label column {col!r}")
-        out[col] = results[col].to_numpy() == value
+        out[col] = results[name].to_numpy() == value
     return pd.DataFrame(out, index=results.index)
 
 
