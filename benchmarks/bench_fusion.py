@@ -9,8 +9,8 @@ its standard error, the ratio to the better single mode, and the ceiling
 
 Label-free methods (usable on an unlabelled catalog):
 
-- ``rank`` (the library default): alpha log(colour rank) + (1 - alpha) log(texture rank);
-- ``rrf``: reciprocal-rank fusion, 1/(60 + r_c) + 1/(60 + r_t) (higher is better);
+- ``rank`` (the first default): alpha log(colour rank) + (1 - alpha) log(texture rank);
+- ``rrf`` (the library default): reciprocal-rank fusion, 1/(60 + r_c) + 1/(60 + r_t) (higher is better);
 - ``filter-color`` / ``filter-texture``: the 10 k nearest in one attribute, ordered by the other;
 - ``linear``: the standardised distance mix at alpha 0.5 (the previous default);
 - ``linear-auto``: the mix at a label-free alpha that equalises the two modes'
@@ -25,8 +25,9 @@ With labels (references, not usable on an unlabelled catalog):
 - ``linear-best``: the linear mix at the best alpha of a 0.1 grid.
 
 Run ``python benchmarks/bench_fusion.py`` (default catalog: 100 per class,
-seed 0) and ``python benchmarks/bench_fusion.py --per-class 60 --seed 1``
-(the confirmation catalog). Embeddings go through the cache.
+seed 0), ``python benchmarks/bench_fusion.py --per-class 60 --seed 1`` (a
+catalog generated under the data root), or ``--data DIR`` for a folder made by
+``attr-utils synth DIR --per-class N --seed S``. Embeddings go through the cache.
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-k", type=int, default=10)
     parser.add_argument("--backbone", default="efficientnet-lite0")
+    parser.add_argument("--data", default=None,
+                        help="a catalog folder made by `attr-utils synth` (its labels.csv); default: generate under the data root")
     args = parser.parse_args(argv)
 
     from attr_utils import embed
@@ -83,7 +86,15 @@ def main(argv=None):
     from attr_utils.synth import default_dataset, generator_fingerprint
 
     k = args.k
-    emb = embed(default_dataset(per_class=args.per_class, seed=args.seed), backbone=args.backbone, progress=False)
+    if args.data is not None:
+        from pathlib import Path
+
+        meta = json.loads((Path(args.data) / "catalog.json").read_text())
+        args.per_class, args.seed = meta["per_class"], meta["seed"]
+        source = Path(args.data) / "labels.csv"
+    else:
+        source = default_dataset(per_class=args.per_class, seed=args.seed)
+    emb = embed(source, backbone=args.backbone, progress=False)
     catalog = Catalog(emb, index="exact")
     n = len(emb)
     lc = np.unique(emb.labels("color"), return_inverse=True)[1]

@@ -9,7 +9,7 @@ from sklearn.datasets import make_blobs
 
 from attr_utils.analysis import clustering_metrics
 from attr_utils.embeddings import Embeddings
-from attr_utils.errors import DatasetError
+from attr_utils.errors import DatasetError, ParameterError
 
 
 @pytest.fixture(scope="session")
@@ -91,3 +91,18 @@ def test_unknown_block(blobs_emb):
 def test_unknown_label(blobs_emb):
     with pytest.raises(DatasetError, match="no label column"):
         clustering_metrics(blobs_emb, "texture")
+
+
+def test_min_cluster_size_above_half_the_items_is_refused(blobs_emb):
+    # 240 items: 121 would leave HDBSCAN no room for two clusters (all noise); 120 still can
+    with pytest.raises(ParameterError, match=r"`min_cluster_size`=121 is above half of the 240 items.*at most 120"):
+        clustering_metrics(blobs_emb, "color", blocks=["sep"], min_cluster_size=121, min_samples=5)
+
+
+def test_min_cluster_size_of_half_the_items_is_accepted():
+    # two tight blobs of 20 items each: min_cluster_size 20 (half of 40) finds both
+    rng = np.random.default_rng(0)
+    x = np.vstack([rng.normal(0, 0.05, (20, 4)), rng.normal(5, 0.05, (20, 4))])
+    emb = Embeddings.from_arrays({"b": x}, {"color": ["a"] * 20 + ["z"] * 20})
+    out = clustering_metrics(emb, "color", blocks=["b"], min_cluster_size=20, min_samples=5)
+    assert out["n_clusters"].iloc[0] == 2 and out["noise_fraction"].iloc[0] == 0.0 and out["ari"].iloc[0] == 1.0

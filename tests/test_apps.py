@@ -61,6 +61,13 @@ def test_read_upload_accepts_a_small_png():
     assert (up.name, up.width, up.height) == ("a.png", 30, 20)
 
 
+def test_upload_repr_is_short():
+    data = _png(size=(30, 20))
+    up = read_upload(({"name": "a.png", "size": len(data), "content": memoryview(data)},))
+    assert repr(up) == f"Upload(name='a.png', size={len(data)} bytes, 30x20 px)"
+    assert "\\x" not in repr(up) and "b'" not in repr(up)
+
+
 def test_read_upload_empty_is_none():
     assert read_upload(()) is None
 
@@ -308,6 +315,21 @@ def test_query_precision_counts_agreement():
     res = pd.DataFrame({"color": ["red", "red", "blue", "red"], "texture": ["a", "b", "a", "a"]})
     out = query_precision(res, {"color": "red", "texture": "a"}).set_index("agreement")["precision"]
     assert out.to_dict() == {"color": 0.75, "texture": 0.75, "all": 0.5}
+
+
+def test_query_matches_reads_a_label_named_like_a_result_column():
+    import numpy as np
+
+    from attr_utils.apps.retrieval_app import query_matches
+    from attr_utils.embeddings import Embeddings
+    from attr_utils.retrieval import Catalog
+
+    rng = np.random.default_rng(0)
+    emb = Embeddings.from_arrays({"c": rng.normal(size=(6, 3)), "t": rng.normal(size=(6, 3))},
+                                 {"rank": ["gold", "gold", "silver", "gold", "silver", "gold"]})
+    res = Catalog(emb, blocks=("c", "t")).search(0, k=5)
+    got = query_matches(res, {"rank": "gold"})["rank"].tolist()
+    assert got == (res["user_rank"] == "gold").tolist() and sum(got) == 3  # not the computed ranks 1..5
 
 
 def test_retrieval_app_rejects_bad_mode(catalog_emb):

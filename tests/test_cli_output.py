@@ -52,3 +52,29 @@ def test_library_errors_are_one_line_in_command_line_terms(monkeypatch, capsys):
     assert err.strip().splitlines() == [
         "attr-utils synth: error: `per_class`=5 is too small; pass --overwrite or lower --per-class"
     ]
+
+
+def test_cli_shows_python_warnings_as_one_line(monkeypatch, capsys):
+    import warnings
+
+    import attr_utils.cli.cache as cache_cmd
+    from attr_utils.cli import WARNINGS_SHOWN, main
+
+    def noisy(args):
+        warnings.warn("image 'a.jpg': embedded profile ignored\n(second line)", UserWarning)
+        for i in range(WARNINGS_SHOWN + 3):
+            warnings.warn(f"profile of image {i} ignored", RuntimeWarning)
+        return 0
+
+    before = warnings.showwarning
+    monkeypatch.setattr(cache_cmd, "run_info", noisy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        assert main(["cache", "info"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "warning: image 'a.jpg': embedded profile ignored (second line)"
+    assert err[1:1 + WARNINGS_SHOWN] == [f"warning: profile of image {i} ignored" for i in range(WARNINGS_SHOWN)]
+    assert err[-1] == "warning: ... and 3 more RuntimeWarning(s) not shown"
+    assert len(err) == WARNINGS_SHOWN + 2
+    assert not any("UserWarning:" in line or ".py:" in line for line in err)
+    assert warnings.showwarning is before  # the library's warnings are untouched outside the command

@@ -71,7 +71,7 @@ def test_search_json_query_in_catalog_ranks_first(catalog, capsys):
                             *common(cache)])
     assert {"backbone", "weights", "mode", "alpha", "method", "exclude_self", "results"} <= set(out)
     assert out["backbone"] == "resnet50" and out["weights"] == "random:0"
-    assert out["mode"] == "both" and out["alpha"] == 0.5 and out["method"] == "rank" and out["exclude_self"] is False
+    assert out["mode"] == "both" and out["alpha"] == 0.5 and out["method"] == "rrf" and out["exclude_self"] is False
     assert [r["rank"] for r in out["results"]] == [1, 2, 3, 4, 5]
     first = out["results"][0]
     assert Path(first["path"]).resolve() == query.resolve()
@@ -207,7 +207,7 @@ def test_evaluate_retrieval_json_shape(catalog, capsys):
     assert all(set(r) == {"mode", "method", "alpha", "agreement", "precision", "sem", "chance", "default"} for r in rows)
     assert len(rows) == (2 + 3 * 2) * 3  # colour, texture, both x (rank, rrf, linear) x (0.5, 1); 3 agreements each
     defaults = {(r["mode"], r["method"], r["alpha"]) for r in rows if r["default"]}
-    assert defaults == {("color", None, 1.0), ("texture", None, 0.0), ("both", "rank", 0.5)}
+    assert defaults == {("color", None, 1.0), ("texture", None, 0.0), ("both", "rrf", 0.5)}
     assert all(0.0 <= r["precision"] <= 1.0 and r["sem"] >= 0.0 for r in rows)
     # colour mode on a colour-only-separable catalog: random convolutions still find the colour
     colour = next(r for r in rows if r["mode"] == "color" and r["agreement"] == "color")
@@ -249,3 +249,155 @@ def test_evaluate_retrieval_needs_both_labels(catalog):
     with pytest.raises(SystemExit) as exc:
         main(["evaluate-retrieval", str(manifest), "--color-label", "color"])
     assert exc.value.code == 2
+
+
+def _manifest_with_result_named_columns(manifest):
+    """The catalog's manifest plus user columns named like search's result columns."""
+    import pandas as pd
+
+    table = pd.read_csv(manifest)
+    table["path"] = [str((manifest.parent / p).resolve()) for p in table["path"]]
+    for col, value in (("rank", "gold"), ("score", "x9"), ("row", "r"), ("query", "q"), ("distance_color", "dc")):
+        table[col] = value
+    out = manifest.parent / "collide.csv"
+    table.to_csv(out, index=False)
+    return out
+
+
+def test_search_keeps_computed_columns_when_manifest_columns_share_their_names(catalog, capsys):
+    manifest, cache = catalog
+    collide = _manifest_with_result_named_columns(manifest)
+    query = manifest.parent / "images" / "green_stripes_1.png"
+    out = run_json(capsys, ["search", str(collide), "--query", str(query), "-k", "4", "--include-self", "--json",
+                            *common(cache)])
+    assert [r["rank"] for r in out["results"]] == [1, 2, 3, 4]
+    assert all(isinstance(r["score"], float) and isinstance(r["distance_color"], float) for r in out["results"])
+    assert out["results"][0]["labels"]["rank"] == "gold" and out["results"][0]["labels"]["score"] == "x9"
+    assert main(["search", str(collide), "--query", str(query), "-k", "4", "--include-self", *common(cache)]) == 0
+    text = capsys.readouterr().out
+    assert "user_rank" in text and "user_score" in text and "gold" in text
+
+
+def test_evaluate_retrieval_k_at_the_candidate_count_is_one_line_error(catalog, capsys):
+    manifest, cache = catalog
+    # 18 items, no copies: each query has 17 candidates
+    assert main(["evaluate-retrieval", str(manifest), "--color-label", "color", "--texture-label", "texture",
+                 "-k", "17", "--alpha", "0.5", *common(cache)]) == 2
+    err = capsys.readouterr().err
+    assert "`k` must be < 17" in err and "got 17" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_evaluate_retrieval_reports_duplicates(catalog, capsys):
+    import shutil
+
+    import pandas as pd
+
+    manifest, cache = catalog
+    table = pd.read_csv(manifest)
+    table["path"] = [str((manifest.parent / p).resolve()) for p in table["path"]]
+    copy = manifest.parent / "copy_of_red.png"
+    shutil.copyfile(table["path"].iloc[0], copy)
+    table = pd.concat([table, table.iloc[[0]].assign(path=str(copy))], ignore_index=True)
+    dup = manifest.parent / "dup.csv"
+    table.to_csv(dup, index=False)
+    out = run_json(capsys, ["evaluate-retrieval", str(dup), "--color-label", "color", "--texture-label", "texture",
+                            "-k", "2", "--alpha", "0.5", "--method", "rrf", "--json", *common(cache)])
+    assert out["duplicates"] == {"groups": "hash", "duplicate_groups": 1, "duplicate_items": 2, "conflicting_groups": 0}
+    assert out["unlabelled"] == 0
+    assert main(["evaluate-retrieval", str(dup), "--color-label", "color", "--texture-label", "texture",
+                 "-k", "2", "--alpha", "0.5", "--method", "rrf", *common(cache)]) == 0
+    assert "warning: 2 items are identical copies in 1 group(s)" in capsys.readouterr().err
+
+
+# -- skip-and-report ----------------------------------------------------------
+def _broken_png(path):
+    """A PNG cut short: the header reads, the pixels do not."""
+    garment((200, 40, 40), "plain", 99).save(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+@pytest.fixture(scope="module")
+def with_broken(catalog):
+    """The catalog's manifest plus one truncated red image."""
+    import pandas as pd
+
+    manifest, cache = catalog
+    broken = _broken_png(manifest.parent / "broken_red.png")
+    table = pd.read_csv(manifest)
+    table["path"] = [str((manifest.parent / p).resolve()) for p in table["path"]]
+    table = pd.concat([table, pd.DataFrame([{"path": str(broken), "color": "red", "texture": "plain"}])],
+                      ignore_index=True)
+    out = manifest.parent / "with_broken.csv"
+    table.to_csv(out, index=False)
+    return out, broken, cache
+
+
+def test_search_answers_several_queries_and_lists_unreadable_ones(catalog, tmp_path, capsys):
+    manifest, cache = catalog
+    good = [manifest.parent / "images" / "green_stripes_1.png", manifest.parent / "images" / "red_plain_0.png"]
+    bad = _broken_png(tmp_path / "bad.png")
+    argv = ["search", str(manifest), "--query", str(good[0]), "--query", str(bad), "--query", str(tmp_path / "nope.png"),
+            "--query", str(good[1]), "-k", "3", "--include-self", *common(cache)]
+    out = run_json(capsys, [*argv, "--json"])
+    assert out["queries"] == [str(good[0]), str(good[1])]
+    assert [(Path(r["query"]), r["rank"]) for r in out["results"]] == [(good[0], 1), (good[0], 2), (good[0], 3),
+                                                                        (good[1], 1), (good[1], 2), (good[1], 3)]
+    assert Path(out["results"][0]["path"]).resolve() == good[0].resolve()  # each query finds itself first
+    assert Path(out["results"][3]["path"]).resolve() == good[1].resolve()
+    reasons = {Path(s["path"]).name: s["reason"] for s in out["skipped"]}
+    assert set(reasons) == {"bad.png", "nope.png"} and reasons["nope.png"] == "no such file"
+    assert "cannot use image" not in reasons["bad.png"] and "no usable image" not in reasons["bad.png"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert f"query {good[0]}" in captured.out and f"query {good[1]}" in captured.out
+    skipped_lines = [line for line in captured.err.splitlines() if line.startswith("skipped ")]
+    assert len(skipped_lines) == 2 and any("nope.png: no such file" in line for line in skipped_lines)
+    assert "UserWarning" not in captured.err
+
+
+def test_search_with_no_readable_query_is_one_line_error(catalog, tmp_path, capsys):
+    manifest, cache = catalog
+    bad = _broken_png(tmp_path / "bad.png")
+    assert main(["search", str(manifest), "--query", str(bad), "--query", str(bad), *common(cache)]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(err) == 1 and "bad.png" in err[0] and "Traceback" not in err[0]
+
+
+def test_extractor_build_lists_skipped_files(with_broken, tmp_path, capsys):
+    manifest, broken, cache = with_broken
+    built = run_json(capsys, ["extractor", "build", str(manifest), "--label", "color", "--out", str(tmp_path / "a"),
+                              "--json", *common(cache)])
+    assert [s["path"] for s in built["skipped"]] == [str(broken)] and built["examples"] == 18
+    assert main(["extractor", "build", str(manifest), "--label", "color", "--out", str(tmp_path / "b"),
+                 *common(cache)]) == 0
+    err = capsys.readouterr().err
+    assert f"skipped {broken}: " in err
+
+
+def test_extractor_build_with_no_readable_image_says_so(tmp_path, capsys):
+    for name in ("red", "blue"):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        _broken_png(tmp_path / "data" / name / "x.png")
+    assert main(["extractor", "build", str(tmp_path / "data"), "--out", str(tmp_path / "out"), "--label", "label",
+                 "--weights", "random", "--cache-dir", str(tmp_path / "cache")]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(err) == 1 and "no image could be read: 2 file(s) skipped" in err[0]
+    assert "no labelled examples" not in err[0]
+
+
+def test_evaluate_and_evaluate_retrieval_list_skipped_files(with_broken, capsys):
+    manifest, broken, cache = with_broken
+    out = run_json(capsys, ["evaluate", str(manifest), "--label", "color", "--json", *common(cache)])
+    assert out["skipped"] == [{"path": str(broken), "reason": out["skipped"][0]["reason"]}]
+    assert out["skipped"][0]["reason"]
+    assert main(["evaluate", str(manifest), "--label", "color", *common(cache)]) == 0
+    assert f"skipped {broken}: " in capsys.readouterr().err
+    er = ["evaluate-retrieval", str(manifest), "--color-label", "color", "--texture-label", "texture", "-k", "2",
+          "--alpha", "0.5", "--method", "rrf", *common(cache)]
+    out = run_json(capsys, [*er, "--json"])
+    assert [s["path"] for s in out["skipped"]] == [str(broken)]
+    assert main(er) == 0
+    assert f"skipped {broken}: " in capsys.readouterr().err

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from attr_utils.embeddings import Embeddings
+from attr_utils.errors import ParameterError
 from attr_utils.retrieval import Catalog, evaluate_retrieval, resolve_blocks, search
 
 N_COLORS, N_TEXTURES, REPEATS = 6, 5, 8
@@ -207,7 +208,7 @@ def test_evaluation_is_tidy(evaluation, emb):
     assert evaluation.loc[evaluation["mode"] != "both", "method"].isna().all()
     defaults = evaluation[evaluation["default"]]
     assert sorted(set(zip(defaults["mode"], defaults["method"].fillna("-"), defaults["alpha"]))) == [
-        ("both", "rank", 0.5), ("color", "-", 1.0), ("texture", "-", 0.0)]
+        ("both", "rrf", 0.5), ("color", "-", 1.0), ("texture", "-", 0.0)]
     assert (evaluation["n_queries"] == len(emb)).all()
     assert evaluation["precision"].between(0, 1).all()
     assert evaluation.attrs["provenance"] == emb.provenance
@@ -217,7 +218,8 @@ def test_both_beats_single_modes_on_both_agreement(evaluation):
     p = evaluation[evaluation["agreement"] == "both"].fillna({"method": "-"}).set_index(["mode", "method", "alpha"])["precision"]
     single = max(p.loc[("color", "-", 1.0)], p.loc[("texture", "-", 0.0)])
     assert p.loc["both"].max() > single + 0.05
-    assert p.loc[("both", "rank", 0.5)] > single + 0.05  # the default beats both single modes
+    assert p.loc[("both", "rrf", 0.5)] > single + 0.05  # the default beats both single modes
+    assert p.loc[("both", "rank", 0.5)] > single + 0.05
     assert p.loc[("both", "linear", 0.5)] > single
 
 
@@ -444,9 +446,32 @@ def fusion_catalog():
     return Catalog(emb, blocks=("c", "t"))
 
 
-def test_rank_fusion_puts_the_item_matching_both_first():
+def test_default_is_reciprocal_rank_fusion_and_puts_the_item_matching_both_first():
+    from attr_utils.retrieval import DEFAULT_METHOD, RRF_K
+
+    assert DEFAULT_METHOD == "rrf" and RRF_K == 60
     catalog = fusion_catalog()
-    out = catalog.search(0, k=5)  # the defaults: mode both, rank fusion, alpha 0.5
+    out = catalog.search(0, k=5)  # the defaults: mode both, reciprocal-rank fusion, alpha 0.5
+    assert out.attrs["method"] == "rrf"
+    assert out["row"].iloc[0] == 1
+    everything = catalog.search(0, k=23).set_index("row")["score"]
+    assert everything[1] < everything[2] and everything[1] < everything[3]
+    # row 1 is 2nd in colour and 2nd in texture: -(0.5/62 + 0.5/62); row 2 is 1st in colour, 23rd in texture
+    assert out["score"].iloc[0] == pytest.approx(-1.0 / 62)
+    assert everything[2] == pytest.approx(-(0.5 / 61 + 0.5 / 83))
+
+
+def test_default_method_alpha_ends_equal_single_modes():
+    catalog = fusion_catalog()
+    cols = ["rank", "row", "path", "distance_color", "distance_texture"]
+    for row in (0, 5, 8):
+        pd.testing.assert_frame_equal(catalog.search(row, alpha=1.0, k=10)[cols], catalog.search(row, mode="color", k=10)[cols])
+        pd.testing.assert_frame_equal(catalog.search(row, alpha=0.0, k=10)[cols], catalog.search(row, mode="texture", k=10)[cols])
+
+
+def test_rank_product_puts_the_item_matching_both_first():
+    catalog = fusion_catalog()
+    out = catalog.search(0, k=5, method="rank")
     assert out.attrs["method"] == "rank"
     assert out["row"].iloc[0] == 1
     rows = out["row"].tolist()
@@ -460,8 +485,9 @@ def test_rank_fusion_puts_the_item_matching_both_first():
 
 def test_rank_fusion_weights_follow_alpha():
     catalog = fusion_catalog()
-    assert catalog.search(0, k=1, alpha=0.99)["row"].iloc[0] == 2  # colour counts almost alone
-    assert catalog.search(0, k=1, alpha=0.01)["row"].iloc[0] == 3  # texture counts almost alone
+    for method in ("rank", "rrf"):
+        assert catalog.search(0, k=1, alpha=0.99, method=method)["row"].iloc[0] == 2  # colour counts almost alone
+        assert catalog.search(0, k=1, alpha=0.01, method=method)["row"].iloc[0] == 3  # texture counts almost alone
 
 
 def test_evaluation_leaves_out_the_query_content_group():
@@ -511,13 +537,31 @@ def test_list_of_queries_all_bad(catalog, monkeypatch):
     import attr_utils.embedder as embedder
     from attr_utils.errors import ImageDecodeError
 
-    def refuse(images, **kw):
-        raise ImageDecodeError("cannot read image: no such file")
+    def refuse(images, **kw):  # what embed_images raises for one unusable image
+        (image,) = images
+        raise ImageDecodeError(f"no usable image: cannot use image {str(image)!r}: not a PNG file")
 
     monkeypatch.setattr(embedder, "embed_images", refuse)
-    with pytest.warns(UserWarning):
-        out = catalog.search(["a.png", "b.png"], k=3)
-    assert len(out) == 0 and len(out.attrs["skipped"]) == 2
+    # like embed_images and predict: nothing usable is an error, naming the first file once, with its bare reason
+    with pytest.raises(ImageDecodeError) as exc:
+        catalog.search(["a.png", "b.png"], k=3)
+    assert str(exc.value) == "no usable image: cannot use image 'a.png': not a PNG file (and 1 more unusable)"
+
+
+def test_list_of_queries_skip_reasons_do_not_repeat_the_preamble(catalog, emb, monkeypatch):
+    import attr_utils.embedder as embedder
+    from attr_utils.errors import ImageDecodeError
+
+    def fake_embed_images(images, **kw):
+        (image,) = images
+        if "bad" in str(image):
+            raise ImageDecodeError(f"no usable image: cannot use image {str(image)!r}: truncated image")
+        return emb.subset([int(str(image).split("_")[1].split(".")[0])])
+
+    monkeypatch.setattr(embedder, "embed_images", fake_embed_images)
+    with pytest.warns(UserWarning, match="1 of 2 queries skipped"):
+        out = catalog.search(["q_4.png", "bad.png"], k=3)
+    assert [(s.path, s.reason) for s in out.attrs["skipped"]] == [("bad.png", "truncated image")]
 
 
 def test_single_bad_image_query_raises(catalog, monkeypatch):
@@ -560,3 +604,78 @@ def test_rrf_scores_are_weighted_reciprocal_ranks():
     # row 1 is 2nd in colour and 2nd in texture
     assert out.loc[1, "score"] == pytest.approx(-(0.3 / 62 + 0.7 / 62))
     assert out.index[0] == 1
+
+
+def test_label_columns_named_like_result_columns_do_not_overwrite_them():
+    rng = np.random.default_rng(0)
+    n = 12
+    labels = {"color": ["a", "b"] * 6, "rank": ["gold"] * n, "score": ["x"] * n, "query": ["q"] * n,
+              "distance_texture": ["d"] * n}
+    emb = Embeddings.from_arrays({"c": rng.normal(size=(n, 4)), "t": rng.normal(size=(n, 4))}, labels)
+    catalog = Catalog(emb, blocks=("c", "t"))
+    out = catalog.search(0, k=5)
+    assert out["rank"].tolist() == [1, 2, 3, 4, 5]
+    assert out["score"].dtype.kind == "f" and out["distance_texture"].dtype.kind == "f"
+    assert (out["user_rank"] == "gold").all() and (out["user_score"] == "x").all()
+    assert (out["user_distance_texture"] == "d").all() and (out["color"].isin(["a", "b"])).all()
+    assert out.attrs["label_columns"]["rank"] == "user_rank" and out.attrs["label_columns"]["color"] == "color"
+    many = catalog.search([0, 1], k=3)
+    assert many["query"].tolist() == [0, 0, 0, 1, 1, 1] and (many["user_query"] == "q").all()
+
+
+def _duplicated_pairs():
+    """24 items: 12 byte-identical pairs; colour i % 3, texture i % 4 of pair i (each colour x texture pair once)."""
+    rng = np.random.default_rng(2)
+    x = np.repeat(rng.normal(size=(12, 6)), 2, axis=0)
+    labels = {"color": np.repeat(np.arange(12) % 3, 2), "texture": np.repeat(np.arange(12) % 4, 2)}
+    emb = Embeddings.from_arrays({"a": x, "b": x}, labels)
+    emb.table["hash"] = [f"h{i // 2}" for i in range(24)]
+    return emb
+
+
+def test_evaluation_chance_leaves_out_the_query_content_group():
+    table = evaluate_retrieval(_duplicated_pairs(), k=1, blocks=("a", "b"), alphas=[0.5], methods=["rrf"])
+    chance = table.groupby("agreement")["chance"].first()
+    # candidates: the 22 items outside the query's pair; 3 other pairs share its colour, 2 its texture, none both
+    assert chance["color"] == pytest.approx(6 / 22)
+    assert chance["texture"] == pytest.approx(4 / 22)
+    assert chance["both"] == 0.0
+    plain = evaluate_retrieval(_duplicated_pairs(), k=1, blocks=("a", "b"), alphas=[0.5], methods=["rrf"], groups=None)
+    assert plain.groupby("agreement")["chance"].first()["both"] == pytest.approx(1 / 23)
+
+
+def test_evaluation_reports_duplicates():
+    table = evaluate_retrieval(_duplicated_pairs(), k=1, blocks=("a", "b"), alphas=[0.5], methods=["rrf"])
+    assert table.attrs["duplicate_groups"] == 12 and table.attrs["duplicate_items"] == 24
+    assert table.attrs["conflicting_groups"] == 0 and table.attrs["unlabelled"] == 0
+
+
+def test_evaluation_k_bound_counts_the_query_content_group():
+    emb = _duplicated_pairs()
+    with pytest.raises(ParameterError, match=r"`k` must be < 22.*got 22"):
+        evaluate_retrieval(emb, k=22, blocks=("a", "b"), alphas=[0.5])
+    assert len(evaluate_retrieval(emb, k=21, blocks=("a", "b"), alphas=[0.5], methods=["rrf"]))
+
+
+def test_evaluation_leaves_unlabelled_items_out_as_queries_and_matches():
+    # labelled items at 0, 90, 180, 270 degrees; an unlabelled one 5 degrees from each
+    x = _unit([0.0, 90.0, 180.0, 270.0, 5.0, 95.0, 185.0, 275.0])
+    labels = {"color": ["a", "b", "a", "b", None, np.nan, "", " "], "texture": ["t", "t", "u", "u", "t", "t", "u", "u"]}
+    emb = Embeddings.from_arrays({"a": x, "b": x}, labels)
+    with pytest.warns(UserWarning, match="4 of 8 items lack"):
+        table = evaluate_retrieval(emb, k=1, blocks=("a", "b"), alphas=[0.5], methods=["rrf"], groups=None)
+    assert (table["n_queries"] == 4).all() and table.attrs["unlabelled"] == 4
+    p = table.fillna({"method": "-"}).set_index(["mode", "method", "agreement"])["precision"]
+    assert p.loc[("color", "-", "color")] == 0.0  # the nearest item is unlabelled: never a match
+    chance = table.groupby("agreement")["chance"].first()
+    assert chance["color"] == pytest.approx(1 / 7)  # one other labelled item shares the colour among 7 candidates
+    # texture is known for every item: a missing colour does not hide it (items 1, 4, 5 share item 0's texture)
+    assert chance["texture"] == pytest.approx(3 / 7)
+    assert chance["both"] == 0.0  # items 4-7 lack a colour: never a both-match
+
+
+def test_evaluation_without_any_labelled_item_is_a_parameter_error():
+    x = _unit([0.0, 90.0, 180.0])
+    emb = Embeddings.from_arrays({"a": x, "b": x}, {"color": [None, "", np.nan], "texture": ["t", "t", "u"]})
+    with pytest.raises(ParameterError, match="no item carries both"):
+        evaluate_retrieval(emb, k=1, blocks=("a", "b"))

@@ -98,8 +98,10 @@ def clustering_metrics(
         Unknown label column or fewer than 2 classes.
     ParameterError
         An invalid option (wrong type, out of range, unknown block),
-        ``min_cluster_size`` or ``min_samples`` larger than the number of
-        items, or (``space="umap"``) ``umap_neighbors``/``umap_components``
+        ``min_cluster_size`` above half the number of items (HDBSCAN, with
+        its default ``allow_single_cluster=False``, needs two clusters of
+        that size: otherwise every item is noise), ``min_samples`` not below
+        the number of items, or (``space="umap"``) ``umap_neighbors``/``umap_components``
         too large for the number of distinct vectors.
 
     Notes
@@ -132,10 +134,12 @@ def clustering_metrics(
     spaces = ["raw", "umap"] if space == "both" else [space]
     _, dup = split_groups(emb, rows, y, groups)
     n = len(rows)
-    if min_cluster_size > n:
+    if 2 * min_cluster_size > n:
+        # HDBSCAN (allow_single_cluster=False, its default) needs two clusters of min_cluster_size items each
         raise ParameterError(
-            f"`min_cluster_size`={min_cluster_size} exceeds the {n} items to cluster: every item would be "
-            "noise; lower `min_cluster_size`"
+            f"`min_cluster_size`={min_cluster_size} is above half of the {n} items to cluster: HDBSCAN needs at "
+            f"least two clusters of that size, so every item would be noise; lower `min_cluster_size` to at most "
+            f"{n // 2}"
         )
     if min_samples >= n:
         raise ParameterError(f"`min_samples`={min_samples} must be < the {n} items to cluster")

@@ -16,12 +16,13 @@ import pandas as pd
 from attr_utils.apps._ui import describe_row, error_html, info_html, label_column
 from attr_utils.apps.upload import MAX_UPLOAD_BYTES, Upload, UploadError, read_upload
 from attr_utils.apps.upload_button import UploadButton
+from attr_utils.retrieval.catalog import DEFAULT_METHOD
 from attr_utils.validation import check_choice, check_int, check_real
 
 __all__ = ["RetrievalApp", "query_matches", "query_precision", "retrieval_app"]
 
 MODE_OPTIONS = (("Colour", "color"), ("Texture", "texture"), ("Both", "both"))
-METHOD_OPTIONS = (("rank product", "rank"), ("reciprocal rank", "rrf"), ("linear mix", "linear"))
+METHOD_OPTIONS = (("reciprocal rank", "rrf"), ("rank product", "rank"), ("linear mix", "linear"))
 _MARK = {True: "\u2713", False: "\u2717"}  # check mark, cross
 
 
@@ -41,10 +42,12 @@ def query_matches(results: pd.DataFrame, query_labels: dict[str, object]) -> pd.
         One boolean column per label, one row per result (same order).
     """
     out = {}
+    shown = results.attrs.get("label_columns", {})  # a label named like a result column is shown as user_<name>
     for col, value in query_labels.items():
-        if col not in results.columns:
+        name = shown.get(col, col)
+        if name not in results.columns:
             raise KeyError(f"results have no label column {col!r}")
-        out[col] = results[col].to_numpy() == value
+        out[col] = results[name].to_numpy() == value
     return pd.DataFrame(out, index=results.index)
 
 
@@ -90,7 +93,7 @@ class RetrievalApp:
     mode : {"color", "texture", "both"}, default="both"
     alpha : float, default=0.5
         How much colour counts in ``"both"`` mode (1 = colour mode, 0 = texture mode).
-    method : {"rank", "rrf", "linear"}, default="rank"
+    method : {"rrf", "rank", "linear"}, default="rrf"
         How ``"both"`` combines colour and texture (see :func:`attr_utils.retrieval.search`).
     columns : int, default=4
         Result thumbnails per row.
@@ -130,7 +133,7 @@ class RetrievalApp:
         k: int = 8,
         mode: str = "both",
         alpha: float = 0.5,
-        method: str = "rank",
+        method: str = DEFAULT_METHOD,
         columns: int = 4,
         thumb: int = 128,
         blocks=None,
@@ -193,8 +196,9 @@ class RetrievalApp:
         help_text = widgets.HTML(
             info_html(
                 f"Colour search compares {blocks['color']} vectors, texture search {blocks['texture']} vectors; "
-                f"'both' asks for both at once: by default each item's colour rank and texture rank are "
-                f"multiplied (weighted by alpha, how much colour counts), so a result must be close in both. "
+                f"'both' asks for both at once: by default reciprocal-rank fusion adds 1/(60 + colour rank) and "
+                f"1/(60 + texture rank) (weighted by alpha, how much colour counts), so a result close in both "
+                f"collects both terms. "
                 f"Under each result, \u2713/\u2717 says whether its colour and texture labels match the query's. "
                 f"Uploads: one image, at most {self.max_upload_bytes // 1048576} MB."
             )
@@ -331,7 +335,7 @@ def retrieval_app(
     k: int = 8,
     mode: str = "both",
     alpha: float = 0.5,
-    method: str = "rank",
+    method: str = DEFAULT_METHOD,
     columns: int = 4,
     thumb: int = 128,
     blocks=None,

@@ -34,9 +34,12 @@ class Upload:
     """A checked upload: its file name (display only), bytes and decoded size."""
 
     name: str
-    data: bytes
+    data: bytes  # the file's bytes: never printed whole (see __repr__)
     width: int
     height: int
+
+    def __repr__(self) -> str:
+        return f"Upload(name={self.name!r}, size={len(self.data)} bytes, {self.width}x{self.height} px)"
 
 
 def _field(item, key):

@@ -12,6 +12,12 @@ as one line on stderr (advice naming a keyword argument is rewritten as the
 command's option, see :func:`~attr_utils.cli._common.cli_message`) with exit
 status 2. Commands neither catch nor re-raise library errors; anything else
 is a bug and keeps its traceback.
+
+Python warnings raised while a command runs are shown the same way, as one
+``warning: <message>`` line on stderr (not Python's ``file.py:LINE:
+XWarning: ...`` plus a source line); after :data:`WARNINGS_SHOWN` of one
+category the rest are counted in a closing line. This applies only inside
+:func:`main`: the library's warnings are unchanged for Python users.
 """
 
 from __future__ import annotations
@@ -20,10 +26,14 @@ import argparse
 import importlib
 import pkgutil
 import sys
+import warnings
 
 from attr_utils import __version__
 
-__all__ = ["build_parser", "main"]
+__all__ = ["WARNINGS_SHOWN", "build_parser", "main"]
+
+#: Warnings of one category shown during a command before the rest are only counted.
+WARNINGS_SHOWN = 5
 
 
 def _command_modules():
@@ -63,14 +73,28 @@ def main(argv: list[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return 2
+    counts: dict[str, int] = {}
+
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        name = getattr(category, "__name__", "Warning")
+        counts[name] = counts.get(name, 0) + 1
+        if counts[name] <= WARNINGS_SHOWN:
+            print(f"warning: {' '.join(str(message).split())}", file=sys.stderr)
+
     try:
-        return int(func(args) or 0)
+        with warnings.catch_warnings():  # restores warnings.showwarning when the command ends
+            warnings.showwarning = show_warning
+            return int(func(args) or 0)
     except AttrUtilsError as exc:
         print(f"attr-utils {args.command}: error: {cli_message(str(exc), args)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("attr-utils: interrupted", file=sys.stderr)
         return 130
+    finally:
+        for name, n in counts.items():
+            if n > WARNINGS_SHOWN:
+                print(f"warning: ... and {n - WARNINGS_SHOWN} more {name}(s) not shown", file=sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,7 +13,7 @@ from attr_utils.cli._common import (
     groups_from_args,
     warn_duplicates,
 )
-from attr_utils.cli.output import embedding_summary, print_json, provenance_header, records
+from attr_utils.cli.output import embedding_summary, print_json, print_skipped, provenance_header, records, skipped_records
 
 ORDER = 30
 
@@ -100,11 +100,13 @@ def run(args: argparse.Namespace) -> int:
                 "protocol": {"k": args.k, "folds": args.folds, "seed": args.seed, "metric": args.metric, "scaling": args.scaling},
                 "duplicates": duplicates_json(per_fold.attrs),
                 "embedding": embedding_summary(emb),
+                "skipped": skipped_records(emb.report.skipped),
             }
         )
         warn_duplicates(per_fold.attrs)
         return 0
     warn_duplicates(per_fold.attrs)
+    print_skipped(emb.report.skipped)
     print(provenance_header(emb))
     print(
         f"kNN accuracy for {args.label!r} (k={args.k}, {args.folds}-fold stratified CV, seed {args.seed}, "

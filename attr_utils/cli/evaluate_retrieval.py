@@ -7,11 +7,13 @@ import argparse
 from attr_utils.cli._common import (
     add_embedding_options,
     add_json_option,
+    duplicates_json,
     embed_from_args,
     positive_int,
     unit_interval,
+    warn_duplicates,
 )
-from attr_utils.cli.output import plain, print_json, records
+from attr_utils.cli.output import plain, print_json, print_skipped, records, skipped_records
 
 ORDER = 62
 
@@ -61,9 +63,11 @@ def run(args: argparse.Namespace) -> int:
         texture_label=args.texture_label, groups=None if args.groups == "none" else args.groups,
         max_queries=args.max_queries, seed=args.seed,
     )
+    warn_duplicates(table.attrs)
     if args.json:
         print_json(to_json(table, emb, catalog))
         return 0
+    print_skipped(emb.report.skipped)
     print(f"{emb.provenance} · colour {catalog.blocks['color']}, texture {catalog.blocks['texture']} · "
           f"k={args.k} · {int(table['n_queries'].iloc[0])} leave-one-out queries")
     wide = table.assign(method=table["method"].fillna("-")).pivot_table(
@@ -91,5 +95,8 @@ def to_json(table, emb, catalog) -> dict:
         "blocks": catalog.blocks,
         "n_queries": int(table["n_queries"].iloc[0]),
         "ceiling": {g: float(v) for g, v in table.groupby("agreement")["ceiling"].first().items()},
+        "unlabelled": int(table.attrs.get("unlabelled", 0)),
+        "duplicates": duplicates_json(table.attrs),
+        "skipped": skipped_records(emb.report.skipped),
         "rows": rows,
     }

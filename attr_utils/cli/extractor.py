@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from attr_utils.cli._common import add_embedding_options, add_json_option, embed_from_args, positive_int
-from attr_utils.cli.output import print_json
+from attr_utils.cli.output import print_json, print_skipped, skipped_records
 
 ORDER = 70
 
@@ -55,7 +55,7 @@ def run_build(args: argparse.Namespace) -> int:
         "examples": int(len(extractor.examples_)),
         "values": {str(v): int(c) for v, c in counts.items()},
         "threshold": extractor.threshold_,
-        "skipped": [{"path": s.path, "reason": s.reason} for s in emb.report.skipped],
+        "skipped": skipped_records(emb.report.skipped),
     }
     if args.json:
         print_json(summary)
@@ -63,4 +63,5 @@ def run_build(args: argparse.Namespace) -> int:
     print(f"{emb.provenance} · {extractor.label_!r} on {extractor.block_}, k={extractor.k}")
     print(f"{summary['examples']} examples of {len(counts)} values; unknown beyond distance {extractor.threshold_:.4f}")
     print(f"saved to {folder}")
+    print_skipped(emb.report.skipped)
     return 0

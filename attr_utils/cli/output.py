@@ -14,7 +14,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["embedding_summary", "plain", "print_json", "provenance_header", "records"]
+__all__ = ["embedding_summary", "plain", "print_json", "print_skipped", "provenance_header", "records", "skipped_records"]
+
+#: Skipped files listed one per line on stderr before "... and N more".
+SKIPPED_SHOWN = 20
 
 
 def plain(value):
@@ -86,3 +89,17 @@ def provenance_header(emb) -> str:
         f"{emb.provenance}\n{len(emb)} images ({rep.embedded} embedded now, {rep.cached} from cache, "
         f"{len(rep.skipped)} skipped)"
     )
+
+
+def skipped_records(skipped) -> list[dict]:
+    """Skipped files (:class:`attr_utils.embeddings.Skipped`) as ``[{"path", "reason"}]`` for ``--json``."""
+    return [{"path": str(s.path), "reason": str(s.reason)} for s in skipped]
+
+
+def print_skipped(skipped, *, limit: int = SKIPPED_SHOWN) -> None:
+    """List skipped files on stderr, one ``skipped PATH: REASON`` line each, the first ``limit`` of them."""
+    skipped = list(skipped)
+    for s in skipped[:limit]:
+        print(f"skipped {s.path}: {s.reason}", file=sys.stderr)
+    if len(skipped) > limit:
+        print(f"... and {len(skipped) - limit} more skipped (use --json for the full list)", file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import warnings
 
 from attr_utils.cli._common import (
     add_embedding_options,
@@ -11,7 +12,8 @@ from attr_utils.cli._common import (
     positive_int,
     unit_interval,
 )
-from attr_utils.cli.output import plain, print_json, records
+from attr_utils.cli.output import plain, print_json, print_skipped, records, skipped_records
+from attr_utils.retrieval.catalog import DEFAULT_METHOD, METHODS
 
 ORDER = 60
 
@@ -31,12 +33,13 @@ def register(subparsers) -> None:
         ),
     )
     p.add_argument("data", help="catalog: folder of images, CSV manifest, or Kaggle styles.csv")
-    p.add_argument("--query", required=True, help="query image file")
+    p.add_argument("--query", required=True, action="append",
+                   help="query image file; repeat for several queries (unreadable ones are listed as skipped)")
     p.add_argument("--mode", choices=["color", "texture", "both"], default="both", help="what to match (default: both)")
     p.add_argument("--alpha", type=unit_interval, default=0.5,
                    help="how much colour counts in mode both, in [0, 1]: 1 = colour mode, 0 = texture mode (default: 0.5)")
-    p.add_argument("--method", choices=["rank", "rrf", "linear"], default="rank",
-                   help="how mode both combines colour and texture (default: rank)")
+    p.add_argument("--method", choices=list(METHODS), default=DEFAULT_METHOD,
+                   help=f"how mode both combines colour and texture (default: {DEFAULT_METHOD}, reciprocal-rank fusion)")
     p.add_argument("--include-self", action="store_true",
                    help="keep catalog items with the query's content hash (by default they are left out)")
     p.add_argument("-k", type=positive_int, default=10, help="number of results (default: 10)")
@@ -52,18 +55,26 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from attr_utils.embeddings import Skipped
     from attr_utils.errors import ImageDecodeError
     from attr_utils.retrieval.catalog import Catalog
 
-    query = Path(args.query)
-    if not query.is_file():  # fail before embedding the whole catalog
-        raise ImageDecodeError(f"cannot read query image {args.query!r}: no such file")
+    missing = [Skipped(q, "no such file") for q in args.query if not Path(q).is_file()]
+    queries = [q for q in args.query if Path(q).is_file()]
+    if not queries:  # fail before embedding the whole catalog
+        first = missing[0]
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise ImageDecodeError(f"cannot read query image {first.path!r}: no such file{more}")
     emb = embed_from_args(args, args.data)
     blocks = {m: b for m, b in (("color", args.color_block), ("texture", args.texture_block)) if b}
     catalog = Catalog(emb, blocks=blocks or None, index=args.index, cache_dir=args.cache_dir)
-    result = catalog.search(str(query), mode=args.mode, alpha=args.alpha, method=args.method, k=args.k,
-                            exclude_self=not args.include_self)
-    labels = list(emb.label_columns)
+    # a list of queries: unreadable images are skipped and reported; none readable raises ImageDecodeError
+    with warnings.catch_warnings():  # the skipped queries are listed below, one line each
+        warnings.filterwarnings("ignore", message=r"\d+ of \d+ queries skipped")
+        result = catalog.search(queries, mode=args.mode, alpha=args.alpha, method=args.method, k=args.k,
+                                exclude_self=not args.include_self)
+    skipped = missing + list(result.attrs.get("skipped", []))
+    labels = result.attrs["label_columns"]  # {user column: its name in the result} (collisions as user_<name>)
     shown = ["rank", "path", "score", "distance_color", "distance_texture"]
     if args.json:
         print_json({
@@ -76,15 +87,21 @@ def run(args: argparse.Namespace) -> int:
             "exclude_self": not args.include_self,
             "blocks": catalog.blocks,
             "index": catalog.kind,
+            "queries": [q for q in queries if q not in {s.path for s in skipped}],
             "results": [
-                {**{c: r[c] for c in shown}, "labels": {c: plain(r[c]) for c in labels}}
-                for r in records(result, [*shown, *labels])
+                {"query": r["query_path"], **{c: r[c] for c in shown},
+                 "labels": {c: plain(r[s]) for c, s in labels.items()}}
+                for r in records(result, ["query_path", *shown, *labels.values()])
             ],
+            "skipped": skipped_records(skipped),
         })
         return 0
     print(f"{emb.provenance} · colour {catalog.blocks['color']}, texture {catalog.blocks['texture']} · "
-          f"mode {args.mode}" + (f" ({args.method} fusion, alpha {args.alpha:g})" if args.mode == "both" else "")
-          + ("" if args.include_self else f" · {result.attrs['excluded']} item(s) with the query's content left out"))
-    print(result[[*shown, *labels]].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+          f"mode {args.mode}" + (f" ({args.method} fusion, alpha {args.alpha:g})" if args.mode == "both" else ""))
+    for i, part in result.groupby("query", sort=False):
+        left_out = "" if args.include_self else (
+            f" · {result.attrs['excluded'][i]} item(s) with the query's content left out")
+        print(f"query {part['query_path'].iloc[0]}{left_out}")
+        print(part[[*shown, *labels.values()]].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print_skipped(skipped)
     return 0
-

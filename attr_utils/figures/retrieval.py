@@ -22,7 +22,7 @@ def precision_vs_alpha(results: pd.DataFrame, *, method: str | None = None, titl
         Output of :func:`attr_utils.retrieval.evaluate_retrieval`.
     method : {"rank", "rrf", "linear"}, optional
         Which combination's sweep to draw when ``results`` holds several;
-        default: the library's default method (``"rank"``) if present.
+        default: the library's default method (``"rrf"``) if present.
     title : str, optional
         Figure title; the backbone and weights are always appended.
     error : bool, default=True

@@ -205,7 +205,7 @@ def _table2(result: Reproduction, best: dict, dims, seed: int, n_jobs: int) -> N
 
 
 def _figure6(result: Reproduction, best: dict, n_queries: int, seed: int) -> None:
-    from attr_utils.retrieval.catalog import Catalog, evaluate_retrieval
+    from attr_utils.retrieval.catalog import DEFAULT_METHOD, Catalog, evaluate_retrieval
 
     blocks = {"color": best.get("color"), "texture": best.get("texture")}
     rows = []
@@ -230,7 +230,7 @@ def _figure6(result: Reproduction, best: dict, n_queries: int, seed: int) -> Non
         if {"color", "texture"} <= set(emb.label_columns) and "retrieval_score" not in result.status:
             try:
                 result.retrieval_score = evaluate_retrieval(catalog, k=min(10, len(emb) - 1), alphas=[0.5],
-                                                            methods=["rank"], seed=seed)
+                                                            methods=[DEFAULT_METHOD], seed=seed)
             except (AttrUtilsError, ValueError) as exc:
                 result.status["retrieval_score"] = f"not computable: {exc}"
     result.figure6 = pd.DataFrame(rows)

@@ -23,7 +23,7 @@ __getattr__, __dir__, __all__ = lazy.attach(
     __name__,
     submodules=["catalog", "extractor", "index", "index_from_cache"],
     submod_attrs={
-        "catalog": ["DEFAULT_ALPHA", "DEFAULT_METHOD", "METHODS", "MODES", "RRF_K", "Catalog", "default_alphas",
+        "catalog": ["DEFAULT_ALPHA", "DEFAULT_METHOD", "METHODS", "MODES", "RESULT_COLUMNS", "RRF_K", "Catalog", "default_alphas",
                     "evaluate_retrieval", "resolve_blocks", "search"],
         "extractor": ["AttributeExtractor"],
         "index": ["ExactIndex", "IVFIndex", "HNSWIndex", "build_index", "load_index"],

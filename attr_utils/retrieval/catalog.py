@@ -19,19 +19,20 @@ of random pairs of catalog items (``scale_pairs``, default 10,000)
 (IQR = interquartile range; the standard deviation, then 1, if the IQR is 0).
 Combining them (``mode="both"``)
 --------------------------------
-The default ``method="rank"`` asks for both attributes at once: every
+The default ``method="rrf"`` asks for both attributes at once: every
 catalog item gets its rank in colour (``r_c``, 1 = closest) and in texture
 (``r_t``) among the items searched, and
 
-    score = alpha * log(r_c) + (1 - alpha) * log(r_t)
+    score = -(alpha / (60 + r_c) + (1 - alpha) / (60 + r_t))
 
-(a weighted product of ranks; lower is better). An item must be near the
-query in *both* blocks to score well: being the very closest in colour cannot
-make up for a texture rank in the thousands, which a sum of distances allows.
-Ranks need no scale, so the method has no parameter to tune per catalog.
-``method="rrf"`` is weighted reciprocal-rank fusion,
-``-(alpha / (60 + r_c) + (1 - alpha) / (60 + r_t))``, and
-``method="linear"`` keeps the earlier standardised mix
+(weighted reciprocal-rank fusion, Cormack, Clarke and Buettcher, SIGIR 2009,
+with their constant 60, not tuned here; lower is better). An item near the
+query in *both* blocks collects both terms; being the very closest in colour
+earns at most one. Ranks need no scale, so nothing is tuned per catalog.
+``method="rank"`` is the weighted product of ranks,
+``alpha * log(r_c) + (1 - alpha) * log(r_t)`` (the first default: chosen on
+one catalog, then beaten by reciprocal-rank fusion on every catalog it was not
+chosen on), and ``method="linear"`` keeps the earlier standardised mix
 
     score = alpha * z_color + (1 - alpha) * z_texture,
 
@@ -67,12 +68,12 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from attr_utils.embeddings import Embeddings, Skipped
+from attr_utils.embeddings import Embeddings, Skipped, user_column_name
 from attr_utils.errors import BackboneError, DatasetError, ImageDecodeError, ParameterError, QueryError, WeightsError
 from attr_utils.retrieval.index import AUTO_EXACT_MAX, build_index, normalize_rows, resolve_kind
 from attr_utils.validation import check_choice, check_int, check_real, check_seed
 
-__all__ = ["DEFAULT_ALPHA", "DEFAULT_METHOD", "METHODS", "MODES", "RRF_K", "Catalog", "default_alphas", "evaluate_retrieval",
+__all__ = ["DEFAULT_ALPHA", "DEFAULT_METHOD", "METHODS", "MODES", "RESULT_COLUMNS", "RRF_K", "Catalog", "default_alphas", "evaluate_retrieval",
            "resolve_blocks", "search"]
 
 MODES = ("color", "texture", "both")
@@ -81,8 +82,10 @@ METHODS = ("rank", "rrf", "linear")
 #: The constant of reciprocal-rank fusion (Cormack, Clarke and Buettcher, SIGIR 2009), not tuned here.
 RRF_K = 60
 #: What a user gets without options (chosen by measurement, ``docs/retrieval.md``).
-DEFAULT_METHOD = "rank"
+DEFAULT_METHOD = "rrf"
 DEFAULT_ALPHA = 0.5
+#: The columns :meth:`Catalog.search` computes; a catalog label column of the same name is shown as ``user_<name>``.
+RESULT_COLUMNS = ("query", "query_path", "rank", "row", "path", "distance_color", "distance_texture", "score")
 _BLOCK_KEYS = {"color": "color", "colour": "color", "texture": "texture"}
 
 
@@ -383,23 +386,28 @@ class Catalog:
 
     def _search_many(self, queries, options: dict) -> pd.DataFrame:
         """One table for a list of queries; an image that cannot be read is skipped and reported."""
-        frames, skipped = [], []
+        frames, skipped, excluded = [], [], {}
         for i, query in enumerate(queries):
             try:
                 part = self._search_one(query, **options)
             except ImageDecodeError as exc:
-                skipped.append(Skipped(_query_name(query, i), str(exc)))
+                skipped.append(Skipped(_query_name(query, i), _bare_reason(str(exc))))
                 continue
+            excluded[i] = part.attrs["excluded"]
             part.insert(0, "query_path", _query_name(query, i))
             part.insert(0, "query", i)
             frames.append(part)
+        if not frames and skipped:  # like embed_images and predict: nothing usable is an error
+            first = skipped[0]
+            more = f" (and {len(skipped) - 1} more unusable)" if len(skipped) > 1 else ""
+            raise ImageDecodeError(f"no usable image: cannot use image {first.path!r}: {first.reason}{more}")
         if frames:
             out = pd.concat(frames, ignore_index=True)
         else:
-            out = pd.DataFrame(columns=["query", "query_path", "rank", "row", "path", "distance_color",
-                                        "distance_texture", "score", *self.emb.label_columns])
-        out.attrs.update(self._attrs(mode=options["mode"], alpha=options["alpha"], method=options["method"],
-                                     k=options["k"], skipped=skipped))
+            out = pd.DataFrame(columns=[*RESULT_COLUMNS, *self.result_label_columns().values()])
+        out.attrs.update(self._attrs(mode=options["mode"], alpha=options["alpha"],
+                                     method=options["method"] if options["mode"] == "both" else None,
+                                     k=options["k"], skipped=skipped, excluded=excluded))
         if skipped:
             first = skipped[0]
             warnings.warn(f"{len(skipped)} of {len(queries)} queries skipped (first: {first.path}: {first.reason}); "
@@ -431,10 +439,27 @@ class Catalog:
             "distance_texture": dist["texture"][order],
             "score": score[order],
         })
-        for col in self.emb.label_columns:
-            out[col] = table[col].to_numpy()
+        for col, shown in self.result_label_columns().items():
+            out[shown] = table[col].to_numpy()
         out.attrs.update(self._attrs(mode=mode, alpha=alpha, method=method if mode == "both" else None, k=k,
                                      excluded=len(drop)))
+        return out
+
+    def result_label_columns(self) -> dict[str, str]:
+        """``{label column: its name in search results}``.
+
+        A label column named like a computed result column (:data:`RESULT_COLUMNS`:
+        ``rank``, ``score``, ``path``...) is shown as ``user_<name>``
+        (:func:`attr_utils.embeddings.user_column_name`), so it never
+        overwrites the computed value.
+        """
+        labels = list(self.emb.label_columns)
+        out = {}
+        for col in labels:
+            if col in RESULT_COLUMNS:
+                out[col] = user_column_name(col, [*RESULT_COLUMNS, *labels, *out.values()])
+            else:
+                out[col] = col
         return out
 
     def _attrs(self, **extra) -> dict:
@@ -442,8 +467,16 @@ class Catalog:
         return {
             "backbone": e.backbone, "weights": e.weights, "weights_label": e.weights_label, "pretrained": e.pretrained,
             "provenance": e.provenance, "color_block": self.blocks["color"], "texture_block": self.blocks["texture"],
-            "index": self.kind, **extra,
+            "index": self.kind, "label_columns": self.result_label_columns(), **extra,
         }
+
+
+def _bare_reason(message: str) -> str:
+    """The reason of an image error without its "no usable image: cannot use image 'NAME': " preamble."""
+    import re
+
+    found = re.match(r"(?:no usable image: )?cannot use image (?:'[^']*'|\"[^\"]*\"): (.*)", message, re.S)
+    return found.group(1) if found else message
 
 
 def _query_name(query, i: int) -> str:
@@ -485,12 +518,12 @@ def search(emb, query, *, mode: str = "both", alpha: float = DEFAULT_ALPHA, meth
     alpha : float, default=0.5
         How much colour counts in ``mode="both"``, in [0, 1]: 1 ranks exactly
         as colour mode, 0 exactly as texture mode.
-    method : {"rank", "rrf", "linear"}, default="rank"
-        How ``mode="both"`` combines: ``"rank"`` scores
+    method : {"rank", "rrf", "linear"}, default="rrf"
+        How ``mode="both"`` combines: ``"rrf"`` is weighted reciprocal-rank
+        fusion, ``-(alpha / (60 + colour rank) + (1 - alpha) / (60 + texture rank))``
+        (constant 60 from Cormack et al. 2009, not tuned); ``"rank"`` scores
         ``alpha * log(colour rank) + (1 - alpha) * log(texture rank)`` (a
-        weighted product of ranks: an item must be close in both);
-        ``"rrf"`` is weighted reciprocal-rank fusion (constant 60);
-        ``"linear"`` mixes the standardised distances. The default was
+        weighted product of ranks); ``"linear"`` mixes the standardised distances. The default was
         chosen by the measurements in ``docs/retrieval.md``.
     k : int, default=10
         Results returned (per query).
@@ -598,30 +631,41 @@ def evaluate_retrieval(
     pandas.DataFrame
         Tidy: one row per (mode, method, alpha, agreement) with ``precision``
         (mean over queries), ``sem`` (its standard error), ``chance``
-        (expected precision of a random ranking), ``ceiling`` (the best
+        (expected precision of a random ranking of each query's candidates:
+        the share of the items outside its content group that match it,
+        averaged over queries), ``ceiling (the best
         precision possible: the mean of ``min(k, matching items)/k``),
         ``default`` (True for the rows a user gets without options: colour
         mode, texture mode, and ``both`` with the default method and alpha),
         ``k``, ``n_queries``, ``color_block``, ``texture_block``,
         ``backbone``, ``weights``. ``method`` is None for the single modes.
-        ``.attrs`` carries the provenance.
+        ``.attrs`` carries the provenance, ``unlabelled`` (items left out as
+        queries) and the duplicate report (``duplicate_groups``,
+        ``duplicate_items``, ``conflicting_groups``; see
+        :func:`attr_utils.duplicates.duplicate_summary`).
 
     Raises
     ------
     ParameterError
         Invalid ``k``, ``alphas``, ``methods``, ``max_queries``, ``seed`` or
-        ``batch_size``, or a catalog too small for ``k``.
+        ``batch_size``; ``k`` at or above the number of candidates a query
+        has (n minus its content group); no item with both labels.
+
+    Warns
+    -----
+    UserWarning
+        Items without a colour or texture label (None, NaN, empty): they are
+        not used as queries and never count as matches (they stay in the
+        catalog as candidates).
     KeyError
         A missing label column (the message lists the available ones).
     """
-    from attr_utils.duplicates import resolve_groups
+    from attr_utils.duplicates import duplicate_summary, resolve_groups
 
     catalog = emb if isinstance(emb, Catalog) else Catalog(emb, blocks=blocks, index="exact", seed=seed)
     emb = catalog.emb
     k = check_int("k", k, min=1)
     n = len(catalog)
-    if k > n - 1:
-        raise ParameterError(f"`k` must be <= n - 1 = {n - 1} for leave-one-out evaluation, got {k}")
     alphas = default_alphas() if alphas is None else np.asarray(
         [check_real("alpha", a, min=0.0, max=1.0) for a in np.atleast_1d(alphas)], dtype=float)
     if len(alphas) == 0:
@@ -634,14 +678,30 @@ def evaluate_retrieval(
     seed = check_seed(seed)
     batch_size = check_int("batch_size", batch_size, min=1)
     group = resolve_groups(emb, groups)
-    labels = {"color": pd.factorize(emb.labels(color_label))[0], "texture": pd.factorize(emb.labels(texture_label))[0]}
-    labels["both"] = labels["color"] * (labels["texture"].max() + 1) + labels["texture"]
-    queries = np.arange(n)
-    if max_queries is not None and max_queries < n:
-        queries = np.sort(np.random.default_rng(seed).choice(n, max_queries, replace=False))
+    # unlabelled items (None, NaN, empty) get code -1: they are never queries and never count as matches
+    labels = {"color": _label_codes(emb.labels(color_label)), "texture": _label_codes(emb.labels(texture_label))}
+    labels["both"] = np.where((labels["color"] < 0) | (labels["texture"] < 0), -1,
+                              labels["color"] * (labels["texture"].max() + 1) + labels["texture"])
+    labelled = np.flatnonzero(labels["both"] >= 0)
+    unlabelled = n - len(labelled)
+    if len(labelled) == 0:
+        raise ParameterError(f"no item carries both a {color_label!r} and a {texture_label!r} label; nothing to evaluate")
+    if unlabelled:
+        warnings.warn(f"{unlabelled} of {n} items lack a {color_label!r} or {texture_label!r} label: they are not "
+                      "used as queries and never count as matches on the missing label", stacklevel=2)
+    # every query's candidates are the items outside its content group
+    group_sizes = np.bincount(pd.factorize(group)[0])[pd.factorize(group)[0]]
+    candidates = n - int(group_sizes[labelled].max())
+    if k >= candidates:
+        raise ParameterError(f"`k` must be < {candidates}, the items a query can retrieve (n = {n} minus its largest "
+                             f"content group), got {k}")
+    queries = labelled
+    if max_queries is not None and max_queries < len(labelled):
+        queries = np.sort(np.random.default_rng(seed).choice(labelled, max_queries, replace=False))
     runs = [("color", None, 1.0), ("texture", None, 0.0)] + [("both", m, float(a)) for m in methods for a in alphas]
     hits = {(mode, m, a, g): [] for mode, m, a in runs for g in ("color", "texture", "both")}
     best = {g: [] for g in ("color", "texture", "both")}
+    base = {g: [] for g in ("color", "texture", "both")}
     xc, xt = catalog._vectors["color"], catalog._vectors["texture"]
     for s in range(0, len(queries), batch_size):
         q = queries[s : s + batch_size]
@@ -651,6 +711,7 @@ def evaluate_retrieval(
         same = {g: (labels[g][q][:, None] == labels[g][None, :]) & ~out for g in ("color", "texture", "both")}
         for g in best:
             best[g].append(np.minimum(same[g].sum(axis=1), k) / k)
+            base[g].append(same[g].sum(axis=1) / (~out).sum(axis=1))  # a random ranking of the candidates
         for mode, m, a in runs:
             score = _combine("linear" if mode != "both" else m, a, zc, zt)
             score = np.where(out, np.inf, score)
@@ -662,8 +723,7 @@ def evaluate_retrieval(
             hits[(mode, m, a, "both")].append((c & t).mean(axis=1))
     chance, ceiling = {}, {}
     for g in ("color", "texture", "both"):
-        counts = np.bincount(labels[g])
-        chance[g] = float(np.mean((counts[labels[g][queries]] - 1) / (n - 1)))
+        chance[g] = float(np.concatenate(base[g]).mean())
         ceiling[g] = float(np.concatenate(best[g]).mean())
     rows = []
     for (mode, m, a, g), parts in hits.items():
@@ -677,6 +737,15 @@ def evaluate_retrieval(
             "texture_block": catalog.blocks["texture"], "backbone": emb.backbone, "weights": emb.weights,
         })
     out = pd.DataFrame(rows)
+    both_names = np.where(labels["both"] >= 0, labels["both"].astype(object), None)
     out.attrs.update(catalog._attrs(k=k, color_label=color_label, texture_label=texture_label,
-                                    groups=groups if groups is None or isinstance(groups, str) else "custom"))
+                                    groups=groups if groups is None or isinstance(groups, str) else "custom",
+                                    unlabelled=unlabelled, **duplicate_summary(group, both_names)))
     return out
+
+
+def _label_codes(values) -> np.ndarray:
+    """Integer codes of labels, -1 for a missing one (None, NaN, empty or blank string)."""
+    values = pd.Series(np.asarray(values, dtype=object))
+    blank = values.map(lambda v: isinstance(v, str) and not v.strip())
+    return pd.factorize(values.mask(blank))[0]

@@ -49,6 +49,7 @@ from attr_utils.embeddings import Embeddings
 from attr_utils.errors import (
     BackboneError,
     DatasetError,
+    ImageDecodeError,
     MissingFileError,
     NotFittedError,
     ParameterError,
@@ -220,10 +221,23 @@ class AttributeExtractor:
         Returns
         -------
         self
+
+        Raises
+        ------
+        ImageDecodeError
+            No image of the dataset could be read (the message names the
+            first skipped file and its reason).
+        DatasetError
+            No example carries a label in ``label``.
         """
         self._validate_params()
         label = label or "label"
         emb = X if isinstance(X, Embeddings) else self._embed_dataset(X, label)
+        if len(emb) == 0 and emb.report.skipped:
+            skipped = emb.report.skipped
+            more = f" and {len(skipped) - 1} more" if len(skipped) > 1 else ""
+            raise ImageDecodeError(f"no image could be read: {len(skipped)} file(s) skipped "
+                                   f"({skipped[0].path}: {skipped[0].reason}{more})")
         values = emb.labels(label)
         keep = pd.notna(values)
         if not keep.all():
