@@ -86,7 +86,7 @@ class LocalRunner:
         hashes, skipped, computed = embedder.fill(dataset.paths, progress=progress)
         kept = sum(h is not None for h in hashes)
         report = EmbedReport(
-            images=len(dataset),
+            images=len(dataset) + len(dataset.skipped),  # every listed input: embedded + cached + skipped
             embedded=computed,
             cached=kept - computed,
             skipped=tuple(list(dataset.skipped) + skipped),

@@ -44,7 +44,9 @@ class EmbedReport:
     Attributes
     ----------
     images : int
-        Images found in the dataset (decodable or not).
+        Inputs the dataset listed, usable or not: ``embedded + cached +
+        len(skipped)`` (files the reader already left out, such as a
+        missing file or a manifest row it could not use, count too).
     embedded : int
         Images that went through the network in this run.
     cached : int

@@ -206,7 +206,7 @@ def test_cli_evaluate_label_never_gains_a_joined_class(tmp_path, mean_colour_net
     common = ["--weights", "random", "--cache-dir", str(tmp_path / "cache"), "--json"]
     assert main(["evaluate", str(manifest), "--label", "color", *common]) == 0, capsys.readouterr().err
     out = json.loads(capsys.readouterr().out)
-    assert out["embedding"]["images"] == 12 and out["embedding"]["skipped"] == 2
+    assert out["embedding"]["images"] == 14 and out["embedding"]["skipped"] == 2  # every row counted once
 
 
 def test_every_row_rejected_is_one_clear_error(tmp_path):

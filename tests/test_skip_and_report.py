@@ -149,3 +149,16 @@ def test_cli_embed_nothing_usable_exits_2(files, tmp_path, capsys):
     code = main(["embed", str(folder), "--weights", "random", "--cache-dir", str(tmp_path / "cache")])
     err = capsys.readouterr().err
     assert code == 2 and "none of the 2 images" in err
+
+
+def test_report_counts_every_listed_input_once(tmp_path, mean_colour_network):
+    """images == embedded + cached + skipped, a missing file (left out by the reader) included."""
+    from tests.conftest import make_image
+
+    (tmp_path / "img").mkdir()
+    for name, rgb in [("a.png", (200, 0, 0)), ("b.png", (0, 0, 200))]:
+        make_image(tmp_path / "img" / name, rgb)
+    (tmp_path / "img" / "empty.png").write_bytes(b"")
+    (tmp_path / "m.csv").write_text("file,color\nimg/a.png,red\nimg/b.png,blue\nimg/empty.png,red\nimg/missing.png,blue\n")
+    rep = au.embed(tmp_path / "m.csv", weights="random:0", cache_dir=tmp_path / "cache", progress=False).report
+    assert (rep.images, rep.embedded + rep.cached, len(rep.skipped)) == (4, 2, 2)

@@ -283,7 +283,7 @@ class DaskRunner:
         embedder.engine_used = "+".join(sorted(reasons))
         embedder.engine_reason = "; ".join(f"{k}: {v}" for k, v in sorted(reasons.items()))
         report = DistributedEmbedReport(
-            images=len(dataset),
+            images=len(dataset) + len(dataset.skipped),  # every listed input: embedded + cached + skipped
             embedded=computed,
             cached=kept - computed,
             skipped=tuple(skipped),
