@@ -266,8 +266,14 @@ class Embedder:
         return self.model(images)
 
     # -- pipeline --------------------------------------------------------
-    def _decode(self, source) -> np.ndarray:
-        return to_model_input(decode_image(source, size=self.spec.input_size), size=self.spec.input_size, resize=self.resize)
+    def decode(self, source, *, name: str | None = None) -> np.ndarray:
+        """The network's input for one image: decoded (colour-managed), resized, uint8 ``(size, size, 3)``.
+
+        ``source`` is a path, bytes or a PIL image; ``name`` is what warnings
+        call it. Raises :class:`ImageDecodeError` when it cannot be decoded.
+        """
+        image = decode_image(source, size=self.spec.input_size, name=name)
+        return to_model_input(image, size=self.spec.input_size, resize=self.resize)
 
     def _producer(self, todo: list[tuple[str, str]], out: queue.Queue, bad: dict[str, str], stop: threading.Event) -> None:
         hashes: list[str] = []
@@ -281,7 +287,7 @@ class Embedder:
                     if bytes_sha256(data) != h:
                         bad[h] = "file changed while embedding; run again"
                         continue
-                    arrays.append(self._decode(data))
+                    arrays.append(self.decode(data, name=path))
                     hashes.append(h)
                 except ImageDecodeError as exc:
                     bad[h] = str(exc)
@@ -395,7 +401,7 @@ class Embedder:
             name, key, reason = _query_key(i, image)
             if reason is None:
                 try:
-                    array = self._decode(image)
+                    array = self.decode(image)
                 except ImageDecodeError as exc:
                     reason = str(exc)
             if reason is not None:

@@ -199,7 +199,7 @@ def _color_managed(img: Image.Image, icc: bytes, name: str) -> Image.Image:
     return out
 
 
-def decode_image(source: str | os.PathLike | bytes | Image.Image, *, size: int = 224) -> Image.Image:
+def decode_image(source: str | os.PathLike | bytes | Image.Image, *, size: int = 224, name: str | None = None) -> Image.Image:
     """Decode ``source`` into an RGB :class:`PIL.Image.Image`.
 
     Parameters
@@ -209,6 +209,10 @@ def decode_image(source: str | os.PathLike | bytes | Image.Image, *, size: int =
     size : int, default=224
         Target side; JPEGs much larger than this are decoded at a reduced
         DCT scale that still leaves at least ``size`` pixels per side.
+    name : str, optional
+        What warnings call the image (default: its path; ``"image"`` for
+        bytes and PIL images): callers that read a file's bytes themselves
+        pass its path.
 
     Returns
     -------
@@ -227,6 +231,7 @@ def decode_image(source: str | os.PathLike | bytes | Image.Image, *, size: int =
     ImageDecodeError
         Empty, truncated or non-image data, or more than ``MAX_PIXELS`` pixels.
     """
+    shown = name
     name = "image"
     if isinstance(source, Image.Image):
         img = source
@@ -255,7 +260,7 @@ def decode_image(source: str | os.PathLike | bytes | Image.Image, *, size: int =
     except Exception:  # broken EXIF must not lose an otherwise good image
         pass
     if icc:
-        img = _color_managed(img, bytes(icc), name)
+        img = _color_managed(img, bytes(icc), shown or name)
     return _to_rgb(img)
 
 

@@ -100,7 +100,7 @@ def bench_engines(name: str, folder: Path, batch_size: int, engines: list[str], 
             model(np.zeros((batch_size, 224, 224, 3), dtype=np.uint8))
             embedders[engine] = (e, model, round(time.perf_counter() - t, 2))
             if inputs is None:
-                inputs = np.stack([e._decode(p) for p in paths])
+                inputs = np.stack([e.decode(p) for p in paths])
         best = {engine: {"bare": float("inf"), "cold": float("inf")} for engine in engines}
         for _ in range(rounds):
             for engine in engines:
@@ -200,7 +200,7 @@ def bench_backbone(name: str, folder: Path, batch_size: int) -> dict:
         warm = time.perf_counter() - t
         assert again.report.embedded == 0
 
-    decoded = np.stack([embedder._decode(p) for p in paths])
+    decoded = np.stack([embedder.decode(p) for p in paths])
     x = embedder.spec.preprocess(decoded.astype(np.float32))
     model.model.predict_on_batch(x[:batch_size])
     t = time.perf_counter()

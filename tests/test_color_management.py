@@ -117,5 +117,17 @@ def test_embedder_input_uses_the_managed_colours(tmp_path):
     path = tmp_path / "adobe.png"
     Image.new("RGB", (8, 8), ADOBE_GREEN).save(path, icc_profile=adobe_rgb_1998())
     embedder = Embedder("resnet50", "random:0", cache_dir=tmp_path / "cache")
-    arr = embedder._decode(str(path))
+    arr = embedder.decode(str(path))
     assert np.abs(arr[112, 112].astype(int) - SRGB_GREEN).max() <= 3
+
+
+def test_profile_warning_names_the_file_the_embedder_read(tmp_path):
+    """The embedder decodes the bytes it hashed: the warning still names the file, not "image"."""
+    from attr_utils.embedder import Embedder
+    from attr_utils.images import ColorProfileWarning
+
+    path = tmp_path / "broken_profile.png"
+    Image.new("RGB", (8, 8), (0, 200, 40)).save(path, icc_profile=b"not an icc profile")
+    embedder = Embedder("resnet50", "random:0", cache_dir=tmp_path / "cache")
+    with pytest.warns(ColorProfileWarning, match="broken_profile.png"):
+        embedder.decode(path.read_bytes(), name=str(path))

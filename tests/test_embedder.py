@@ -51,7 +51,7 @@ def test_taps_equal_truncated_models(reference, tmp_path):
 
     embedder = Embedder("resnet50", "random", cache_dir=tmp_path)
     full = embedder.model.model
-    images = np.stack([embedder._decode(p) for p in reference.paths[:3]])
+    images = np.stack([embedder.decode(p) for p in reference.paths[:3]])
     x = embedder.spec.preprocess(images.astype(np.float32))
     for tap in embedder.spec.taps[:3]:
         truncated = keras.Model(full.input, full.get_layer(tap.layer).output)
