@@ -78,3 +78,16 @@ def test_cli_shows_python_warnings_as_one_line(monkeypatch, capsys):
     assert len(err) == WARNINGS_SHOWN + 2
     assert not any("UserWarning:" in line or ".py:" in line for line in err)
     assert warnings.showwarning is before  # the library's warnings are untouched outside the command
+
+
+def test_api_keyword_advice_reads_as_options():
+    """The offline-weights advice names --weights/--backbone on the command line, not weights='...'."""
+    import argparse
+
+    from attr_utils.cli._common import cli_message
+
+    args = argparse.Namespace(weights=None, backbone="resnet50", folds=5)
+    text = "pass weights='random' (seeded), or backbone='efficientnet-lite0'; lower `folds`; keep seed='x'"
+    assert cli_message(text, args) == (
+        "pass --weights random (seeded), or --backbone efficientnet-lite0; lower --folds; keep seed='x'"
+    )

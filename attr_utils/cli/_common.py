@@ -145,7 +145,8 @@ def cli_message(text: str, args: argparse.Namespace | None = None) -> str:
 
     Library messages name keyword arguments (``drop_small_classes=True``,
     "lower `folds`"); on the command line the same advice is an option
-    (``--drop-small-classes``, "lower --folds"). Only names that are options
+    (``--drop-small-classes``, "lower --folds", ``weights='random'`` ->
+    ``--weights random``). Only names that are options
     of the running command are rewritten, and only in advice ("pass X=True",
     "lower/raise `X`"), so the rest of the message stays as the API says it.
     """
@@ -154,6 +155,7 @@ def cli_message(text: str, args: argparse.Namespace | None = None) -> str:
     for dest in vars(args):
         flag = "--" + dest.replace("_", "-")
         text = re.sub(rf"\b{re.escape(dest)}=True\b", flag, text)
+        text = re.sub(rf"\b{re.escape(dest)}='([^']*)'", rf"{flag} \1", text)
         text = re.sub(rf"\b(lower|raise|increase|decrease) `{re.escape(dest)}`", rf"\1 {flag}", text)
         text = text.replace(f"or pass {dest}=None", f"or pass {flag} none")
     return text
