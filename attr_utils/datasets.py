@@ -560,7 +560,7 @@ def _looks(values: list[str]) -> str:
     if not sample:
         return "the path column is empty"
     if all("://" in v for v in sample):
-        return "they are URLs, not local files; choose the column with local paths with path_column= (CLI: --path-column)"
+        return "they are URLs, not local files; choose the column with local paths: load_dataset(..., path_column=NAME), then embed the Dataset (CLI: --path-column NAME)"
     if any(re.match(r"^[A-Za-z]:[\\/]", v) or v.startswith("\\\\") for v in sample):
         return (
             "they are absolute Windows paths (drive letter or \\\\server) that do not exist on this machine; "
@@ -631,11 +631,11 @@ def _path_column(table: pd.DataFrame, path: Path, path_column: str | None) -> st
     found = [c for c in PATH_COLUMNS if c in table.columns]
     if not found:
         raise DatasetError(
-            f"CSV {_shown(path)} has no path column; name one of {list(PATH_COLUMNS)} or pass path_column="
+            f"CSV {_shown(path)} has no path column; name one of {list(PATH_COLUMNS)} or pass load_dataset(..., path_column=NAME)"
         )
     if len(found) > 1:
         raise DatasetError(
-            f"CSV {_shown(path)} has several path-like columns {found}; choose one with path_column= (CLI: --path-column)"
+            f"CSV {_shown(path)} has several path-like columns {found}; choose one: load_dataset(..., path_column=NAME), then embed the Dataset (CLI: --path-column NAME)"
         )
     return found[0]
 
