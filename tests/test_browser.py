@@ -223,6 +223,8 @@ def test_retrieval_app_reacts_to_mode_query_and_upload(browser, dashboard, tmp_p
         ("01_block_accuracy.ipynb", ".js-plotly-plot .main-svg", "block_accuracy.png"),
         ("03_umap_explorer.ipynb", ".attr-utils-umap-explorer .scatterlayer .point", "umap_explorer.png"),
         ("06_extractor_app.ipynb", ".attr-utils-prediction", "extractor_app.png"),
+        ("07_reproduce.ipynb", "text=attr-utils reproduce --styles", "reproduce_page.png"),
+        ("08_catalog_audit.ipynb", ".widget-gridbox img", "catalog_audit.png"),
     ],
 )
 def test_pages_render_without_errors(browser, dashboard, notebook, ready, shot, tmp_path):
@@ -258,7 +260,7 @@ def test_pages_render_without_errors(browser, dashboard, notebook, ready, shot, 
             )
             _assert_no_errors(page)
             _shot(app, shot)
-        elif notebook == "index.ipynb":
+        elif notebook in ("index.ipynb", "07_reproduce.ipynb", "08_catalog_audit.ipynb"):
             _shot(page.locator("body"), shot)
         else:
             _shot(page.locator(".js-plotly-plot").first, shot)
