@@ -6,9 +6,10 @@ import json
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from attr_utils.analysis.audit import audit_labels, knn_probabilities, near_duplicate_threshold
+from attr_utils.analysis.audit import CatalogAudit, audit_labels, knn_probabilities, near_duplicate_threshold
 from attr_utils.embeddings import Embeddings
 from attr_utils.errors import DatasetError, ParameterError
 
@@ -152,3 +153,15 @@ def test_gallery_items_for_the_dashboard():
     assert len(paths) == 4 and captions[0].startswith("group 1")
     with pytest.raises(ParameterError):
         audit.gallery("clusters")
+
+
+def test_summary_is_a_tidy_table_of_what_was_checked_and_found():
+    audit = CatalogAudit(
+        suspects=pd.DataFrame({"path": ["a", "b"]}),
+        duplicates=pd.DataFrame({"paths": [["c", "d"]]}),
+        outliers=pd.DataFrame({"path": []}),
+        attrs={"label": "color", "block": "block1", "near_threshold": 0.0125, "k": 5, "folds": 5, "seed": 0},
+    )
+    table = audit.summary()
+    assert table.loc["suspect labels", "value"] == 2 and table.loc["duplicate groups", "value"] == 1
+    assert table.loc["outliers", "value"] == 0 and table.loc["near-copy distance below", "value"] == "0.0125"

@@ -77,6 +77,23 @@ class CatalogAudit:
     outliers: pd.DataFrame
     attrs: dict = field(default_factory=dict)
 
+    def summary(self) -> pd.DataFrame:
+        """What was checked and what was found, one row per item (for a report or a dashboard page)."""
+        a = self.attrs
+        rows = [
+            ("attribute", a.get("label")),
+            ("labels checked at", a.get("block")),
+            ("duplicates checked at", a.get("duplicate_block")),
+            ("near-copy distance below", f"{a['near_threshold']:.4f}" if "near_threshold" in a else None),
+            ("outlier distance above", f"{a['outlier_threshold']:.4f}" if "outlier_threshold" in a else None),
+            ("kNN", f"k={a.get('k')}, {a.get('folds')} folds, seed {a.get('seed')}, groups={a.get('groups')!r}"),
+            ("suspect labels", len(self.suspects)),
+            ("duplicate groups", len(self.duplicates)),
+            ("outliers", len(self.outliers)),
+            ("features", a.get("provenance")),
+        ]
+        return pd.DataFrame(rows, columns=["", "value"]).set_index("")
+
     def to_json(self) -> dict:
         """The issue's JSON shape: ``suspect_labels``, ``duplicates``, ``outliers``."""
         return {
