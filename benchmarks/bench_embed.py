@@ -23,11 +23,20 @@ Keras for resnet50 and >= 2x for efficientnet-lite0; cold/bare >= 0.9.
 ``TF_ENABLE_ONEDNN_OPTS=0`` and ``=1``. The load average is recorded before
 and after: the figures are only comparable within one run.
 
+``--decode-only`` times only the embedder's input path, per stage, in CPU
+milliseconds per image (``time.process_time``, median of ``--rounds`` passes
+over the images, 5 at least; no model is built): the first read and hash of
+``Embedder.fill``, then the producer thread's read, sha256,
+``decode_image``, ``to_model_input`` and batch stacking. CPU time, not wall
+time, so that other jobs on the machine change the figures less.
+``--folder DIR`` times the images of a folder instead of generated ones.
+
 ``--memory N`` also embeds N images in a fresh process and reports its peak
 RSS (target: <= 3 GB for 1,000 images: images stream, they are not all held).
 
 Usage: python benchmarks/bench_embed.py [--images 256] [--backbones resnet50,efficientnet-lite0] [--memory 1000]
                                        [--engines keras,openvino] [--rounds 2] [--onednn] [--skip-naive]
+       python benchmarks/bench_embed.py --decode-only [--images 256 | --folder DIR] [--rounds 15]
 """
 
 from __future__ import annotations
@@ -241,6 +250,39 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
+def bench_decode(folder: Path, rounds: int, size: int = 224) -> dict:
+    """CPU ms per image of each stage of the embedder's input path (median over ``rounds`` passes)."""
+    import hashlib
+
+    from attr_utils.hashing import read_and_hash
+    from attr_utils.images import decode_image, is_image_name, to_model_input
+
+    paths = sorted(str(p) for p in folder.iterdir() if is_image_name(p.name))
+    datas = [Path(p).read_bytes() for p in paths]
+    images = [decode_image(d, size=size) for d in datas]
+    arrays = [to_model_input(img, size=size) for img in images]
+    stages = {
+        "fill_read_and_hash": lambda i: read_and_hash(paths[i]),
+        "read": lambda i: Path(paths[i]).read_bytes(),
+        "sha256": lambda i: hashlib.sha256(datas[i]).hexdigest(),
+        "decode_image": lambda i: decode_image(datas[i], size=size),
+        "to_model_input": lambda i: to_model_input(images[i], size=size),
+        "stack_per_image": lambda i: np.stack(arrays[i : i + 32]) if i % 32 == 0 else None,
+    }
+    times: dict[str, list[float]] = {k: [] for k in stages}
+    for _ in range(max(rounds, 5)):
+        for name, stage in stages.items():  # interleaved: every stage sees the same load
+            start = time.process_time()
+            for i in range(len(paths)):
+                stage(i)
+            times[name].append((time.process_time() - start) / len(paths) * 1e3)
+    result = {k: round(float(np.median(v)), 4) for k, v in times.items()}
+    result["producer_total"] = round(sum(result[k] for k in ("read", "sha256", "decode_image", "to_model_input", "stack_per_image")), 4)
+    result["images"] = len(paths)
+    result["mean_file_kb"] = round(sum(map(len, datas)) / len(datas) / 1024, 1)
+    return result
+
+
 def bench_memory(n: int, backbone: str, root: Path) -> dict:
     folder = make_images(root / f"mem{n}", n, seed=1)
     with tempfile.TemporaryDirectory() as cache:
@@ -261,7 +303,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds per engine (best kept)")
     parser.add_argument("--onednn", action="store_true", help="also time Keras with TF_ENABLE_ONEDNN_OPTS=0 and 1")
     parser.add_argument("--skip-naive", action="store_true", help="skip the issue-2 figures (naive, warm, keras cold/bare)")
+    parser.add_argument("--decode-only", action="store_true", help="only CPU ms per image of each input-path stage")
+    parser.add_argument("--folder", type=Path, help="with --decode-only: time this folder's images")
     args = parser.parse_args()
+    if args.decode_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = args.folder or make_images(Path(tmp) / "images", args.images)
+            result = {"loadavg_start": loadavg(), "cpu_ms_per_image": bench_decode(folder, args.rounds), "loadavg_end": loadavg()}
+        print(json.dumps(result, indent=2))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         folder = make_images(root / "images", args.images)

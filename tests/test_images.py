@@ -9,6 +9,7 @@ import zlib
 import numpy as np
 import pytest
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 
 from attr_utils.errors import ImageDecodeError
 from attr_utils.images import decode_image, is_image_name, is_junk_name, to_model_input
@@ -123,3 +124,92 @@ def test_image_names(name, expected):
 
 def test_junk_names():
     assert is_junk_name(".DS_Store") and is_junk_name("__MACOSX") and not is_junk_name("shirt.png")
+
+
+# -- fast paths give the pixels of the general path ------------------------------------
+
+
+def _exif(orientation: int) -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return exif
+
+
+def _fast_path_cases() -> dict[str, bytes]:
+    """One file per kind the decoder treats differently (formats, modes, profiles, orientation)."""
+    from tests.fixtures.icc import adobe_rgb_1998
+
+    rng = np.random.default_rng(14)
+    rgb = Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8))
+    rgba = Image.fromarray(rng.integers(0, 256, (48, 64, 4), dtype=np.uint8), "RGBA")
+    grey16 = Image.fromarray(rng.integers(0, 65536, (48, 64), dtype=np.uint16))
+    palette = rgb.quantize(16)
+    palette_t = palette.copy()
+    palette_t.info["transparency"] = 3
+    large = Image.fromarray(rng.integers(0, 256, (8, 12, 3), dtype=np.uint8)).resize((1200, 900), Image.Resampling.BICUBIC)
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">' \
+          b'<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="3"/></rdf:RDF></x:xmpmeta>'
+    xmp_info = PngInfo()
+    xmp_info.add_itxt("XML:com.adobe.xmp", xmp.decode())
+    return {
+        "png-rgb": _bytes(rgb, "PNG"),
+        "png-rgba": _bytes(rgba, "PNG"),
+        "png-palette": _bytes(palette, "PNG"),
+        "png-palette-transparency": _bytes(palette_t, "PNG", transparency=3),
+        "png-grey": _bytes(rgb.convert("L"), "PNG"),
+        "png-grey16": _bytes(grey16, "PNG"),
+        "png-icc": _bytes(rgb, "PNG", icc_profile=adobe_rgb_1998()),
+        "png-rgba-icc": _bytes(rgba, "PNG", icc_profile=adobe_rgb_1998()),
+        "png-xmp-orientation": _bytes(rgb, "PNG", pnginfo=xmp_info),
+        "jpeg": _bytes(rgb, "JPEG", quality=90),
+        "jpeg-grey": _bytes(rgb.convert("L"), "JPEG"),
+        "jpeg-cmyk": _bytes(rgb.convert("CMYK"), "JPEG"),
+        "jpeg-icc": _bytes(rgb, "JPEG", icc_profile=adobe_rgb_1998()),
+        "jpeg-large-draft": _bytes(large, "JPEG", quality=90),
+        "jpeg-large-draft-exif6": _bytes(large, "JPEG", quality=90, exif=_exif(6)),
+        **{f"jpeg-exif{o}": _bytes(rgb, "JPEG", exif=_exif(o)) for o in (1, 3, 6, 8)},
+        "jpeg-exif6-icc": _bytes(rgb, "JPEG", exif=_exif(6), icc_profile=adobe_rgb_1998()),
+        "webp-rgba": _bytes(rgba, "WEBP", lossless=True),
+        "tiff-rgb": _bytes(rgb, "TIFF"),
+    }
+
+
+def _general_path(data: bytes, size: int = 224) -> Image.Image:
+    """The same file through decode_image's PIL-image path, which always runs ``exif_transpose``."""
+    img = Image.open(io.BytesIO(data))
+    if img.format == "JPEG" and min(img.size) >= 4 * size:
+        img.draft("RGB", (size, size))  # as decode_image does for files
+    img.load()
+    return decode_image(img, size=size)
+
+
+@pytest.mark.parametrize("case", sorted(_fast_path_cases()))
+def test_fast_paths_decode_the_same_pixels_as_the_general_path(case):
+    data = _fast_path_cases()[case]
+    fast = decode_image(data)
+    general = _general_path(data)
+    assert fast.mode == general.mode == "RGB"
+    assert fast.size == general.size
+    assert np.array_equal(np.asarray(fast), np.asarray(general))
+    for policy in ("stretch", "pad", "crop"):
+        assert np.array_equal(to_model_input(fast, resize=policy), to_model_input(general, resize=policy))
+
+
+@pytest.mark.parametrize(("orientation", "size"), [(1, (64, 48)), (3, (64, 48)), (6, (48, 64)), (8, (48, 64))])
+def test_exif_orientation_sets_the_decoded_size(orientation, size):
+    data = _fast_path_cases()[f"jpeg-exif{orientation}"]
+    assert decode_image(data).size == size
+
+
+def test_xmp_orientation_is_applied():
+    data = _fast_path_cases()["png-xmp-orientation"]
+    raw = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    assert np.array_equal(np.asarray(decode_image(data)), raw[::-1, ::-1])  # orientation 3: rotated 180 degrees
+
+
+def test_a_callers_rgb_image_is_copied_not_returned():
+    img = Image.new("RGB", (32, 32), (10, 20, 30))
+    out = decode_image(img)
+    assert out is not img
+    out.putpixel((0, 0), (0, 0, 0))
+    assert img.getpixel((0, 0)) == (10, 20, 30)
