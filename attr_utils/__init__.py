@@ -25,10 +25,11 @@ _EXPORTS = {
     "synth": ["generate_dataset", "default_dataset", "make_catalog", "default_catalog"],
     "retrieval.catalog": ["Catalog", "search", "evaluate_retrieval"],
     "retrieval.extractor": ["AttributeExtractor"],
+    "retrieval.tagging": ["tag_catalog"],
     "retrieval.index": ["build_index", "load_index"],
     "retrieval.index_from_cache": ["build_index_from_cache", "load_block"],
     "analysis": ["block_accuracy", "summarize_accuracy", "recommend_blocks", "clustering_metrics",
-                 "reduction_sweep", "umap_embedding"],
+                 "reduction_sweep", "umap_embedding", "audit_labels"],
     "scale.distributed": ["embed_distributed", "embed_on_cluster"],
 }
 

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from attr_utils.errors import ParameterError
+from attr_utils.errors import AttrUtilsError, ParameterError
 from attr_utils.validation import check_choice, check_real
 
 __all__ = [
@@ -136,10 +136,16 @@ def content_groups(emb, *, groups="hash", block: str | None = None, threshold: f
     if n < 2:
         return _relabel(ids)
 
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-    from sklearn.neighbors import NearestNeighbors
-    from sklearn.preprocessing import normalize
+    try:  # radius search and connected components: scikit-learn and scipy, in the [search] and [analysis] extras
+        from scipy.sparse import coo_matrix
+        from scipy.sparse.csgraph import connected_components
+        from sklearn.neighbors import NearestNeighbors
+        from sklearn.preprocessing import normalize
+    except ModuleNotFoundError as exc:
+        raise AttrUtilsError(
+            f"groups='near' needs scikit-learn and scipy ({exc}): pip install 'attr-utils[analysis]'; "
+            "groups='hash' needs neither"
+        ) from None
 
     x = normalize(np.asarray(emb[block], dtype=np.float64))
     # For unit vectors, cosine distance d = |a-b|^2 / 2, so a Euclidean radius

@@ -122,7 +122,14 @@ def load_runner(name: str, **options):
 def _runner(runner, workers, scheduler):
     """``runner``, or the Dask runner the deprecated ``workers=``/``scheduler=`` ask for."""
     if workers is None and scheduler is None:
-        return runner if runner is not None else LocalRunner()
+        if runner is None:
+            return LocalRunner()
+        if not callable(getattr(runner, "run", None)):
+            raise ParameterError(
+                f"`runner` must be a runner object with a run() method (LocalRunner(), "
+                f"attr_utils.scale.DaskRunner(...), or load_runner(name)), got {runner!r}"
+            )
+        return runner
     if runner is not None:
         raise ParameterError("pass either `runner=` or the deprecated `workers=`/`scheduler=`, not both")
     import warnings

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from attr_utils.cli.output import plain, print_json, records
 
@@ -91,3 +92,35 @@ def test_api_keyword_advice_reads_as_options():
     assert cli_message(text, args) == (
         "pass --weights random (seeded), or --backbone efficientnet-lite0; lower --folds; keep seed='x'"
     )
+
+
+def test_a_missing_extra_is_one_line_naming_it(monkeypatch, capsys):
+    """A core-only install running `attr-utils evaluate` says which extra to add, not a traceback."""
+    import sys
+
+    from attr_utils.cli import main
+
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # "not installed": importing it raises ModuleNotFoundError
+
+    def needs_sklearn(*args, **kwargs):
+        import sklearn  # noqa: F401  (what the analysis wing does first)
+
+    monkeypatch.setattr("attr_utils.cli.evaluate.embed_from_args", needs_sklearn)
+    assert main(["evaluate", "data", "--label", "color"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "pip install 'attr-utils[analysis]'" in err and "sklearn" in err
+
+
+def test_a_missing_module_outside_the_extras_keeps_its_traceback(monkeypatch):
+    import sys
+
+    from attr_utils.cli import main
+
+    monkeypatch.setitem(sys.modules, "not_a_wing_dependency", None)
+
+    def broken(*args, **kwargs):
+        import not_a_wing_dependency  # noqa: F401
+
+    monkeypatch.setattr("attr_utils.cli.evaluate.embed_from_args", broken)
+    with pytest.raises(ModuleNotFoundError):
+        main(["evaluate", "data", "--label", "color"])

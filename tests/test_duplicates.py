@@ -81,3 +81,14 @@ def test_group_array_of_wrong_length_raises_parameter_error():
     emb = _emb(np.eye(3), ["a", "b", "c"])
     with pytest.raises(ParameterError):
         resolve_groups(emb, np.zeros(5))
+
+
+def test_near_grouping_without_scikit_learn_names_the_extra(monkeypatch):
+    import sys
+
+    from attr_utils.errors import AttrUtilsError
+
+    monkeypatch.setitem(sys.modules, "sklearn.neighbors", None)
+    emb = _emb(np.eye(3, dtype=np.float32), ["a", "b", "c"])
+    with pytest.raises(AttrUtilsError, match=r"attr-utils\[analysis\]"):
+        content_groups(emb, groups="near")

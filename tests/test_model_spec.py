@@ -317,3 +317,11 @@ def test_only_keras_support_imports_keras_or_tensorflow():
             if any(n.split(".")[0] in ("keras", "tensorflow") for n in names):
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert not offenders
+
+
+@pytest.mark.parametrize("runner", ["dask", 3, object()])
+def test_invalid_runner(tmp_path, runner):
+    from attr_utils import embed
+
+    with pytest.raises(ParameterError, match="`runner` must be a runner object"):
+        embed(tmp_path, weights="random:0", runner=runner, progress=False)

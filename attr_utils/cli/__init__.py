@@ -10,8 +10,10 @@ Errors are translated in one place, :func:`main`: every error the library
 raises on purpose is an :class:`~attr_utils.errors.AttrUtilsError`, printed
 as one line on stderr (advice naming a keyword argument is rewritten as the
 command's option, see :func:`~attr_utils.cli._common.cli_message`) with exit
-status 2. Commands neither catch nor re-raise library errors; anything else
-is a bug and keeps its traceback.
+status 2. A command whose wing is not installed (``pip install attr-utils``
+without the extra) says which extra to add, also in one line (:data:`EXTRA_OF`).
+Commands neither catch nor re-raise library errors; anything else is a bug
+and keeps its traceback.
 
 Python warnings raised while a command runs are shown the same way, as one
 ``warning: <message>`` line on stderr (not Python's ``file.py:LINE:
@@ -30,10 +32,29 @@ import warnings
 
 from attr_utils import __version__
 
-__all__ = ["WARNINGS_SHOWN", "build_parser", "main"]
+__all__ = ["EXTRA_OF", "WARNINGS_SHOWN", "build_parser", "main"]
 
 #: Warnings of one category shown during a command before the rest are only counted.
 WARNINGS_SHOWN = 5
+
+#: Top-level module -> the install extra that provides it (pyproject.toml): a command
+#: whose wing is not installed says which extra to add instead of a traceback.
+EXTRA_OF = {
+    "sklearn": "analysis",
+    "scipy": "analysis",
+    "umap": "analysis",
+    "hdbscan": "analysis",
+    "joblib": "analysis",
+    "threadpoolctl": "analysis",
+    "faiss": "search",
+    "dask": "scale",
+    "distributed": "scale",
+    "plotly": "viz",
+    "ipywidgets": "app",
+    "anywidget": "app",
+    "voila": "app",
+    "openvino": "fast",
+}
 
 
 def _command_modules():
@@ -87,6 +108,16 @@ def main(argv: list[str] | None = None) -> int:
             return int(func(args) or 0)
     except AttrUtilsError as exc:
         print(f"attr-utils {args.command}: error: {cli_message(str(exc), args)}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        extra = EXTRA_OF.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        print(
+            f"attr-utils {args.command}: error: this command needs the [{extra}] extra "
+            f"(no module named {exc.name!r}): pip install 'attr-utils[{extra}]'",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print("attr-utils: interrupted", file=sys.stderr)
