@@ -133,8 +133,13 @@ def test_constructed_result_that_reproduces():
     assert v["table1_texture_block4"].verdict == "reproduced"
     assert v["color_peaks_block2"].verdict == "reproduced"
     assert v["texture_peaks_block4"].verdict == "reproduced"  # block5 0.93 < 0.939 on every fold
+    # the fold t-interval (tight here: spread 0.002) widened to the exact binomial interval of 1000 items
+    t_half = 2.7764451 * 0.002 * np.sqrt(2.5) / np.sqrt(5)
+    from scipy.stats import binomtest
+
+    cp = binomtest(937, 1000).proportion_ci(confidence_level=0.95, method="exact")
     assert (v["color_peaks_block2"].ci_low, v["color_peaks_block2"].ci_high) == pytest.approx(
-        (0.937 - 2.7764451 * 0.002 * np.sqrt(2.5) / np.sqrt(5), 0.937 + 2.7764451 * 0.002 * np.sqrt(2.5) / np.sqrt(5)))
+        (min(0.937 - t_half, cp.low), max(0.937 + t_half, cp.high)))
     assert v["table2_8dims"].verdict == "reproduced"
     assert v["figure6_both_beats"].verdict == "reproduced"
     assert v["figure3_clustering"].verdict == "not computable"
@@ -286,3 +291,15 @@ def test_reproduce_resnet50_random_weights_is_labelled(kaggle, tmp_path, monkeyp
     assert all(c["paper_setting"] is False for c in doc["claims"])
     # 50 colour images: HDBSCAN's min_cluster_size=50 still fits, the texture claims have no data
     assert doc["claims"][1]["verdict"] == "not computable"
+
+
+def test_a_collapsed_fold_interval_is_widened_to_the_binomial_one():
+    """52 of 52 right in every fold: the fold interval is [1, 1], the exact binomial one reaches ~0.93."""
+    from attr_utils.reproduce import claims as C
+
+    lo, hi = C.widen_to_binomial(1.0, 1.0, 1.0, 52)
+    assert hi == 1.0 and 0.92 < lo < 0.94
+    # a value claim 0.937 at +-0.03 is then too wide to tell, not "not reproduced"
+    assert C.verdict_value("x", 1.0, lo, hi, 0.937, tolerance=0.03).verdict == C.INCONCLUSIVE
+    # a wide fold interval is kept
+    assert C.widen_to_binomial(0.5, 0.9, 0.7, 1000) == (0.5, 0.9)

@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from attr_utils.validation import check_choice, check_real
+from attr_utils.validation import check_choice, check_int, check_real
 
 __all__ = [
     "CLAIMS",
@@ -145,6 +145,29 @@ def _interval(ci_low, ci_high) -> tuple[float, float]:
     if lo > hi:
         raise ValueError(f"`ci_low` must be <= `ci_high`, got {lo} > {hi}")
     return lo, hi
+
+
+def widen_to_binomial(ci_low: float, ci_high: float, mean: float, n: int, *, confidence: float = 0.95) -> tuple[float, float]:
+    """The fold interval of an accuracy, widened to at least the exact binomial interval of its pooled hits.
+
+    Cross-validation intervals come from the spread over folds: when every
+    fold scores the same (often 1.0 on a small, easy set) that interval is a
+    single point and would state a verdict with false certainty. Each item
+    is tested once across the folds, so ``round(mean * n)`` hits out of ``n``
+    items also give a Clopper-Pearson interval (scipy's ``binomtest``); the
+    verdict uses the union of both.
+
+    Raises
+    ------
+    ParameterError
+        ``n`` < 1 or ``mean`` outside [0, 1].
+    """
+    from scipy.stats import binomtest
+
+    n = check_int("n", n, min=1)
+    mean = check_real("mean", mean, min=0.0, max=1.0)
+    ci = binomtest(int(round(mean * n)), n).proportion_ci(confidence_level=confidence, method="exact")
+    return min(float(ci_low), float(ci.low)), max(float(ci_high), float(ci.high))
 
 
 def verdict_value(claim: str, measured: float, ci_low: float, ci_high: float, paper: float, *,

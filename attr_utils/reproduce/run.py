@@ -259,6 +259,15 @@ def verdicts_from_results(result: Reproduction, *, tolerance: float = C.DEFAULT_
     """
     out = []
     summary, per_fold = result.table1_summary, result.table1
+    # items tested per label (each once across the folds): widens a collapsed fold interval (C.widen_to_binomial)
+    tested = {}
+    if not per_fold.empty and "n_test" in per_fold.columns:
+        tested = per_fold.groupby(["label", "block"])["n_test"].sum().groupby(level="label").max().to_dict()
+
+    def interval(row, label):
+        n = tested.get(label)
+        return C.widen_to_binomial(row["ci_low"], row["ci_high"], row["mean"], n) if n else (row["ci_low"], row["ci_high"])
+
     for claim in C.CLAIMS:
         if claim.kind in ("value", "best"):
             attr = "color" if "color" in claim.id else "texture"
@@ -272,14 +281,14 @@ def verdicts_from_results(result: Reproduction, *, tolerance: float = C.DEFAULT_
                 out.append(C.not_computable(claim.id, f"the backbone has no {block}"))
                 continue
             row = rows[rows["block"] == block].iloc[0]
+            lo, hi = interval(row, label)
             if claim.kind == "value":
-                out.append(C.verdict_value(claim.id, row["mean"], row["ci_low"], row["ci_high"], claim.paper,
-                                           tolerance=tolerance))
+                out.append(C.verdict_value(claim.id, row["mean"], lo, hi, claim.paper, tolerance=tolerance))
             else:
                 folds = per_fold[per_fold["label"] == label].pivot(index="fold", columns="block", values="accuracy")
                 diffs = {b: C.paired_interval(folds[block], folds[b]) for b in folds.columns if b != block}
                 v = C.verdict_beats(claim.id, row["mean"], diffs)
-                out.append(C.Verdict(**{**v.__dict__, "ci_low": float(row["ci_low"]), "ci_high": float(row["ci_high"])}))
+                out.append(C.Verdict(**{**v.__dict__, "ci_low": lo, "ci_high": hi}))
         elif claim.kind == "report":
             reasons = [v for k, v in result.status.items() if k.startswith("figure3_")]
             if result.figure3.empty:
@@ -297,8 +306,10 @@ def verdicts_from_results(result: Reproduction, *, tolerance: float = C.DEFAULT_
                 out.append(C.not_computable(claim.id, "; ".join(reasons) or "8 dimensions were not in the sweep"))
                 continue
             # the claim is about the paper's colour/texture Table 2; judge the weakest attribute measured
-            row = rows.sort_values("ci_low").iloc[0]
-            v = C.verdict_at_least(claim.id, row["mean"], row["ci_low"], row["ci_high"], claim.paper)
+            lows = [interval(r, r["label"]) for _, r in rows.iterrows()]
+            i = int(np.argmin([lo for lo, _ in lows]))
+            row, (lo, hi) = rows.iloc[i], lows[i]
+            v = C.verdict_at_least(claim.id, row["mean"], lo, hi, claim.paper)
             out.append(C.Verdict(**{**v.__dict__, "reason": f"{row['label']} at {row['block']}: {v.reason}"}))
         elif claim.kind == "beats":
             rs = result.retrieval_score
