@@ -224,7 +224,12 @@ def test_cli_engine_option(class_folder, tmp_path, capsys):
     rc = main(["embed", str(class_folder), "--backbone", "efficientnet-lite0", "--cache-dir", str(tmp_path),
                "--engine", "keras", "--json"])
     assert rc == 0
-    assert json.loads(capsys.readouterr().out)["engine"] == "keras"
+    out = json.loads(capsys.readouterr().out)
+    assert out["engine"] == "keras" and out["engine_reason"]
+    # the human summary names the engine that computed the vectors (a warm rerun computes none)
+    assert main(["embed", str(class_folder), "--backbone", "efficientnet-lite0", "--cache-dir", str(tmp_path / "b"),
+                 "--engine", "keras"]) == 0
+    assert "engine: keras" in capsys.readouterr().out
 
 
 def test_cli_rejects_unknown_engine(class_folder, tmp_path):

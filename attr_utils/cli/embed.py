@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         **report.to_dict(),
         "blocks": resolved.spec.dims,
         "engine": embedder.engine_used,
+        "engine_reason": embedder.engine_reason,
     }
     if args.json:
         print_json(summary)
@@ -72,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
         f"{report.images} images: {report.embedded} embedded now, {report.cached} from cache, "
         f"{len(report.skipped)} skipped, in {report.seconds:.1f} s"
     )
+    if report.embedded:
+        print(f"engine: {embedder.engine_used}" + (f" ({embedder.engine_reason})" if embedder.engine_reason else ""))
     if distributed:
         print(f"on {report.workers} Dask workers in {report.shards} shards; dashboard: {report.dashboard}")
     for s in report.skipped[:20]:
