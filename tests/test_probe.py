@@ -139,6 +139,8 @@ def test_explicit_reference_and_unprobed_reference(emb5):
     assert r.comparisons[r.comparisons.comparison == "reference"]["other"].tolist() == ["block5"]
     r = probe_layers(emb5, "color", probes="knn", taps=["block1", "block3"])
     assert r.comparisons["comparison"].tolist() == ["runner-up"]  # block2 not probed: no reference row
+    r = probe_layers(emb5, "color", probes="knn", reference="block3")
+    assert r.comparisons["comparison"].tolist() == ["runner-up"] and r.attrs["reference"] == "block3"  # the best
 
 
 def test_to_dict_is_json_with_the_documented_shape(emb5):

@@ -195,7 +195,7 @@ class ProbeResult:
     comparisons : pandas.DataFrame
         Per probe, the best tap against the runner-up (``comparison ==
         "runner-up"``) and against the reference block (``"reference"``,
-        when probed): ``probe``, ``comparison``, ``best``, ``other``,
+        when probed and not the best itself): ``probe``, ``comparison``, ``best``, ``other``,
         ``other_block``, ``best_mean``, ``other_mean`` and the columns of
         :func:`paired_difference`.
     attrs : dict
@@ -339,7 +339,7 @@ def probe_layers(
         Tap or block the best tap is tested against; default the backbone's
         default block for ``label`` (ResNet-50: the paper's ``block2`` for
         colour, ``block4`` for texture). No reference row when it is not
-        probed.
+        probed or is the best tap (``attrs["reference"]`` names it either way).
     confidence : float, default=0.95
         Coverage of the intervals.
     drop_small_classes : bool, default=False
@@ -456,7 +456,7 @@ def _comparisons(summary: pd.DataFrame, probes, ref: str | None, confidence: flo
             continue
         best = part.iloc[0]
         others = [("runner-up", part.iloc[1])]
-        if ref is not None:
+        if ref is not None and ref != best["tap"]:  # the best tap itself needs no test
             others.append(("reference", part[part["tap"] == ref].iloc[0]))
         for name, other in others:
             test = paired_difference(best["fold_accuracies"], other["fold_accuracies"], confidence=confidence)
