@@ -63,16 +63,22 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from attr_utils.analysis import cka_matrix, probe_layers
+    from attr_utils.analysis.probe import PROBES
     from attr_utils.datasets import load_dataset
     from attr_utils.embedder import embed
+    from attr_utils.errors import ParameterError
 
+    probes = [p.strip() for p in args.probes.split(",") if p.strip()]
+    if not probes or not set(probes) <= set(PROBES):  # before any image goes through the network
+        raise ParameterError(f"--probes must be a comma-separated subset of {','.join(PROBES)}, got {args.probes!r}")
     model = replace(model_from_args(args), taps=taps_from_text(args.taps))
+    model.resolve()  # an unknown tap fails here, listing the valid layer names
     dataset = load_dataset(args.data, path_column=args.path_column)
     dataset.require_label(args.label)
     emb = embed(dataset, model=model, cache_dir=args.cache_dir, batch_size=args.batch_size,
                 engine=args.engine, progress=not args.json)
     result = probe_layers(
-        emb, args.label, probes=[p.strip() for p in args.probes.split(",") if p.strip()], k=args.k,
+        emb, args.label, probes=probes, k=args.k,
         folds=args.folds, seed=args.seed, groups=groups_from_args(args), C=args.C, reference=args.reference,
         drop_small_classes=args.drop_small_classes,
     )
