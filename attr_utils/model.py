@@ -9,16 +9,32 @@ from pathlib import Path
 
 import numpy as np
 
-from attr_utils.backbones import BackboneSpec, ResolvedWeights
+from attr_utils.backbones import BackboneSpec, ResolvedWeights, get_backbone
 from attr_utils.backbones.keras_support import RANDOM_INIT_VERSION, import_keras, seed_random_weights
-from attr_utils.errors import ParameterError
+from attr_utils.errors import BackboneError, ParameterError
 from attr_utils.images import RESIZE_POLICIES
 from attr_utils.validation import check_choice, check_seed
 
-__all__ = ["RANDOM_INIT_VERSION", "BlockModel", "ModelSpec", "import_keras", "model_spec", "seed_random_weights"]
+__all__ = ["RANDOM_INIT_VERSION", "BlockModel", "ModelSpec", "check_taps", "import_keras", "model_spec", "seed_random_weights"]
 
-#: What a model spec taps: every block of the backbone, pooled (the paper's setup).
-TAPS = ("blocks",)
+#: The named tap selections: the five blocks (the paper's setup) or every candidate layer.
+TAPS = ("blocks", "all")
+
+
+def check_taps(taps) -> str | tuple[str, ...]:
+    """``taps`` as ``"blocks"``, ``"all"`` or a tuple of layer names (checked against a backbone on resolve).
+
+    Raises
+    ------
+    ParameterError
+        A string other than ``"blocks"`` and ``"all"`` (one layer is
+        ``["conv1_relu"]``), or not a non-empty sequence of non-empty strings.
+    """
+    if isinstance(taps, str):
+        return check_choice("taps", taps, TAPS)
+    if isinstance(taps, (list, tuple)) and taps and all(isinstance(t, str) and t for t in taps):
+        return tuple(taps)
+    raise ParameterError(f"`taps` must be 'blocks', 'all' or a non-empty list of layer names, got {taps!r}")
 
 
 @dataclass(frozen=True)
@@ -44,8 +60,15 @@ class ModelSpec:
         How images become square (stretch is Keras's ``load_img`` behaviour).
     seed : int, default=0
         Seed of ``"random"`` weights (an integer >= 0).
-    taps : {"blocks"}, default="blocks"
-        Every block's globally average-pooled output (the paper's setup).
+    taps : {"blocks", "all"} or sequence of str, default="blocks"
+        Which layers are tapped, each globally average pooled, all in one
+        forward pass. ``"blocks"``: the backbone's five blocks, named
+        ``block1`` ... ``block5`` (the paper's setup; its cache signature is
+        that of earlier releases). ``"all"``: every tap candidate of the
+        backbone (:attr:`~attr_utils.backbones.BackboneSpec.all_taps`: the
+        stem and every residual / MBConv unit output), named by layer. A list
+        of layer names: those, in depth order. The taps are part of the
+        cache signature, so each selection has its own cache folder.
 
     Raises
     ------
@@ -64,7 +87,7 @@ class ModelSpec:
     weights: str | None = None
     resize: str = "stretch"
     seed: int = 0
-    taps: str = "blocks"
+    taps: str | tuple[str, ...] = "blocks"
 
     def __post_init__(self) -> None:
         if not isinstance(self.backbone, str) or not self.backbone:
@@ -77,7 +100,7 @@ class ModelSpec:
         object.__setattr__(self, "weights", weights)
         object.__setattr__(self, "resize", check_choice("resize", self.resize, RESIZE_POLICIES))
         object.__setattr__(self, "seed", check_seed(self.seed))
-        object.__setattr__(self, "taps", check_choice("taps", self.taps, TAPS))
+        object.__setattr__(self, "taps", check_taps(self.taps))
 
     # -- resolving -------------------------------------------------------
     def resolve(self):
@@ -88,14 +111,26 @@ class ModelSpec:
         attr_utils.backbones.auto.ResolvedBackbone
             ``spec`` (the BackboneSpec), ``weights`` (ResolvedWeights) and ``reason``.
 
+        The spec's ``taps`` are those :attr:`taps` selects (the backbone's
+        five blocks for ``"blocks"``), so everything built from it (the
+        signature, :class:`BlockModel`, the cache columns) follows them.
+
         Raises
         ------
         BackboneError, WeightsError, WeightsUnavailableError
             Unknown backbone, or weights that cannot be used.
+        ParameterError
+            A tap that is not a candidate of the backbone (the message lists them).
         """
+        from dataclasses import replace
+
         from attr_utils.backbones.auto import resolve_backbone
 
-        return resolve_backbone(self.backbone, self.weights, seed=self.seed)
+        resolved = resolve_backbone(self.backbone, self.weights, seed=self.seed)
+        if self.taps == "blocks":
+            return resolved
+        taps = resolved.spec.select_taps(self.taps)
+        return replace(resolved, spec=replace(resolved.spec, taps=taps))
 
     def signature(self, resolved=None) -> dict:
         """Everything that determines the vectors; its hash names the cache folder.
@@ -157,7 +192,10 @@ class ModelSpec:
     # -- plain data --------------------------------------------------------
     def to_dict(self) -> dict:
         """The options as a plain JSON-able dict (what :meth:`from_dict` reads back)."""
-        return asdict(self)
+        out = asdict(self)
+        if isinstance(self.taps, tuple):
+            out["taps"] = list(self.taps)
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping) -> ModelSpec:
@@ -169,8 +207,19 @@ class ModelSpec:
 
     @classmethod
     def from_embeddings(cls, emb) -> ModelSpec:
-        """The spec that embeds more images exactly as ``emb`` was embedded (same backbone, weights, resize)."""
-        return cls(emb.backbone, emb.weights_spec or emb.weights, resize=emb.resize)
+        """The spec that embeds more images exactly as ``emb`` was embedded (same backbone, weights, resize, taps).
+
+        ``taps`` is ``"blocks"`` when ``emb`` holds (some of) the backbone's
+        blocks or its backbone is not registered, else ``emb``'s layer names.
+        """
+        taps: str | tuple[str, ...] = "blocks"
+        try:
+            blocks = get_backbone(emb.backbone).blocks
+        except BackboneError:
+            blocks = ()
+        if blocks and emb.block_names and not set(emb.block_names) <= set(blocks):
+            taps = tuple(emb.block_names)
+        return cls(emb.backbone, emb.weights_spec or emb.weights, resize=emb.resize, taps=taps)
 
 
 def model_spec(model: ModelSpec | None = None, **options) -> ModelSpec:

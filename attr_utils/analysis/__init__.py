@@ -16,6 +16,10 @@ provenance (backbone, weights) and the protocol.
 :func:`reduction_sweep`           accuracy after UMAP, two protocols  (Table 2)
 :func:`umap_embedding`            cached 2-D/3-D UMAP coordinates for plots
 :func:`audit_labels`              suspect labels, duplicate groups, outliers of a catalog
+:func:`probe_layers`              kNN + linear probe of every tap, shared folds, best-tap tests
+:func:`paired_difference`         paired t-interval of two taps' fold accuracies
+:func:`linear_cka`                debiased linear CKA between two feature matrices
+:func:`cka_matrix`                CKA between every pair of taps (one or two Embeddings)
 ================================  ==============================================
 
 Options are validated by :mod:`attr_utils.validation` (``ParameterError``);
@@ -35,20 +39,27 @@ from attr_utils.analysis.accuracy import (
     summarize_accuracy,
 )
 from attr_utils.analysis.audit import CatalogAudit, audit_labels, knn_probabilities, near_duplicate_threshold
+from attr_utils.analysis.cka import cka_matrix, linear_cka
 from attr_utils.analysis.clustering import clustering_metrics
+from attr_utils.analysis.probe import ProbeResult, paired_difference, probe_layers
 from attr_utils.analysis.reduction import default_dims, reduction_sweep, umap_embedding
 
 __all__ = [
     "CatalogAudit",
+    "ProbeResult",
     "audit_labels",
     "block_accuracy",
+    "cka_matrix",
     "clustering_metrics",
     "confusion_matrices",
     "default_dims",
     "knn_predictions",
     "knn_probabilities",
+    "linear_cka",
     "near_duplicate_threshold",
+    "paired_difference",
     "per_class_accuracy",
+    "probe_layers",
     "recommend_blocks",
     "reduction_sweep",
     "summarize_accuracy",

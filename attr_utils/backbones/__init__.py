@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from attr_utils.errors import BackboneError, WeightsError
+from attr_utils.errors import BackboneError, ParameterError, WeightsError
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -136,6 +136,10 @@ class BackboneSpec:
         Default block per attribute, e.g. ``{"color": "block2", "texture": "block4"}``.
     reference : str
         Where the taps and defaults come from (paper, reference model).
+    candidate_taps : tuple of Tap, default=()
+        Every tap a probe may ask for (``taps="all"``), in depth order, each
+        named by its Keras layer (the field's names, e.g. ``conv3_block2_out``);
+        it must include the layers of ``taps``. Empty means ``taps`` only.
     """
 
     name: str
@@ -148,6 +152,60 @@ class BackboneSpec:
     default_weights: str = "imagenet"
     default_blocks: Mapping[str, str] = field(default_factory=dict)
     reference: str = ""
+    candidate_taps: tuple[Tap, ...] = ()
+
+    @property
+    def all_taps(self) -> tuple[Tap, ...]:
+        """Every tap candidate in depth order, named by layer (``taps="all"``)."""
+        return self.candidate_taps or tuple(Tap(t.layer, t.layer, t.dim) for t in self.taps)
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        """Layer names of :attr:`all_taps`, in depth order."""
+        return tuple(t.layer for t in self.all_taps)
+
+    def depth(self, layer: str) -> int:
+        """Position (0-based) of ``layer`` among :attr:`all_taps`; -1 when it is not a candidate."""
+        return self.layers.index(layer) if layer in self.layers else -1
+
+    def block_of(self, layer: str) -> str:
+        """The paper-style block (``"block2"``) whose tap is ``layer``, else ``""``."""
+        return next((t.block for t in self.taps if t.layer == layer), "")
+
+    def select_taps(self, taps: str | tuple[str, ...] | list[str] = "blocks") -> tuple[Tap, ...]:
+        """The taps a model computes for a ``taps`` option, in depth order.
+
+        Parameters
+        ----------
+        taps : {"blocks", "all"} or sequence of str, default="blocks"
+            ``"blocks"``: the five block taps (:attr:`taps`, named
+            ``block1`` ... ``block5``; the paper's setup); ``"all"``: every
+            candidate (:attr:`all_taps`, named by layer); a sequence of layer
+            names (from :attr:`layers`): those, named by layer, sorted into
+            depth order, duplicates dropped.
+
+        Raises
+        ------
+        ParameterError
+            A name that is not a tap candidate of this backbone (the message
+            lists the valid names), or an empty list.
+        """
+        if isinstance(taps, str) and taps == "blocks":
+            return self.taps
+        if isinstance(taps, str) and taps == "all":
+            return self.all_taps
+        if isinstance(taps, str):
+            raise ParameterError(f"`taps` must be 'blocks', 'all' or a list of layer names, got {taps!r}")
+        names = list(taps)
+        if not names:
+            raise ParameterError("`taps` is an empty list; pass 'blocks', 'all' or at least one layer name")
+        unknown = [n for n in names if n not in self.layers]
+        if unknown:
+            raise ParameterError(
+                f"backbone {self.name!r} has no tap {unknown[0]!r}; valid layer names: {list(self.layers)}"
+            )
+        wanted = set(names)
+        return tuple(t for t in self.all_taps if t.layer in wanted)
 
     @property
     def blocks(self) -> tuple[str, ...]:

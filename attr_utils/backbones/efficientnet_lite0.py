@@ -38,6 +38,12 @@ Block 5 is the head's ReLU6 output rather than the last MBConv block (320
 channels): it is the feature map the ImageNet classifier pools, the
 counterpart of ResNet-50's ``conv5_block3_out``.
 
+Tap candidates for probing (``taps="all"``, 18 in depth order, named by
+their Keras layers): ``stem_relu`` (32, 112 px), the output of every MBConv
+block ``mbconv0_out`` ... ``mbconv15_out`` (channels and resolution of
+:data:`BLOCKS`: 16, 24, 24, 40, 40, 80, 80, 80, 112, 112, 112, 192, 192, 192,
+192, 320) and ``head_relu`` (1280, 7 px).
+
 Default blocks (colour ``block1``, texture ``block5``) are the best blocks
 measured on the synthetic catalog (``attr_utils.synth``, 10 colours x 10
 textures, 100 images per class, seed 0; kNN k=5, stratified 5-fold CV):
@@ -76,6 +82,7 @@ from attr_utils.errors import WeightsError, WeightsUnavailableError
 from attr_utils.hashing import file_sha256
 
 __all__ = [
+    "ALL_TAPS",
     "BLOCKS",
     "PACKAGE",
     "SPEC",
@@ -136,6 +143,12 @@ TAPS = (
     Tap("block3", "mbconv4_out", 40),
     Tap("block4", "mbconv10_out", 112),
     Tap("block5", "head_relu", 1280),
+)
+#: Every tap candidate in depth order: stem, the 16 MBConv block outputs, head.
+ALL_TAPS = (
+    (Tap("stem_relu", "stem_relu", STEM_FILTERS),)
+    + tuple(Tap(f"mbconv{i}_out", f"mbconv{i}_out", b[4]) for i, b in enumerate(BLOCKS))
+    + (Tap("head_relu", "head_relu", HEAD_FILTERS),)
 )
 
 IMAGENET_LABEL = f"ImageNet ({PACKAGE} package)"
@@ -635,4 +648,5 @@ SPEC = BackboneSpec(
         "taps: stem (112 px), last MBConv block of the 56/28/14 px stages, head (7 px); "
         "default blocks measured on the synthetic catalog (docs/backbones.md)"
     ),
+    candidate_taps=ALL_TAPS,
 )

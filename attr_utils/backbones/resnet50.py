@@ -12,6 +12,14 @@ block4  ``conv4_block6_out``  1024  14 px
 block5  ``conv5_block3_out``  2048  7 px
 ======  ====================  ====  ===========
 
+Tap candidates for probing (``taps="all"``, 17 in depth order, named by
+their Keras layers): the stem ``conv1_relu`` (64, 112 px) and the output of
+every bottleneck unit, ``conv2_block1_out`` ... ``conv2_block3_out`` (256,
+56 px), ``conv3_block1_out`` ... ``conv3_block4_out`` (512, 28 px),
+``conv4_block1_out`` ... ``conv4_block6_out`` (1024, 14 px) and
+``conv5_block1_out`` ... ``conv5_block3_out`` (2048, 7 px): the units of
+He et al. 2016, Table 1 (3, 4, 6, 3 per stage).
+
 Preprocessing is Keras's ``resnet50.preprocess_input`` ("caffe": RGB to BGR,
 ImageNet channel means subtracted, no scaling) on a 224 x 224 input.
 """
@@ -35,7 +43,7 @@ from attr_utils.backbones.keras_support import import_keras, seed_random_weights
 from attr_utils.errors import WeightsError, WeightsUnavailableError
 from attr_utils.hashing import file_sha256
 
-__all__ = ["IMAGENET_FILE", "IMAGENET_URL", "SPEC", "imagenet_cache_path", "imagenet_weights"]
+__all__ = ["ALL_TAPS", "IMAGENET_FILE", "IMAGENET_URL", "SPEC", "imagenet_cache_path", "imagenet_weights"]
 
 #: File name Keras downloads for ``ResNet50(include_top=False, weights="imagenet")``.
 IMAGENET_FILE = "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -49,6 +57,16 @@ TAPS = (
     Tap("block3", "conv3_block4_out", 512),
     Tap("block4", "conv4_block6_out", 1024),
     Tap("block5", "conv5_block3_out", 2048),
+)
+
+#: Bottleneck units per stage (He et al. 2016, Table 1) and their output channels.
+STAGE_UNITS = ((2, 3, 256), (3, 4, 512), (4, 6, 1024), (5, 3, 2048))
+
+#: Every tap candidate in depth order: the stem and the 16 residual-unit outputs.
+ALL_TAPS = (Tap("conv1_relu", "conv1_relu", 64),) + tuple(
+    Tap(f"conv{stage}_block{unit}_out", f"conv{stage}_block{unit}_out", dim)
+    for stage, units, dim in STAGE_UNITS
+    for unit in range(1, units + 1)
 )
 
 
@@ -178,4 +196,5 @@ SPEC = BackboneSpec(
     default_weights="imagenet",
     default_blocks={"color": "block2", "texture": "block4"},
     reference="Scalable Visual Attribute Extraction through Hidden Layers of a Residual ConvNet (Table 1)",
+    candidate_taps=ALL_TAPS,
 )
