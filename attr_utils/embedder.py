@@ -611,7 +611,8 @@ def embed_images(
         if model is not None:
             raise ParameterError("pass either `model=` or `like=`, not both")
         like_spec = ModelSpec.from_embeddings(like)
-        model = ModelSpec(like_spec.backbone, like_spec.weights, resize=like_spec.resize, seed=0 if seed is None else seed)
+        model = ModelSpec(like_spec.backbone, like_spec.weights, resize=like_spec.resize, seed=0 if seed is None else seed,
+                          taps=like_spec.taps)  # queries get the same taps as the embeddings they are compared with
         backbone = weights = resize = seed = None
     on_error = check_choice("on_error", on_error, ("skip", "raise"))
     embedder = Embedder(backbone, weights, model=model, cache_dir=cache_dir, resize=resize, seed=seed, engine=engine)

@@ -221,6 +221,7 @@ def test_retrieval_app_reacts_to_mode_query_and_upload(browser, dashboard, tmp_p
     [
         ("index.ipynb", "text=Attribute extractor", "dashboard.png"),
         ("01_block_accuracy.ipynb", ".js-plotly-plot .main-svg", "block_accuracy.png"),
+        ("01b_probe.ipynb", ".js-plotly-plot .main-svg", "probe.png"),
         ("03_umap_explorer.ipynb", ".attr-utils-umap-explorer .scatterlayer .point", "umap_explorer.png"),
         ("06_extractor_app.ipynb", ".attr-utils-prediction", "extractor_app.png"),
         ("07_reproduce.ipynb", "text=attr-utils reproduce --styles", "reproduce_page.png"),

@@ -325,3 +325,23 @@ def test_invalid_runner(tmp_path, runner):
 
     with pytest.raises(ParameterError, match="`runner` must be a runner object"):
         embed(tmp_path, weights="random:0", runner=runner, progress=False)
+
+
+def test_queries_like_an_all_taps_embedding_get_the_same_taps(tmp_path):
+    """embed_images(like=emb) embeds queries with emb's taps, so they can be compared tap by tap."""
+    from PIL import Image
+
+    from attr_utils import embed, embed_images
+
+    folder = tmp_path / "data" / "red"
+    folder.mkdir(parents=True)
+    for i in range(2):
+        Image.new("RGB", (32, 32), (200, 10 * i, 0)).save(folder / f"{i}.png")
+    (tmp_path / "data" / "blue").mkdir()
+    Image.new("RGB", (32, 32), (0, 0, 200)).save(tmp_path / "data" / "blue" / "0.png")
+    model = ModelSpec("resnet50", "random:0", taps=["conv1_relu", "conv2_block1_out"])
+    emb = embed(tmp_path / "data", model=model, cache_dir=tmp_path / "cache", progress=False)
+    queries = embed_images([folder / "0.png"], like=emb, cache_dir=tmp_path / "cache")
+    assert queries.block_names == emb.block_names == ["conv1_relu", "conv2_block1_out"]
+    row = [str(p) for p in emb.table["path"]].index(str(folder / "0.png"))
+    np.testing.assert_allclose(queries["conv2_block1_out"][0], emb["conv2_block1_out"][row], rtol=1e-5)

@@ -5,7 +5,9 @@ Analysis figures (:mod:`attr_utils.figures.analysis`):
 (Figure 3), :func:`reduction_curve` (Table 2), :func:`confusion_heatmap`,
 :func:`umap_scatter`. Retrieval figures (:mod:`attr_utils.figures.retrieval`):
 :func:`precision_vs_alpha`. Catalog figures (:mod:`attr_utils.figures.catalog`):
-:func:`reliability_curve` (the extractor's calibration). Shared styling: :func:`titled`, :func:`apply_style`.
+:func:`reliability_curve` (the extractor's calibration). Probe figures
+(:mod:`attr_utils.figures.probe`): :func:`probe_curve` (accuracy vs depth),
+:func:`cka_heatmap`. Shared styling: :func:`titled`, :func:`apply_style`.
 
 Plotly is imported only when a figure is built.
 """
@@ -21,14 +23,17 @@ from attr_utils.figures.analysis import (
     umap_scatter,
 )
 from attr_utils.figures.catalog import reliability_curve
+from attr_utils.figures.probe import cka_heatmap, probe_curve
 from attr_utils.figures.retrieval import precision_vs_alpha
 
 __all__ = [
     "accuracy_per_block",
     "apply_style",
+    "cka_heatmap",
     "clustering_per_block",
     "confusion_heatmap",
     "precision_vs_alpha",
+    "probe_curve",
     "reduction_curve",
     "reliability_curve",
     "titled",
