@@ -157,7 +157,7 @@ def test_cluster_twelve_images_with_the_papers_min_cluster_size(tmp_path, cache,
     code, out, err = _run(capsys, "cluster", str(data), "--label", "label", "--weights", "random",
                           "--cache-dir", str(cache), "--json")
     assert code == 2 and out == ""
-    assert "`min_cluster_size`=50 is above half of the 12 items" in err and "lower --min-cluster-size to at most 6" in err
+    assert "`min_cluster_size`=50 exceeds the 12 items" in err and "lower --min-cluster-size to at most 6" in err
     assert len(err.strip().splitlines()) == 1
 
 

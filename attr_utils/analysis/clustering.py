@@ -136,10 +136,10 @@ def clustering_metrics(
     n = len(rows)
     if 2 * min_cluster_size > n:
         # HDBSCAN (allow_single_cluster=False, its default) needs two clusters of min_cluster_size items each
+        where = f"exceeds the {n} items" if min_cluster_size > n else f"is above half of the {n} items"
         raise ParameterError(
-            f"`min_cluster_size`={min_cluster_size} is above half of the {n} items to cluster: HDBSCAN needs at "
-            f"least two clusters of that size, so every item would be noise; lower `min_cluster_size` to at most "
-            f"{n // 2}"
+            f"`min_cluster_size`={min_cluster_size} {where} to cluster: HDBSCAN needs at least two clusters of "
+            f"that size, so every item would be noise; lower `min_cluster_size` to at most {n // 2}"
         )
     if min_samples >= n:
         raise ParameterError(f"`min_samples`={min_samples} must be < the {n} items to cluster")
