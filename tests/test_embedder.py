@@ -306,3 +306,21 @@ def test_random_weights_do_not_depend_on_pythons_global_random_state():
     np.testing.assert_array_equal(first, second)
     other = BlockModel(spec, spec.resolve_weights("random:8", 0)).model.get_layer("conv2_block1_1_conv").get_weights()[0]
     assert not np.array_equal(first, other)
+
+
+def test_layer_taps_from_one_pass_equal_truncated_models(class_folder, tmp_path):
+    """Taps between the blocks (issue 15) come from the same single pass and equal truncated models too."""
+    import keras
+
+    from attr_utils.model import ModelSpec
+
+    layers = ["conv1_relu", "conv2_block2_out", "conv3_block1_out"]
+    embedder = Embedder(model=ModelSpec("resnet50", "random:0", taps=layers), cache_dir=tmp_path, batch_size=8)
+    emb = embedder.embed(class_folder, progress=False)
+    assert emb.block_names == layers and embedder.forward_passes == 3  # ceil(18 / 8): one pass per batch
+    full = embedder.model.model
+    images = np.stack([embedder.decode(p) for p in emb.paths[:3]])
+    x = embedder.spec.preprocess(images.astype(np.float32))
+    base = keras.Model(full.input, [full.get_layer(name).output for name in layers])
+    for name, out in zip(layers, base.predict_on_batch(x)):
+        np.testing.assert_allclose(out.mean(axis=(1, 2)), emb[name][:3], rtol=1e-4, atol=1e-4)
