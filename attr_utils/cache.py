@@ -22,6 +22,11 @@ Guarantees, and how they are kept:
   the backbone, the weights' identity (content hash of a weights file, seed of
   random weights), preprocessing, resize policy, input size and taps. Change
   any of them and you read another folder.
+* **Reuse across tap selections.** Folders whose signatures differ only in
+  their taps hold the same vectors for the layers they share:
+  :meth:`EmbeddingCache.stores_with_taps` finds those that hold every tap of a
+  signature, and the embedder copies the rows it misses from them (only the
+  needed columns, renamed) instead of computing them.
 * **Concurrent writers.** Part names are unique per process and batch, so two
   processes never write the same file. When both embed the same image, two
   identical rows exist; readers keep the first. :meth:`SignatureStore.compact`
@@ -318,32 +323,52 @@ class SignatureStore:
                 out.update(h.tolist())
         return out
 
-    def get(self, hashes: Sequence[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def get(self, hashes: Sequence[str], *, columns: Sequence[str] | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Vectors of ``hashes``.
+
+        Parameters
+        ----------
+        hashes : sequence of str
+            Content hashes (repeats allowed).
+        columns : sequence of str, optional
+            The blocks (tap columns) to read; only their Parquet columns are
+            decoded. Default: every block of this signature.
 
         Returns
         -------
         found : ndarray of bool
             Which of ``hashes`` are in the cache.
         blocks : dict of str to ndarray
-            Block -> ``(len(hashes), dim)`` float32; rows not found are NaN.
+            Block -> ``(len(hashes), dim)`` float32, for each of ``columns``;
+            rows not found are NaN.
+
+        Raises
+        ------
+        BlockError
+            A column that is not a block of this signature.
         """
+        if columns is not None:
+            columns = list(dict.fromkeys(columns))
+            unknown = [c for c in columns if c not in self.dims]
+            if unknown:
+                raise BlockError(f"no block {unknown[0]!r} in {self.signature_id}; available: {list(self.dims)}")
         for attempt in range(3):
             try:
-                return self._get(hashes)
+                return self._get(hashes, list(self.dims) if columns is None else columns)
             except FileNotFoundError:  # a part vanished under a concurrent compaction: relist
                 if attempt == 2:
                     raise
                 time.sleep(0.05)
         raise AssertionError("unreachable")
 
-    def _get(self, hashes: Sequence[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def _get(self, hashes: Sequence[str], columns: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         wanted: dict[str, list[int]] = {}
         for i, h in enumerate(hashes):
             wanted.setdefault(h, []).append(i)
         n = len(hashes)
         found = np.zeros(n, dtype=bool)
-        blocks = {b: np.full((n, d), np.nan, dtype=np.float32) for b, d in self.dims.items()}
+        dims = {b: self.dims[b] for b in columns}
+        blocks = {b: np.full((n, d), np.nan, dtype=np.float32) for b, d in dims.items()}
         remaining = set(wanted)
         for part in self.parts():
             if not remaining:
@@ -355,13 +380,13 @@ class SignatureStore:
             if not rows:
                 continue
             try:
-                table, take = self._read_rows(part, np.asarray(rows))
+                table, take = self._read_rows(part, np.asarray(rows), columns)
             except FileNotFoundError:
                 raise
             except Exception as exc:  # noqa: BLE001
                 self._quarantine(part, exc)
                 continue
-            for block, dim in self.dims.items():
+            for block, dim in dims.items():
                 values = table.column(block).combine_chunks().flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)[take]
                 for r, j in enumerate(rows):
                     h = part_hashes[j]
@@ -374,7 +399,7 @@ class SignatureStore:
                     remaining.discard(h)
         return found, blocks
 
-    def _read_rows(self, part: Path, rows: np.ndarray) -> tuple[pa.Table, np.ndarray]:
+    def _read_rows(self, part: Path, rows: np.ndarray, columns: list[str]) -> tuple[pa.Table, np.ndarray]:
         """The row groups of ``part`` holding ``rows`` (sorted positions), and where the rows are in them."""
         reader = pq.ParquetFile(part)
         meta = reader.metadata
@@ -382,7 +407,7 @@ class SignatureStore:
         group_of = np.searchsorted(starts, rows, side="right") - 1
         groups = np.unique(group_of)
         offsets = np.concatenate([[0], np.cumsum(np.diff(starts)[groups])[:-1]])
-        table = reader.read_row_groups(groups.tolist(), columns=list(self.dims))
+        table = reader.read_row_groups(groups.tolist(), columns=columns)
         return table, rows - starts[group_of] + offsets[np.searchsorted(groups, group_of)]
 
     # -- writing ---------------------------------------------------------
@@ -666,6 +691,63 @@ class EmbeddingCache:
             return SignatureStore(self.embeddings_dir / name, signature, dims)
         except OSError as exc:
             raise CacheError(f"cannot create the embedding cache in {self.embeddings_dir}: {exc}; pass another cache_dir or set {CACHE_ENV}") from None
+
+    def stores_with_taps(self, signature: Mapping) -> list[tuple[SignatureStore, dict[str, str]]]:
+        """The other stores of this cache that hold every tap of ``signature``.
+
+        A store qualifies when its signature equals ``signature`` in every
+        entry but ``"taps"`` (same backbone, weights, preprocessing, resize,
+        input size, pooling, decoder) and its taps include each of
+        ``signature``'s taps, matched by layer name and dimension: a
+        ``taps="all"`` store holds the five blocks (``block2`` of ResNet-50 is
+        its column ``conv2_block3_out``), and so does a list of layers that
+        names them. One forward pass computes every tap, so such a column is
+        the vector the requested signature would compute.
+
+        Parameters
+        ----------
+        signature : mapping
+            A model signature (:meth:`attr_utils.model.ModelSpec.signature`),
+            whose ``"taps"`` lists ``[block, layer, dim]`` per tap.
+
+        Returns
+        -------
+        list of (SignatureStore, dict of str to str)
+            Each qualifying store (``signature``'s own folder excluded) with
+            its column for each of ``signature``'s blocks, in folder-name
+            order. Folders without a readable ``_signature.json`` are skipped.
+        """
+        taps = signature.get("taps")
+        if not taps or not self.embeddings_dir.is_dir():
+            return []
+        rest = {k: v for k, v in signature.items() if k != "taps"}
+        own = f"{signature.get('backbone', 'model')}-{signature_hash(signature)[:16]}"
+        out = []
+        for folder in sorted(p for p in self.embeddings_dir.iterdir() if p.is_dir() and p.name != own):
+            try:
+                store = SignatureStore.open(folder)
+            except CacheError:
+                continue
+            other = store.signature
+            if {k: v for k, v in other.items() if k != "taps"} != rest:
+                continue
+            by_layer = {}
+            for tap in other.get("taps") or []:
+                try:
+                    block, layer, dim = tap
+                except (TypeError, ValueError):
+                    continue
+                if store.dims.get(block) == dim:
+                    by_layer[(layer, dim)] = block
+            columns = {}
+            for block, layer, dim in taps:
+                column = by_layer.get((layer, dim))
+                if column is None:
+                    break
+                columns[block] = column
+            else:
+                out.append((store, columns))
+        return out
 
     def info(self) -> pd.DataFrame:
         """One row per signature: backbone, weights, rows, unique images, parts, bytes."""

@@ -2,9 +2,10 @@
 
 :func:`embed` is the one entry point most users need: it takes a dataset (or
 its path), resolves the backbone and weights, serves every image already in
-the cache, runs the network once per batch on the rest (one forward pass
-gives every block), commits each batch to the cache atomically, and returns an
-:class:`~attr_utils.embeddings.Embeddings`.
+the cache, copies those another tap selection of the same model already cached
+(``taps="blocks"`` after ``taps="all"``), runs the network once per batch on
+the rest (one forward pass gives every block), commits each batch to the cache
+atomically, and returns an :class:`~attr_utils.embeddings.Embeddings`.
 
 Images are decoded in a background thread while the network runs, so
 decoding hides behind the forward pass. The model is built only when some
@@ -227,6 +228,7 @@ class Embedder:
         self.resize = self.model_spec.resize
         self.signature = self.model_spec.signature(self.resolved)
         cache = EmbeddingCache(cache_dir)
+        self.cache = cache
         self.cache_root = cache.root
         self.store: SignatureStore = cache.store(self.signature, self.spec.dims)
         self.forward_passes = 0
@@ -271,6 +273,34 @@ class Embedder:
         """Run one batch of uint8 images through the network."""
         self.forward_passes += 1
         return self.model(images)
+
+    # -- reuse of other tap selections ------------------------------------
+    def _sibling_rows(self, hashes: Sequence[str]):
+        """Vectors of ``hashes`` that another tap selection of this model already cached.
+
+        Yields ``(hashes, blocks)`` chunks (blocks named as in this store, each
+        ``(len(hashes), dim)`` float32), at most :attr:`SignatureStore.part_rows`
+        rows each, read from the stores of
+        :meth:`~attr_utils.cache.EmbeddingCache.stores_with_taps` (only the
+        needed columns of the needed rows); a hash is yielded once at most.
+        """
+        remaining = list(dict.fromkeys(hashes))
+        if not remaining:
+            return
+        sources = self.cache.stores_with_taps(self.signature)
+        chunk = self.store.part_rows
+        for store, columns in sources:
+            left = []
+            for start in range(0, len(remaining), chunk):
+                part = remaining[start : start + chunk]
+                found, vectors = store.get(part, columns=list(columns.values()))
+                if found.any():
+                    rows = np.flatnonzero(found)
+                    yield [part[i] for i in rows], {b: vectors[c][rows] for b, c in columns.items()}
+                left.extend(h for h, f in zip(part, found) if not f)
+            remaining = left
+            if not remaining:
+                return
 
     # -- pipeline --------------------------------------------------------
     def decode(self, source, *, name: str | None = None) -> np.ndarray:
@@ -317,6 +347,15 @@ class Embedder:
     ) -> tuple[list[str | None], list[Skipped], int]:
         """Make sure every decodable file of ``paths`` is in the cache.
 
+        A file missing from this signature's store is first looked up in the
+        stores of the same model with other taps that include all of this
+        one's (:meth:`~attr_utils.cache.EmbeddingCache.stores_with_taps`: the
+        five blocks after ``taps="all"``, or a list of layers inside it); the
+        rows found there are copied into this store (the requested columns
+        only, renamed) without a forward pass. The reverse, ``"all"`` after
+        ``"blocks"``, is not served that way: the blocks store lacks the other
+        taps, and one pass computes every tap anyway.
+
         ``compact=False`` leaves part files as they are (distributed workers
         pass it: one compaction at the end beats one per worker and shard).
 
@@ -327,7 +366,8 @@ class Embedder:
         skipped : list of Skipped
             Files that could not be read or decoded, with the reason.
         computed : int
-            How many of ``paths`` went through the network in this call.
+            How many of ``paths`` went through the network in this call (rows
+            copied from another tap selection are not counted).
         """
         from tqdm.auto import tqdm
 
@@ -341,6 +381,11 @@ class Embedder:
         for h, p in zip(hashes, paths):
             if h is not None and h not in present and h not in todo:
                 todo[h] = p
+        if todo:  # another tap selection of this model may hold them: copy, no forward pass
+            for served, vectors in self._sibling_rows(list(todo)):
+                self.store.write(served, vectors)
+                for h in served:
+                    del todo[h]
         bad: dict[str, str] = {}
         computed_hashes: set[str] = set()
         if todo:
@@ -434,6 +479,16 @@ class Embedder:
                     found[i] = True
                     for b in blocks:
                         blocks[b][i] = cached[b][j]
+            missed: dict[str, list[int]] = {}
+            for i in cacheable:
+                if not found[i]:
+                    missed.setdefault(keys[i], []).append(i)
+            for served, vectors in self._sibling_rows(list(missed)):  # read only, as computed queries are
+                for j, h in enumerate(served):
+                    for i in missed[h]:
+                        found[i] = True
+                        for b in blocks:
+                            blocks[b][i] = vectors[b][j]
         todo = np.flatnonzero(~found)
         for start in range(0, len(todo), self.batch_size):
             rows = todo[start : start + self.batch_size]

@@ -68,7 +68,10 @@ class ModelSpec:
         backbone (:attr:`~attr_utils.backbones.BackboneSpec.all_taps`: the
         stem and every residual / MBConv unit output), named by layer. A list
         of layer names: those, in depth order. The taps are part of the
-        cache signature, so each selection has its own cache folder.
+        cache signature, so each selection has its own cache folder; vectors
+        a folder of the same model with more taps already holds (the blocks
+        after ``"all"``) are copied from it, not recomputed
+        (:meth:`attr_utils.cache.EmbeddingCache.stores_with_taps`).
 
     Raises
     ------
