@@ -252,3 +252,11 @@ def test_tag_file_reads_with_dask(examples, catalog, tmp_path):
     tag_catalog(catalog, {"color": _extractor(examples, tmp_path)}, out, cache_dir=tmp_path / "c", progress=False)
     df = dd.read_parquet(str(out)).compute()
     assert len(df) == 6 and set(df["color"]) == set(COLOURS)
+
+
+def test_tag_file_reads_with_duckdb(examples, catalog, tmp_path):
+    duckdb = pytest.importorskip("duckdb")
+    out = tmp_path / "tags.parquet"
+    tag_catalog(catalog, {"color": _extractor(examples, tmp_path)}, out, cache_dir=tmp_path / "c", progress=False)
+    rows = duckdb.sql(f"SELECT color, count(*) AS n FROM read_parquet('{out}') GROUP BY color ORDER BY color").fetchall()
+    assert {value for value, _ in rows} == set(COLOURS) and sum(n for _, n in rows) == 6
