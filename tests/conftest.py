@@ -53,3 +53,19 @@ def _isolated_env(monkeypatch, tmp_path_factory):
     monkeypatch.delenv("ATTR_UTILS_WEIGHTS", raising=False)
     monkeypatch.setenv("ATTR_UTILS_ENGINE", "keras")  # engine tests ask for theirs; conversions stay in tests/test_engines.py
     monkeypatch.setenv("ATTR_UTILS_CACHE", str(tmp_path_factory.getbasetemp() / "default-cache"))
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the whole run (``tests/browser_support.py``)."""
+    from tests.browser_support import browser_fixture
+
+    yield from browser_fixture()
+
+
+@pytest.fixture(scope="session")
+def dashboard(browser, tmp_path_factory):
+    """One ``python -m attr_utils.dashboard`` for every browser test module; yields its base URL."""
+    from tests.browser_support import dashboard_fixture
+
+    yield from dashboard_fixture(browser, tmp_path_factory)
