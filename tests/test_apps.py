@@ -495,20 +495,19 @@ def test_explain_verdict_gives_the_reason_for_unknown():
     from attr_utils.apps.extractor_app import explain_verdict
 
     pred = {"value": "red", "confidence": 0.95, "unknown": True, "distance": 0.6123}
-    text = explain_verdict(pred, attribute="color", k=5, threshold=0.4)
-    assert text.startswith("color: unknown: the nearest example is at distance 0.612, farther than the threshold 0.400")
-    assert "weighted by 1/distance" in text and "'red' would get 95% of the vote" in text
+    text = explain_verdict(pred, k=5, threshold=0.4)
+    assert text.startswith("Unknown: the nearest example is at distance 0.612, farther than the threshold 0.400")
+    assert "'red' would get 95% of the vote" in text and "weighted by 1/distance" in text
 
 
 def test_explain_verdict_says_votes_are_distance_weighted():
     from attr_utils.apps.extractor_app import explain_verdict
 
     pred = {"value": "teal", "confidence": 0.8, "unknown": False, "distance": 0.05}
-    text = explain_verdict(pred, attribute="color", k=5, threshold=0.4)
-    assert text.startswith("color: teal · confidence 0.80: 'teal''s share of the vote")
-    assert "the 5 nearest examples vote, each weighted by 1/distance" in text
-    assert "Nearest example at distance 0.050; unknown beyond 0.400." in text
-    assert "unknown beyond" not in explain_verdict(pred, attribute="color", k=5, threshold=float("inf"))
+    text = explain_verdict(pred, k=5, threshold=0.4)
+    assert text == ("Confidence 0.80 is teal's share of the vote: the 5 nearest examples vote, each weighted by "
+                    "1/distance (closer examples count more). Nearest example at distance 0.050; 'unknown' beyond 0.400.")
+    assert "beyond" not in explain_verdict(pred, k=5, threshold=float("inf"))
 
 
 def test_extractor_app_explains_an_unknown_verdict(catalog_emb):

@@ -28,16 +28,14 @@ _NONE = "(none)"
 _SHOWN_CHOICES = 12  # thumbnails of the chosen examples shown beside "Add value"
 
 
-def explain_verdict(pred, *, attribute: str, k: int, threshold: float) -> str:
-    """One plain-text sentence saying what the extractor answered and why.
+def explain_verdict(pred, *, k: int, threshold: float) -> str:
+    """One plain-text explanation of the extractor's answer for one image (shown under the verdict).
 
     Parameters
     ----------
     pred : mapping or pandas.Series
         One row of :meth:`AttributeExtractor.predict`: ``value``,
-        ``confidence``, ``unknown``, ``distance``.
-    attribute : str
-        The attribute's name (e.g. ``"color"``).
+        ``confidence``, ``unknown``, ``distance`` (cosine distance).
     k : int
         Number of voting neighbours.
     threshold : float
@@ -46,20 +44,20 @@ def explain_verdict(pred, *, attribute: str, k: int, threshold: float) -> str:
     Returns
     -------
     str
-        For a known value: the value, its confidence and that the confidence is
-        its share of the ``k`` nearest examples' votes, each weighted by
-        1/distance. For ``unknown``: the reason (the nearest example's distance
-        above the threshold) first; the vote's value and confidence only after
-        it, so a high confidence never stands beside "unknown" unexplained.
+        For a known value: that its confidence is its share of the ``k``
+        nearest examples' votes, each weighted by 1/distance, and the nearest
+        distance. For ``unknown``: the reason first (the nearest example is
+        farther than the threshold), the vote's value and share only after it,
+        so a high confidence never stands beside "unknown" unexplained.
     """
     value, conf, dist = str(pred["value"]), float(pred["confidence"]), float(pred["distance"])
-    weighting = (f"the {k} nearest examples vote, each weighted by 1/distance (closer examples count more)")
+    weighting = f"the {k} nearest examples vote, each weighted by 1/distance (closer examples count more)"
     if bool(pred["unknown"]):
-        return (f"{attribute}: unknown: the nearest example is at distance {dist:.3f}, farther than the "
-                f"threshold {threshold:.3f}, so no known value is trusted. Ignoring that, {weighting}, "
-                f"and {value!r} would get {conf:.0%} of the vote.")
-    limit = f"; unknown beyond {threshold:.3f}" if np.isfinite(threshold) else ""
-    return (f"{attribute}: {value} · confidence {conf:.2f}: {value!r}'s share of the vote, where {weighting}. "
+        return (f"Unknown: the nearest example is at distance {dist:.3f}, farther than the threshold "
+                f"{threshold:.3f}, so no known value is trusted. Ignoring that, {value!r} would get "
+                f"{conf:.0%} of the vote ({weighting}).")
+    limit = f"; 'unknown' beyond {threshold:.3f}" if np.isfinite(threshold) else ""
+    return (f"Confidence {conf:.2f} is {value}'s share of the vote: {weighting}. "
             f"Nearest example at distance {dist:.3f}{limit}.")
 
 
@@ -478,7 +476,7 @@ class ExtractorApp:
         grid = image_grid(pictures, captions, size=self.thumb, columns=min(5, len(examples)))
         grid.add_class("attr-utils-voters")
         verdict = "unknown" if p["unknown"] else str(p["value"])
-        why = explain_verdict(p, attribute=self.attribute.value, k=self.extractor.k, threshold=self.extractor.threshold_)
+        why = explain_verdict(p, k=self.extractor.k, threshold=self.extractor.threshold_)
         headline = (f"{self.attribute.value}: unknown (nearest example too far)" if p["unknown"]
                     else f"{self.attribute.value}: {verdict} · confidence {p['confidence']:.2f}")
         answer = widgets_html(
