@@ -289,6 +289,21 @@ def test_upload_refused_in_the_browser_is_reported(retrieval):
     assert retrieval.results["row"].tolist() == before
 
 
+def test_retrieval_app_empties_the_catalog_dropdown_after_an_upload(retrieval, monkeypatch):
+    # issue 18: after an upload the dropdown kept the old item, and choosing it again did nothing
+    from attr_utils.apps.upload import Upload
+
+    search = retrieval.catalog.search
+    monkeypatch.setattr(retrieval.catalog, "search", lambda q, **kw: search(0 if isinstance(q, bytes) else q, **kw))
+    old = retrieval.query_picker.value
+    retrieval.set_upload(Upload(name="q.png", data=_png(), width=24, height=24))
+    assert retrieval.query_picker.value is None
+    assert "Uploaded: q.png" in " ".join(w.value for w in _widgets_in(retrieval.widget) if isinstance(w, ipywidgets.HTML))
+    retrieval.query_picker.value = old
+    shown = " ".join(w.value for w in _widgets_in(retrieval.widget) if isinstance(w, ipywidgets.HTML))
+    assert "Uploaded: q.png" not in shown and "Query: " in shown
+
+
 def test_upload_button_carries_the_limit_to_the_browser(retrieval):
     from attr_utils.apps import UploadButton
 
