@@ -845,3 +845,24 @@ def test_umap_explorer_passes_cache_dir_to_the_umap_cache(catalog_emb, monkeypat
     monkeypatch.setattr(attr_utils.analysis, "umap_embedding", fake_umap)
     umap_explorer(catalog_emb, cache_dir=tmp_path, seed=3)
     assert seen and seen[0] == {"n_neighbors": 15, "min_dist": 0.1, "seed": 3, "cache_dir": tmp_path}
+
+
+def test_upload_button_takes_one_file_when_not_multiple():
+    # the kernel does not trust the browser: a single-file button keeps the first file of a pick
+    from attr_utils.apps import UploadButton
+
+    button = UploadButton()
+    for i in range(3):
+        button._handle_custom_msg({"event": "file", "pick": "p", "name": f"f{i}.png", "size": 3}, [memoryview(b"abc")])
+    button._handle_custom_msg({"event": "done", "pick": "p", "sent": 3, "refused": []}, [])
+    assert [f["name"] for f in button.value] == ["f0.png"]
+
+
+def test_upload_button_says_when_files_of_a_pick_did_not_arrive():
+    from attr_utils.apps import UploadButton
+
+    button = UploadButton(multiple=True)
+    button._handle_custom_msg({"event": "file", "pick": "p", "name": "a.png", "size": 3}, [memoryview(b"abc")])
+    button._handle_custom_msg({"event": "done", "pick": "p", "sent": 3, "refused": []}, [])
+    assert [f["name"] for f in button.value] == ["a.png"]
+    assert button.refused == "2 file(s) of this pick did not arrive" and button.refusals == 1

@@ -125,6 +125,22 @@ class ExtractorApp:
         The last prediction shown.
     holdout_report : pandas.DataFrame or None
         Current predictions on the held-out items (see :func:`holdout_accuracy`).
+    upload_results : list of dict
+        One entry per file of the last pick of example images, in the order
+        shown: ``name``, ``accepted`` (bool), ``message`` (why it was refused,
+        or its size when accepted).
+    choice : ipywidgets.VBox
+        What "Add value" will add (count and a thumbnail per example), shown
+        beside the button: the preselected catalog items and the uploaded
+        images not yet added.
+
+    Notes
+    -----
+    Uploaded images are kept in the session (memory) once checked: those
+    waiting for "Add value", and those added as examples, so that they show as
+    pictures among the voting neighbours (the extractor only knows them as
+    ``<upload i>``). The catalog dropdown is emptied after a query upload, so
+    choosing any item afterwards, the one shown before included, predicts it.
     """
 
     def __init__(

@@ -174,7 +174,7 @@ class UploadButton(anywidget.AnyWidget):
             if len(self._incoming) > 4 and pick not in self._incoming:  # picks never finished (a closed tab)
                 self._incoming.pop(next(iter(self._incoming)))
             files = self._incoming.setdefault(pick, [])
-            if len(files) >= self.max_files:
+            if len(files) >= (self.max_files if self.multiple else 1):
                 return  # more than the browser may send: dropped (the kernel does not trust the browser)
             files.append(
                 {
@@ -186,8 +186,14 @@ class UploadButton(anywidget.AnyWidget):
                 }
             )
         elif content.get("event") == "done":
-            refused = content.get("refused") if isinstance(content.get("refused"), list) else []
-            self.receive(self._incoming.pop(pick, []), refused=refused)
+            refused = list(content.get("refused")) if isinstance(content.get("refused"), list) else []
+            files = self._incoming.pop(pick, [])
+            sent = content.get("sent")
+            if isinstance(sent, int) and len(files) < sent:  # never seen: said so, not lost silently
+                lost = min(sent, self.max_files if self.multiple else 1) - len(files)
+                if lost > 0:
+                    refused.append({"name": "", "size": None, "reason": f"{lost} file(s) of this pick did not arrive"})
+            self.receive(files, refused=refused)
 
     def receive(self, files, *, refused=()) -> None:
         """Announce one whole pick, as the browser does when the visitor picks files.
