@@ -207,7 +207,7 @@ class UploadButton(anywidget.AnyWidget):
         """
         refused = tuple(
             {"name": str(r.get("name", ""))[:200], "size": r.get("size"), "reason": str(r.get("reason", ""))[:300]}
-            for r in refused
+            for r in list(refused)[:100]
             if isinstance(r, dict)
         )
         self.refused_files = refused
