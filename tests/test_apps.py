@@ -289,6 +289,21 @@ def test_upload_refused_in_the_browser_is_reported(retrieval):
     assert retrieval.results["row"].tolist() == before
 
 
+def test_retrieval_app_empties_the_catalog_dropdown_after_an_upload(retrieval, monkeypatch):
+    # issue 18: after an upload the dropdown kept the old item, and choosing it again did nothing
+    from attr_utils.apps.upload import Upload
+
+    search = retrieval.catalog.search
+    monkeypatch.setattr(retrieval.catalog, "search", lambda q, **kw: search(0 if isinstance(q, bytes) else q, **kw))
+    old = retrieval.query_picker.value
+    retrieval.set_upload(Upload(name="q.png", data=_png(), width=24, height=24))
+    assert retrieval.query_picker.value is None
+    assert "Uploaded: q.png" in " ".join(w.value for w in _widgets_in(retrieval.widget) if isinstance(w, ipywidgets.HTML))
+    retrieval.query_picker.value = old
+    shown = " ".join(w.value for w in _widgets_in(retrieval.widget) if isinstance(w, ipywidgets.HTML))
+    assert "Uploaded: q.png" not in shown and "Query: " in shown
+
+
 def test_upload_button_carries_the_limit_to_the_browser(retrieval):
     from attr_utils.apps import UploadButton
 
@@ -346,19 +361,180 @@ def test_retrieval_app_rejects_bad_k(catalog_emb):
         retrieval_app(catalog_emb, k=0, blocks={"color": "c", "texture": "t"})
 
 
+def _upload_item(name: str, data: bytes) -> dict:
+    return {"name": name, "type": "image/png", "size": len(data), "content": memoryview(data)}
+
+
+def test_upload_button_delivers_every_file_of_a_pick():
+    # issue 18: files written one by one to a synced trait were merged by the browser (5 picked: 3 arrived);
+    # now each file is its own custom message and the kernel assembles the pick
+    from attr_utils.apps import UploadButton
+
+    button = UploadButton(multiple=True)
+    seen = []
+    button.observe(lambda change: seen.append([f["name"] for f in button.value]), names="picks")
+    for i in range(5):
+        content = {"event": "file", "pick": "p1", "name": f"f{i}.png", "type": "image/png", "size": 3}
+        button._handle_custom_msg(content, [memoryview(b"abc")])
+    assert seen == []  # nothing is announced before the pick is complete
+    button._handle_custom_msg({"event": "done", "pick": "p1", "sent": 5, "refused": []}, [])
+    assert seen == [["f0.png", "f1.png", "f2.png", "f3.png", "f4.png"]]
+    assert bytes(button.value[4]["content"]) == b"abc" and button.refused == "" and button.refusals == 0
+
+
+def test_upload_button_reports_the_files_refused_in_the_browser():
+    from attr_utils.apps import UploadButton
+
+    button = UploadButton(multiple=True)
+    button._handle_custom_msg({"event": "file", "pick": "p", "name": "ok.png", "size": 3}, [memoryview(b"abc")])
+    refused = [{"name": "big.png", "size": 12 << 20, "reason": "big.png is 12.0 MB; the limit is 10 MB"}]
+    button._handle_custom_msg({"event": "done", "pick": "p", "sent": 1, "refused": refused}, [])
+    assert [f["name"] for f in button.value] == ["ok.png"]
+    assert button.refused_files == tuple(refused) and button.refused == refused[0]["reason"]
+    assert (button.refusals, button.picks) == (1, 1)
+
+
+def test_upload_button_keeps_the_bytes_in_the_kernel():
+    from attr_utils.apps import UploadButton
+
+    state = UploadButton().get_state()
+    assert "value" not in state and "refused" not in state  # never echoed back to the browser
+
+
+def test_upload_button_rejects_a_bad_file_limit():
+    import traitlets
+
+    from attr_utils.apps import UploadButton
+
+    with pytest.raises(traitlets.TraitError, match="`max_files` must be >= 1"):
+        UploadButton(max_files=0)
+
+
 # -- extractor app ----------------------------------------------------------------------------------------
-def test_extractor_app_reports_a_refusal_without_losing_accepted_examples(catalog_emb):
+def test_extractor_app_lists_every_file_of_a_pick(catalog_emb):
     from attr_utils.apps import extractor_app
 
     app = extractor_app(catalog_emb, label="color", holdout="red", examples=3, block="c")
-    # one pick of two files: the browser sends the small one, then reports the large one
-    app.example_upload.value = ({"name": "ok.png", "type": "image/png", "size": 80, "content": memoryview(_png())},)
+    # one pick: a good image, a file that is not an image, and one the browser refused as too big
+    app.example_upload.receive(
+        [_upload_item("ok.png", _png()), _upload_item("notes.txt", b"not an image")],
+        refused=[{"name": "big.png", "size": 12 << 20, "reason": "big.png is 12.0 MB; the limit is 10 MB"}],
+    )
     assert app.example_upload.value == ()  # the bytes are dropped from the widget once checked
-    app.example_upload.refused = "big.png is 12.0 MB; the limit is 10 MB"
-    app.example_upload.refusals += 1
-    assert "big.png is 12.0 MB" in app.status.value and "1 uploaded example(s) ready" in app.status.value
-    app.example_upload.refusals += 1  # a second refusal replaces the first, it does not pile up
-    assert app.status.value.count("big.png") == 1
+    assert [(r["name"], r["accepted"]) for r in app.upload_results] == [
+        ("big.png", False), ("ok.png", True), ("notes.txt", False)]
+    report = app.upload_report.value
+    assert "big.png is 12.0 MB" in report and "notes.txt is not a usable image" in report and "ok.png: accepted" in report
+    assert "1 uploaded example(s) ready" in app.status.value
+    # the next pick lists its own files; the examples ready add up
+    app.example_upload.receive([_upload_item("two.png", _png((10, 200, 10)))])
+    assert "two.png: accepted" in app.upload_report.value and "big.png" not in app.upload_report.value
+    assert "2 uploaded example(s) ready" in app.status.value
+
+
+def test_extractor_app_shows_the_chosen_examples_beside_add_value(catalog_emb):
+    from attr_utils.apps import extractor_app
+
+    app = extractor_app(catalog_emb, label="color", holdout="red", examples=3, block="c")
+    pictures = [w for w in _widgets_in(app.choice) if isinstance(w, ipywidgets.Image)]
+    assert len(pictures) == 3 and app.add_button.description == "Add value (3 examples)"
+    assert "3 catalog item(s)" in app.choice.children[0].value
+    app.example_upload.receive([_upload_item("mine.png", _png())])
+    assert app.add_button.description == "Add value (4 examples)"
+    assert len([w for w in _widgets_in(app.choice) if isinstance(w, ipywidgets.Image)]) == 4
+    app.clear_choice()
+    assert app.add_button.description == "Add value" and app.example_picker.value == ()
+    assert "No examples chosen" in app.choice.children[0].value
+    n = len(app.extractor.examples_)
+    app.add_value()  # nothing chosen: nothing added, and the visitor is told
+    assert len(app.extractor.examples_) == n and "pick example items" in app.status.value
+
+
+def _fake_embedder(app, catalog_emb, colour):
+    """Uploads become the catalog's mean vector of ``colour`` (the test catalog has no backbone to embed with)."""
+    from attr_utils.embeddings import Embeddings
+
+    centre = catalog_emb["c"][np.asarray(catalog_emb.labels("color")) == colour].mean(axis=0)
+
+    def embed(images, on_error="raise"):
+        images = list(images)
+        return Embeddings.from_arrays({"c": np.tile(centre, (len(images), 1)), "t": np.zeros((len(images), 8))},
+                                      paths=[f"<upload {i}>" for i in range(len(images))])
+
+    app.extractor._embed_images = embed
+
+
+def test_extractor_app_shows_uploaded_examples_among_the_voters(catalog_emb):
+    from attr_utils.apps import extractor_app
+
+    app = extractor_app(catalog_emb, label="color", holdout="red", examples=1, block="c")
+    app.clear_choice()
+    _fake_embedder(app, catalog_emb, "red")
+    app.example_upload.receive([_upload_item(f"red{i}.png", _png((200, 20 + i, 20))) for i in range(3)])
+    app.add_value()
+    app.query_upload.receive([_upload_item("query.png", _png())])
+    voters = next(w for w in _widgets_in(app.result) if "attr-utils-voters" in w._dom_classes)
+    captions = [cell.children[1].value for cell in voters.children]
+    uploaded = [cell for cell, cap in zip(voters.children, captions, strict=True) if "uploaded: red" in cap]
+    assert len(uploaded) == 3
+    assert all(isinstance(cell.children[0], ipywidgets.Image) for cell in uploaded)
+    assert not any("cannot show image" in getattr(w, "value", "") for w in _widgets_in(app.result) if isinstance(w, ipywidgets.HTML))
+
+
+def test_extractor_app_empties_the_catalog_dropdown_after_an_upload(catalog_emb):
+    from attr_utils.apps import extractor_app
+
+    app = extractor_app(catalog_emb, label="color", holdout="red", examples=1, block="c")
+    _fake_embedder(app, catalog_emb, "green")
+    old = app.query_picker.value
+    app.query_upload.receive([_upload_item("query.png", _png())])
+    assert app.query_picker.value is None and app.prediction["value"].iloc[0] == "green"
+    title = next(w for w in _widgets_in(app.result.children[0]) if isinstance(w, ipywidgets.HTML)).value
+    assert "Uploaded: query.png" in title
+    app.query_picker.value = old  # choosing the item shown before the upload fires again
+    title = next(w for w in _widgets_in(app.result.children[0]) if isinstance(w, ipywidgets.HTML)).value
+    assert "Query: " in title and app.prediction["value"].iloc[0] != "green"
+
+
+def test_extractor_app_reports_a_refused_query_upload(catalog_emb):
+    from attr_utils.apps import extractor_app
+
+    app = extractor_app(catalog_emb, label="color", holdout="red", examples=1, block="c")
+    before = app.prediction.copy()
+    app.query_upload.receive([], refused=[{"name": "big.png", "size": 1, "reason": "big.png is 40.0 MB; the limit is 10 MB"}])
+    assert "big.png is 40.0 MB" in app.status.value
+    assert app.prediction.equals(before)
+
+
+def test_explain_verdict_gives_the_reason_for_unknown():
+    from attr_utils.apps.extractor_app import explain_verdict
+
+    pred = {"value": "red", "confidence": 0.95, "unknown": True, "distance": 0.6123}
+    text = explain_verdict(pred, k=5, threshold=0.4)
+    assert text.startswith("Unknown: the nearest example is at distance 0.612, farther than the threshold 0.400")
+    assert "'red' would get 95% of the vote" in text and "weighted by 1/distance" in text
+
+
+def test_explain_verdict_says_votes_are_distance_weighted():
+    from attr_utils.apps.extractor_app import explain_verdict
+
+    pred = {"value": "teal", "confidence": 0.8, "unknown": False, "distance": 0.05}
+    text = explain_verdict(pred, k=5, threshold=0.4)
+    assert text == ("Confidence 0.80 is teal's share of the vote: the 5 nearest examples vote, each weighted by "
+                    "1/distance (closer examples count more). Nearest example at distance 0.050; 'unknown' beyond 0.400.")
+    assert "beyond" not in explain_verdict(pred, k=5, threshold=float("inf"))
+
+
+def test_extractor_app_explains_an_unknown_verdict(catalog_emb):
+    from attr_utils.apps import extractor_app
+
+    app = extractor_app(catalog_emb, label="color", holdout="red", examples=1, block="c")
+    app.extractor.threshold_ = 1e-9  # every query is now farther than the threshold
+    app.predict()
+    assert bool(app.prediction["unknown"].iloc[0])
+    shown = " ".join(w.value for w in _widgets_in(app.result) if isinstance(w, ipywidgets.HTML))
+    assert "unknown (nearest example too far)" in shown and "farther than the threshold 0.000" in shown
+    assert "confidence 1.00" not in shown  # the vote's confidence is never a headline beside unknown
 
 
 def test_extractor_app_holds_out_then_learns_a_value(catalog_emb):
@@ -669,3 +845,24 @@ def test_umap_explorer_passes_cache_dir_to_the_umap_cache(catalog_emb, monkeypat
     monkeypatch.setattr(attr_utils.analysis, "umap_embedding", fake_umap)
     umap_explorer(catalog_emb, cache_dir=tmp_path, seed=3)
     assert seen and seen[0] == {"n_neighbors": 15, "min_dist": 0.1, "seed": 3, "cache_dir": tmp_path}
+
+
+def test_upload_button_takes_one_file_when_not_multiple():
+    # the kernel does not trust the browser: a single-file button keeps the first file of a pick
+    from attr_utils.apps import UploadButton
+
+    button = UploadButton()
+    for i in range(3):
+        button._handle_custom_msg({"event": "file", "pick": "p", "name": f"f{i}.png", "size": 3}, [memoryview(b"abc")])
+    button._handle_custom_msg({"event": "done", "pick": "p", "sent": 3, "refused": []}, [])
+    assert [f["name"] for f in button.value] == ["f0.png"]
+
+
+def test_upload_button_says_when_files_of_a_pick_did_not_arrive():
+    from attr_utils.apps import UploadButton
+
+    button = UploadButton(multiple=True)
+    button._handle_custom_msg({"event": "file", "pick": "p", "name": "a.png", "size": 3}, [memoryview(b"abc")])
+    button._handle_custom_msg({"event": "done", "pick": "p", "sent": 3, "refused": []}, [])
+    assert [f["name"] for f in button.value] == ["a.png"]
+    assert button.refused == "2 file(s) of this pick did not arrive" and button.refusals == 1

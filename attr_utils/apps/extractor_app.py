@@ -22,9 +22,43 @@ from attr_utils.apps.upload_button import UploadButton
 from attr_utils.errors import DatasetError, ParameterError
 from attr_utils.validation import check_choice, check_int
 
-__all__ = ["ExtractorApp", "extractor_app", "holdout_accuracy"]
+__all__ = ["ExtractorApp", "explain_verdict", "extractor_app", "holdout_accuracy"]
 
 _NONE = "(none)"
+_SHOWN_CHOICES = 12  # thumbnails of the chosen examples shown beside "Add value"
+
+
+def explain_verdict(pred, *, k: int, threshold: float) -> str:
+    """One plain-text explanation of the extractor's answer for one image (shown under the verdict).
+
+    Parameters
+    ----------
+    pred : mapping or pandas.Series
+        One row of :meth:`AttributeExtractor.predict`: ``value``,
+        ``confidence``, ``unknown``, ``distance`` (cosine distance).
+    k : int
+        Number of voting neighbours.
+    threshold : float
+        The extractor's ``threshold_`` (cosine distance; ``inf`` when unknown is off).
+
+    Returns
+    -------
+    str
+        For a known value: that its confidence is its share of the ``k``
+        nearest examples' votes, each weighted by 1/distance, and the nearest
+        distance. For ``unknown``: the reason first (the nearest example is
+        farther than the threshold), the vote's value and share only after it,
+        so a high confidence never stands beside "unknown" unexplained.
+    """
+    value, conf, dist = str(pred["value"]), float(pred["confidence"]), float(pred["distance"])
+    weighting = f"the {k} nearest examples vote, each weighted by 1/distance (closer examples count more)"
+    if bool(pred["unknown"]):
+        return (f"Unknown: the nearest example is at distance {dist:.3f}, farther than the threshold "
+                f"{threshold:.3f}, so no known value is trusted. Ignoring that, {value!r} would get "
+                f"{conf:.0%} of the vote ({weighting}).")
+    limit = f"; 'unknown' beyond {threshold:.3f}" if np.isfinite(threshold) else ""
+    return (f"Confidence {conf:.2f} is {value}'s share of the vote: {weighting}. "
+            f"Nearest example at distance {dist:.3f}{limit}.")
 
 
 def holdout_accuracy(extractor, emb, rows, truth) -> pd.DataFrame:
@@ -91,6 +125,22 @@ class ExtractorApp:
         The last prediction shown.
     holdout_report : pandas.DataFrame or None
         Current predictions on the held-out items (see :func:`holdout_accuracy`).
+    upload_results : list of dict
+        One entry per file of the last pick of example images, in the order
+        shown: ``name``, ``accepted`` (bool), ``message`` (why it was refused,
+        or its size when accepted).
+    choice : ipywidgets.VBox
+        What "Add value" will add (count and a thumbnail per example), shown
+        beside the button: the preselected catalog items and the uploaded
+        images not yet added.
+
+    Notes
+    -----
+    Uploaded images are kept in the session (memory) once checked: those
+    waiting for "Add value", and those added as examples, so that they show as
+    pictures among the voting neighbours (the extractor only knows them as
+    ``<upload i>``). The catalog dropdown is emptied after a query upload, so
+    choosing any item afterwards, the one shown before included, predicts it.
     """
 
     def __init__(
@@ -123,8 +173,10 @@ class ExtractorApp:
         self._added_rows: set[int] = set()
         self.prediction: pd.DataFrame | None = None
         self.holdout_report: pd.DataFrame | None = None
-        self._uploaded_examples: list[tuple[str, bytes]] = []
+        self._uploaded_examples: list[tuple[str, bytes]] = []  # picked, not yet added
+        self._example_images: dict[int, tuple[str, bytes]] = {}  # extractor example row -> uploaded (name, bytes)
         self._query_upload: tuple[str, bytes] | None = None
+        self.upload_results: list[dict] = []
         self._describe_cols = list(emb.label_columns)
         item_options = [(describe_row(emb.table, i, self._describe_cols), i) for i in range(len(emb))]
 
@@ -137,7 +189,13 @@ class ExtractorApp:
             options=item_options, rows=8, description="Examples", layout=widgets.Layout(width="420px")
         )
         self.example_upload = UploadButton(description="Upload examples", accept="image/*", multiple=True, max_bytes=self.max_upload_bytes)
-        self.add_button = widgets.Button(description="Add value", button_style="primary", icon="plus")
+        self.add_button = widgets.Button(description="Add value", button_style="primary", icon="plus",
+                                         layout=widgets.Layout(width="auto"))
+        self.clear_button = widgets.Button(description="Clear choice", icon="times", layout=widgets.Layout(width="auto"))
+        self.choice = widgets.VBox()
+        self.choice.add_class("attr-utils-extractor-choice")
+        self.upload_report = widgets.HTML()
+        self.upload_report.add_class("attr-utils-upload-report")
         self.query_picker = widgets.Dropdown(
             options=item_options,
             description="Catalog item",
@@ -154,8 +212,9 @@ class ExtractorApp:
             [
                 widgets.HTML("<h4>1 · Teach a value</h4>"),
                 widgets.HBox([self.attribute, self.holdout]),
-                widgets.HBox([self.value_name, self.add_button]),
-                widgets.HBox([self.example_picker, self.example_upload]),
+                widgets.HBox([self.example_picker, widgets.VBox([self.example_upload, self.upload_report])]),
+                self.choice,
+                widgets.HBox([self.value_name, self.add_button, self.clear_button]),
             ]
         )
         ask = widgets.VBox(
@@ -171,11 +230,12 @@ class ExtractorApp:
         self._quiet = False
         self.holdout.observe(self._on_holdout, names="value")
         self.add_button.on_click(lambda _: self.add_value())
-        self.example_upload.observe(self._on_example_upload, names="value")
+        self.clear_button.on_click(lambda _: self.clear_choice())
+        self.example_picker.observe(lambda _: self._show_choice(), names="value")
+        # one event per whole pick (every file of it, accepted or refused): see UploadButton
+        self.example_upload.observe(self._on_example_pick, names="picks")
         self.query_picker.observe(self._on_query_pick, names="value")
-        self.query_upload.observe(self._on_query_upload, names="value")
-        for button in (self.example_upload, self.query_upload):
-            button.observe(lambda change, b=button: self._show_refusal(b.refused), names="refusals")
+        self.query_upload.observe(self._on_query_upload_pick, names="picks")
         self._fill_holdout(holdout)
         self.reset()
 
@@ -218,6 +278,9 @@ class ExtractorApp:
             rest = rest[keep]
         train = rest
         self._uploaded_examples = []
+        self._example_images = {}
+        self.upload_results = []
+        self.upload_report.value = ""
         self._added_rows = set()
         self._baseline = None
         try:
@@ -227,6 +290,7 @@ class ExtractorApp:
             return
         self.value_name.value = held or ""
         self.example_picker.value = tuple(int(r) for r in self._held_rows[: self.n_examples])
+        self._show_choice()
         if len(self._held_rows):
             self._quiet = True
             try:
@@ -240,32 +304,76 @@ class ExtractorApp:
         self._update_summary()
         self.predict()
 
-    def _show_refusal(self, message: str) -> None:
-        # the accepted files of the same pick arrived first: keep their "ready" line below
-        self.status.value = error_html(message) + self._examples_ready_html()
+    # -- the choice shown beside "Add value" ----------------------------------------------
+    def _show_choice(self) -> None:
+        """Show what "Add value" will add: the count on the button and a thumbnail of each example."""
+        import ipywidgets as widgets
+
+        from attr_utils.apps.gallery import image_grid
+
+        rows = [int(r) for r in self.example_picker.value]
+        n_up = len(self._uploaded_examples)
+        n = len(rows) + n_up
+        self.add_button.description = f"Add value ({n} example{'s' if n != 1 else ''})" if n else "Add value"
+        self.clear_button.disabled = n == 0
+        if not n:
+            self.choice.children = [widgets.HTML(
+                "<i>No examples chosen: pick catalog items in the list or upload images.</i>")]
+            return
+        parts = []
+        if rows:
+            parts.append(f"{len(rows)} catalog item(s)")
+        if n_up:
+            parts.append(f"{n_up} uploaded image(s)")
+        images = [self.emb.table["path"].iloc[r] for r in rows] + [data for _, data in self._uploaded_examples]
+        captions = [describe_row(self.emb.table, r, self._describe_cols) for r in rows]
+        captions += [f"{name}\n(uploaded)" for name, _ in self._uploaded_examples]
+        more = n - _SHOWN_CHOICES
+        header = widgets.HTML(
+            f"<b>Chosen for 'Add value'</b>: {' + '.join(parts)}" + (f" (first {_SHOWN_CHOICES} shown)" if more > 0 else "")
+        )
+        grid = image_grid(images[:_SHOWN_CHOICES], captions[:_SHOWN_CHOICES], size=64,
+                          columns=min(_SHOWN_CHOICES, max(1, min(n, 8))))
+        self.choice.children = [header, grid]
+
+    def clear_choice(self) -> None:
+        """Forget the chosen catalog items and the uploaded examples not yet added."""
+        self._uploaded_examples = []
+        self.example_picker.value = ()
+        self.upload_report.value = ""
+        self._show_choice()
+
+    # -- teaching -----------------------------------------------------------------
+    def _read_pick(self, button) -> tuple[list, list[dict]]:
+        """Check every file of the button's last pick: the accepted uploads and one result per file."""
+        results, accepted = [], []
+        for item in button.refused_files:
+            results.append({"name": item["name"], "accepted": False, "message": item["reason"]})
+        for item in button.value:
+            try:
+                up = read_upload((item,), max_bytes=self.max_upload_bytes)
+            except UploadError as exc:
+                results.append({"name": str(item.get("name", "upload")), "accepted": False, "message": str(exc)})
+                continue
+            if up is None:
+                continue
+            accepted.append(up)
+            results.append({"name": up.name, "accepted": True,
+                            "message": f"{up.name}: accepted ({up.width}x{up.height} px)"})
+        button.value = ()  # drop the bytes from the widget: the checked ones are kept above
+        return accepted, results
+
+    def _on_example_pick(self, change) -> None:
+        accepted, results = self._read_pick(self.example_upload)
+        self._uploaded_examples.extend((up.name, up.data) for up in accepted)
+        self.upload_results = results
+        self.upload_report.value = _results_html(results)
+        self._show_choice()
+        self.status.value = self._examples_ready_html() or error_html("no usable image in that pick")
 
     def _examples_ready_html(self) -> str:
         n = len(self._uploaded_examples)
         return info_html(f"{n} uploaded example(s) ready; press 'Add value'.") if n else ""
-
-    # -- teaching -----------------------------------------------------------------
-    def _on_example_upload(self, change) -> None:
-        items = list(change["new"] or ())
-        if not items:
-            return
-        accepted, problems = [], []
-        for item in items:
-            try:
-                up = read_upload((item,), max_bytes=self.max_upload_bytes)
-            except UploadError as exc:
-                problems.append(str(exc))
-                continue
-            accepted.append((up.name, up.data))
-        self._uploaded_examples.extend(accepted)
-        self.example_upload.unobserve(self._on_example_upload, names="value")
-        self.example_upload.value = ()
-        self.example_upload.observe(self._on_example_upload, names="value")
-        self.status.value = (error_html("; ".join(problems)) if problems else "") + self._examples_ready_html()
 
     def add_value(self, name: str | None = None, rows=None) -> None:
         """Add ``name`` with the picked catalog items (``rows``) and uploaded examples, then re-predict."""
@@ -282,12 +390,19 @@ class ExtractorApp:
                 self.extractor.add_examples(name, self.emb.subset(np.asarray(rows, dtype=int)))
                 self._added_rows.update(int(r) for r in rows)
             if self._uploaded_examples:
+                start = len(self.extractor.examples_)
                 self.extractor.add_examples(name, [data for _, data in self._uploaded_examples])
+                # the extractor names uploads "<upload i>": remember their pictures to show them as voters
+                for offset, upload in enumerate(self._uploaded_examples):
+                    self._example_images[start + offset] = upload
         except Exception as exc:
             self.status.value = error_html(f"cannot add {name!r}: {exc}")
             return
         n = len(rows) + len(self._uploaded_examples)
         self._uploaded_examples = []
+        self.upload_report.value = ""
+        self.example_picker.value = ()
+        self._show_choice()
         self.status.value = info_html(
             f"Added {n} example(s) of {name!r}; the extractor now knows {len(self.extractor.classes_)} values."
         )
@@ -315,24 +430,32 @@ class ExtractorApp:
 
     # -- prediction -----------------------------------------------------------------
     def _on_query_pick(self, change) -> None:
-        self._query_upload = None
-        if not self._quiet:
-            self.predict()
-
-    def _on_query_upload(self, change) -> None:
-        try:
-            up = read_upload(change["new"], max_bytes=self.max_upload_bytes)
-        except UploadError as exc:
-            self.status.value = error_html(str(exc))
+        if self._quiet or change["new"] is None:
             return
+        self._query_upload = None
+        self.predict()
+
+    def _on_query_upload_pick(self, change) -> None:
+        accepted, results = self._read_pick(self.query_upload)
+        problems = [r["message"] for r in results if not r["accepted"]]
+        if problems:
+            self.status.value = "".join(error_html(m) for m in problems)
+        if not accepted:
+            return
+        up = accepted[0]
+        self._query_upload = (up.name, up.data)
+        # the dropdown no longer names the query: empty it, so choosing any item (the old one too) fires
+        self._quiet = True
+        try:
+            self.query_picker.value = None
         finally:
-            if change["new"]:
-                self.query_upload.unobserve(self._on_query_upload, names="value")
-                self.query_upload.value = ()
-                self.query_upload.observe(self._on_query_upload, names="value")
-        if up is not None:
-            self._query_upload = (up.name, up.data)
-            self.predict()
+            self._quiet = False
+        self.predict()
+
+    def _example_picture(self, row: int, path: str):
+        """What to draw for extractor example ``row``: the uploaded bytes, else the catalog path."""
+        upload = self._example_images.get(int(row))
+        return (upload[1], f"\n(uploaded: {upload[0]})") if upload is not None else (path, "")
 
     def predict(self) -> None:
         """Predict the current query and show the value and the nearest examples."""
@@ -342,6 +465,12 @@ class ExtractorApp:
             name, data = self._query_upload
             query, image, title = [data], data, f"Uploaded: {name}"
         else:
+            if self.query_picker.value is None:
+                self._quiet = True
+                try:
+                    self.query_picker.value = self.query_picker.options[0][1]
+                finally:
+                    self._quiet = False
             row = int(self.query_picker.value)
             query = self.emb.subset([row])
             image = self.emb.table["path"].iloc[row]
@@ -354,15 +483,21 @@ class ExtractorApp:
             return
         self.prediction = pred
         p = pred.iloc[0]
-        verdict = "unknown (farther than any known value's examples)" if p["unknown"] else f"{p['value']}"
         examples = self.extractor.examples_.iloc[rows[0]]
-        captions = [f"{v}\ndistance {d:.3f}" for v, d in zip(examples["value"], dist[0], strict=True)]
-        grid = image_grid(examples["path"].tolist(), captions, size=self.thumb, columns=min(5, len(examples)))
-        # uploaded examples have no file path: show their value only
+        pictures, captions = [], []
+        for r, path, v, d in zip(rows[0], examples["path"], examples["value"], dist[0], strict=True):
+            picture, note = self._example_picture(r, path)
+            pictures.append(picture)
+            captions.append(f"{v}\ndistance {d:.3f}{note}")
+        grid = image_grid(pictures, captions, size=self.thumb, columns=min(5, len(examples)))
+        grid.add_class("attr-utils-voters")
+        verdict = "unknown" if p["unknown"] else str(p["value"])
+        why = explain_verdict(p, k=self.extractor.k, threshold=self.extractor.threshold_)
+        headline = (f"{self.attribute.value}: unknown (nearest example too far)" if p["unknown"]
+                    else f"{self.attribute.value}: {verdict} · confidence {p['confidence']:.2f}")
         answer = widgets_html(
-            f"<div class='attr-utils-prediction' style='font-size:15px'><b>{html.escape(self.attribute.value)}: "
-            f"{html.escape(verdict)}</b> · confidence {p['confidence']:.2f} · nearest distance {p['distance']:.3f} "
-            f"(unknown above {self.extractor.threshold_:.3f})</div>"
+            f"<div class='attr-utils-prediction' style='font-size:15px'><b>{html.escape(headline)}</b></div>"
+            f"<div class='attr-utils-verdict-reason' style='font-size:12px;color:#37474f'>{html.escape(why)}</div>"
         )
         self.result.children = [
             image_grid([image], [title], size=self.thumb + 48, columns=1),
@@ -375,6 +510,19 @@ class ExtractorApp:
         from IPython.display import display
 
         display(self.widget)
+
+
+def _results_html(results: list[dict]) -> str:
+    """One line per file of a pick: accepted ones plain, refused ones in red."""
+    if not results:
+        return ""
+    items = []
+    for r in results:
+        cls = "attr-utils-upload-ok" if r["accepted"] else "attr-utils-upload-refused attr-utils-warning"
+        style = "color:#2e7d32" if r["accepted"] else "color:#b71c1c;font-weight:bold"
+        mark = "\u2713" if r["accepted"] else "\u2717"
+        items.append(f"<li class='{cls}' style='{style}'>{mark} {html.escape(r['message'])}</li>")
+    return f"<ul class='attr-utils-upload-results' style='margin:4px 0;padding-left:18px;font-size:12px'>{''.join(items)}</ul>"
 
 
 def widgets_html(text: str):

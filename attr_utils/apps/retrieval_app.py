@@ -234,6 +234,8 @@ class RetrievalApp:
 
     # -- state changes ------------------------------------------------------------
     def _on_pick(self, change) -> None:
+        if change["new"] is None:  # emptied by set_upload
+            return
         self._upload = None
         self.refresh()
 
@@ -258,6 +260,10 @@ class RetrievalApp:
     def set_upload(self, upload: Upload) -> None:
         """Use a checked upload as the query."""
         self._upload = upload
+        # the dropdown no longer names the query: empty it, so choosing any item (the old one too) fires
+        self.query_picker.unobserve(self._on_pick, names="value")
+        self.query_picker.value = None
+        self.query_picker.observe(self._on_pick, names="value")
         self.refresh()
 
     def set_query_row(self, row: int) -> None:
