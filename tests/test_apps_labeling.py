@@ -190,6 +190,14 @@ def test_suspects_fill_the_gallery_with_disagreeing_labels(tmp_path):
     assert not {0, 1} & set(s.select_suspects()["row"].tolist())
 
 
+def test_suspects_note_values_too_small_to_check(session):
+    session.select(CLUSTER[:3])
+    session.add("teal")
+    suspects = session.select_suspects()
+    assert any("'teal' (3)" in n for n in suspects.attrs["notes"])
+    assert suspects.attrs["block"] == session.extractor.block_ and suspects.attrs["k"] == 5
+
+
 # -- saving ---------------------------------------------------------------------------------------------------------
 def test_save_goes_under_the_output_folder_and_loads(session, tmp_path):
     session.select(CLUSTER)

@@ -26,6 +26,7 @@ current labels (no image is embedded again, nothing is trained either way).
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -260,15 +261,20 @@ class LabelSession:
         pandas.DataFrame
             The audit's suspects (``row``, ``path``, ``label``, ``suggested``,
             ``score``...), highest score first; also kept in :attr:`suspects`.
+            ``attrs`` hold the audit's (``block``, ``k``, ``folds``...) and
+            ``notes``: what the audit warned about (values left out), as text.
         """
         from attr_utils.analysis import audit_labels
 
         top = check_int("top", top, min=1, allow_none=True)
         emb = self._labelled_emb()
-        audit = audit_labels(emb, self.attribute, block=self.extractor.block_, k=self.k, folds=folds, seed=seed,
-                             drop_small_classes=True)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            audit = audit_labels(emb, self.attribute, block=self.extractor.block_, k=self.k, folds=folds, seed=seed,
+                                 drop_small_classes=True)
         suspects = audit.suspects.head(min(top or self.max_items, self.max_items)).reset_index(drop=True)
         suspects.attrs.update(audit.attrs)
+        suspects.attrs["notes"] = [str(w.message) for w in caught]
         self.suspects = suspects
         self.select(suspects["row"].to_numpy(), source="suspects")
         return suspects
