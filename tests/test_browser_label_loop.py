@@ -104,7 +104,10 @@ def test_lasso_label_save_and_predict_from_the_cli(browser, dashboard):
         folder = Path(page.inner_text(".attr-utils-saved-folder"))
         assert folder.name == "lasso-teal" and folder.parent.name == "extractors"
         assert_no_errors(page)
-        shot(app.locator(PANEL), "label_loop.png")
+        page.set_viewport_size({"width": 1400, "height": 2000})  # the map, the gallery and the form in one picture
+        page.locator(".attr-utils-label-gallery").evaluate("e => { e.scrollTop = 0; }")
+        page.wait_for_timeout(500)
+        shot(app, "label_loop.png")
     finally:
         page.close()
 

@@ -24,7 +24,10 @@ class UmapExplorer:
     Coordinates come from :func:`attr_utils.analysis.umap_embedding` (cached
     on disk, so switching back to a block is instant); the figure from
     :func:`attr_utils.figures.umap_scatter`. Hovering or clicking a point
-    shows its image and labels beside the plot.
+    shows its image and labels beside the plot. On the 2-D map, a lasso or a
+    box selection fills the select-and-label panel's gallery (see
+    :class:`~attr_utils.apps.labeling.LabelSession` for what naming, adding
+    and saving do).
 
     Parameters
     ----------
@@ -132,7 +135,7 @@ class UmapExplorer:
         s = self.labels
         self.drag_mode = widgets.ToggleButtons(
             options=[("Lasso", "lasso"), ("Box", "select"), ("Zoom", "zoom"), ("Pan", "pan")],
-            value="lasso", description="Drag", style={"button_width": "70px"},
+            value="lasso", description="Drag", style={"button_width": "64px", "description_width": "60px"},
         )
         self.suspects_button = widgets.Button(description="Show suspect labels", icon="search",
                                               layout=widgets.Layout(width="180px"))
@@ -140,7 +143,8 @@ class UmapExplorer:
         self.gallery_count = widgets.HTML("<i>Draw a lasso or a box around points on the 2-D map to see them here.</i>")
         self.gallery_count.add_class("attr-utils-label-count")
         self.gallery = widgets.GridBox(
-            layout=widgets.Layout(grid_template_columns="repeat(auto-fill, 128px)", grid_gap="6px", width="100%")
+            layout=widgets.Layout(grid_template_columns="repeat(auto-fill, 128px)", grid_gap="6px", width="100%",
+                                  max_height="400px", overflow="auto")
         )
         self.gallery.add_class("attr-utils-label-gallery")
         self.attribute = widgets.Dropdown(options=s.attributes, value=s.attribute, description="Attribute")
