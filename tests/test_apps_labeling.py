@@ -255,3 +255,78 @@ def test_save_with_invalid_name_writes_nothing(session, name):
 
 def test_valid_folder_name_is_stripped():
     assert check_folder_name("  teal-2 ") == "teal-2"
+
+
+# -- the explorer's panel (widgets, no browser) ---------------------------------------------------------------------
+class _Points:
+    """What Plotly passes to a trace's selection callback."""
+
+    def __init__(self, trace_index, point_inds):
+        self.trace_index, self.point_inds = trace_index, point_inds
+
+
+class _Selector:
+    def __init__(self, kind):
+        self.type = kind
+
+
+@pytest.fixture()
+def explorer(monkeypatch, tmp_path):
+    from attr_utils.apps.umap_explorer import UmapExplorer
+
+    def fake_coords(self):
+        return np.random.default_rng(0).normal(size=(len(self.emb), self.n_components.value))
+
+    monkeypatch.setattr(UmapExplorer, "coordinates", fake_coords)
+    return UmapExplorer(make_catalog(), output_dir=tmp_path / "extractors")
+
+
+def _select(ex, rows, kind="box"):
+    """Deliver a selection of catalog ``rows`` as Plotly does: one callback per trace, every trace."""
+    for t, trace in enumerate(ex.figure.data):
+        inds = [i for i, c in enumerate(trace.customdata) if int(c[0]) in set(rows)]
+        ex._on_selection(trace, _Points(t, inds), _Selector(kind))
+
+
+def test_explorer_map_is_in_lasso_mode_and_3d_disables_selection(explorer):
+    assert explorer.figure.layout.dragmode == "lasso"
+    explorer.drag_mode.value = "select"
+    assert explorer.figure.layout.dragmode == "select"
+    explorer.n_components.value = 3
+    assert explorer.drag_mode.disabled
+    explorer.n_components.value = 2
+    assert not explorer.drag_mode.disabled and explorer.figure.layout.dragmode == "select"
+
+
+def test_explorer_box_selection_fills_gallery_then_name_add_save(explorer):
+    rows = CLUSTER.tolist()
+    _select(explorer, rows, "box")
+    assert sorted(explorer.labels.items.tolist()) == rows  # gathered across the traces
+    assert len(explorer.gallery.children) == PER
+    assert f"{PER} selected" in explorer.gallery_count.value and "box on" in explorer.gallery_count.value
+    first = explorer.gallery.children[0]
+    assert "color: " in first.children[1].value and "shape: " in first.children[1].value  # its labels
+    first.children[2].value = False  # untick
+    assert f"{PER - 1} selected" in explorer.gallery_count.value and "1 of 8 excluded" in explorer.gallery_count.value
+    explorer.value_name.value = "teal"
+    explorer.add_button.click()
+    assert f"Added {PER - 1} example(s) of &#x27;teal&#x27; (new value)" in explorer.label_status.value
+    assert "teal" in explorer.value_name.options
+    explorer.save_name.value = "../up"
+    explorer.save_button.click()
+    assert "attr-utils-warning" in explorer.label_status.value and "not a path" in explorer.label_status.value
+    explorer.save_name.value = "teal-1"
+    explorer.save_button.click()
+    folder = explorer.labels.output_dir.resolve() / "teal-1"
+    assert str(folder) in explorer.label_status.value
+    kept = [r for r in rows if r != int(explorer.labels.gallery()["row"].iloc[0])]
+    pred = AttributeExtractor.load(folder).predict(explorer.emb.subset(kept))
+    assert (pred["value"] == "teal").all()
+
+
+def test_explorer_suspects_button_fills_gallery(explorer):
+    explorer.suspects_button.click()
+    n = len(explorer.labels.items)
+    assert n and len(explorer.gallery.children) == n  # the catalog's half-red, half-green 4th cluster
+    assert "suspect color label(s)" in explorer.label_status.value
+    assert "suggested:" in explorer.gallery.children[0].children[1].value
