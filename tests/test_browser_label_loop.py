@@ -54,7 +54,7 @@ def wait_text(page, selector: str, pattern: str, timeout: float = 120_000) -> st
     return page.inner_text(selector)
 
 
-def test_lasso_label_save_and_predict_from_the_cli(browser, dashboard):
+def test_lasso_label_save_and_predict_from_the_cli(browser, dashboard, tmp_path):
     page = open_page(browser, f"{dashboard}/voila/render/03_umap_explorer.ipynb", POINTS)
     try:
         page.wait_for_timeout(1500)
@@ -132,3 +132,16 @@ def test_lasso_label_save_and_predict_from_the_cli(browser, dashboard):
     result = json.loads(out.stdout)
     assert result[0]["path"] == image
     assert result[0]["value"] == "teal" and result[0]["unknown"] is False, result
+
+    # and `attr-utils tag` takes the same folder for the whole catalog
+    tags = tmp_path / "tags.parquet"
+    out = subprocess.run(
+        [sys.executable, "-m", "attr_utils", "tag", str(Path(image).parent.parent), "--extractor", f"color={folder}",
+         "--out", str(tags), "--json", "--cache-dir", str(folder.parent.parent)],
+        capture_output=True, text=True, cwd=REPO, timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    import pandas as pd
+
+    tagged = pd.read_parquet(tags).set_index("path")
+    assert tagged.loc[image, "color"] == "teal"

@@ -135,8 +135,9 @@ class UmapExplorer:
         s = self.labels
         self.drag_mode = widgets.ToggleButtons(
             options=[("Lasso", "lasso"), ("Box", "select"), ("Zoom", "zoom"), ("Pan", "pan")],
-            value="lasso", description="Drag", style={"button_width": "64px", "description_width": "60px"},
+            value="lasso", style={"button_width": "64px"},
         )
+        self.drag_label = widgets.HTML("Drag on the map:")
         self.suspects_button = widgets.Button(description="Show suspect labels", icon="search",
                                               layout=widgets.Layout(width="180px"))
         self.clear_button = widgets.Button(description="Clear", icon="times", layout=widgets.Layout(width="90px"))
@@ -176,7 +177,8 @@ class UmapExplorer:
                     "Untick what does not belong, name the rest as a value (new or existing) and add it to this "
                     "page's attribute extractor: nothing is trained, the items become its examples.</span>"
                 ),
-                widgets.HBox([self.drag_mode, self.suspects_button, self.clear_button]),
+                widgets.HBox([self.drag_label, self.drag_mode, self.suspects_button, self.clear_button],
+                             layout=widgets.Layout(align_items="center")),
                 self.gallery_count,
                 self.gallery,
                 widgets.HBox([self.attribute, self.value_name, self.add_button]),
@@ -365,10 +367,7 @@ class UmapExplorer:
         self.figure = fw
         if self.labels is not None:
             self.drag_mode.disabled = not selectable
-            if not selectable:
-                self.drag_mode.description = "2-D only"
-            else:
-                self.drag_mode.description = "Drag"
+            self.drag_label.value = "Drag on the map:" if selectable else "Selection works on the 2-D map:"
         self.plot_box.children = [fw]
         self.status.value = ""
 
