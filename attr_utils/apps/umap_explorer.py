@@ -1,9 +1,18 @@
-"""Interactive UMAP explorer: one block at a time, coloured by any label, with the hovered image beside the plot."""
+"""Interactive UMAP explorer: one block at a time, coloured by any label, with the hovered image beside the plot.
+
+Below the map, a select-and-label panel: a lasso or box drawn on the 2-D map
+(or the catalog audit's suspect labels) fills a gallery; the user leaves items
+out, names the rest as a value of an attribute, adds them to the session's
+attribute extractor and saves it for ``attr-utils predict`` / ``tag``. The
+state lives in :class:`attr_utils.apps.labeling.LabelSession`; this module
+holds only the widgets.
+"""
 
 from __future__ import annotations
 
 import html
 
+from attr_utils.apps._ui import label_column
 from attr_utils.validation import check_choice, check_int
 
 __all__ = ["UmapExplorer", "umap_explorer"]
@@ -15,7 +24,10 @@ class UmapExplorer:
     Coordinates come from :func:`attr_utils.analysis.umap_embedding` (cached
     on disk, so switching back to a block is instant); the figure from
     :func:`attr_utils.figures.umap_scatter`. Hovering or clicking a point
-    shows its image and labels beside the plot.
+    shows its image and labels beside the plot. On the 2-D map, a lasso or a
+    box selection fills the select-and-label panel's gallery (see
+    :class:`~attr_utils.apps.labeling.LabelSession` for what naming, adding
+    and saving do).
 
     Parameters
     ----------
@@ -32,6 +44,12 @@ class UmapExplorer:
     cache_dir : path-like, optional
         attr-utils cache root holding the UMAP coordinates (default: the
         embedding cache's, see :func:`~attr_utils.analysis.umap_embedding`).
+    output_dir : path-like, optional
+        The fixed folder the labelling panel saves extractors under (default
+        ``<cache root>/extractors``, see :func:`attr_utils.apps.labeling.default_output_dir`);
+        the page chooses only a folder name inside it.
+    max_items : int, default=120
+        Largest selection the gallery shows.
 
     Attributes
     ----------
@@ -40,6 +58,8 @@ class UmapExplorer:
         The figure currently shown.
     selected : int or None
         Catalog row of the last hovered or clicked point.
+    labels : LabelSession or None
+        State of the select-and-label panel (None for an unlabelled catalog).
     """
 
     def __init__(
@@ -54,6 +74,8 @@ class UmapExplorer:
         seed: int = 0,
         thumb: int = 192,
         cache_dir=None,
+        output_dir=None,
+        max_items: int = 120,
     ):
         import ipywidgets as widgets
 
@@ -82,6 +104,15 @@ class UmapExplorer:
         self.detail_text = widgets.HTML(
             "<i>Hover over or click a point to see its image.</i>", layout=widgets.Layout(width=f"{self.thumb + 40}px")
         )
+        self._pending: dict[int, list[int]] = {}
+        self.labels = None
+        panel = []
+        if labels:
+            from attr_utils.apps.labeling import LabelSession
+
+            self.labels = LabelSession(emb, attribute=label_column(emb, "color") or labels[0], output_dir=output_dir,
+                                       max_items=max_items)
+            panel = [self._label_panel(widgets)]
         self.widget = widgets.VBox(
             [
                 provenance_banner(emb),
@@ -91,12 +122,205 @@ class UmapExplorer:
                     [self.plot_box, widgets.VBox([self.detail_image, self.detail_text])],
                     layout=widgets.Layout(align_items="flex-start"),
                 ),
+                *panel,
             ]
         )
         self.widget.add_class("attr-utils-umap-explorer")
         for w in (self.block, self.color_by, self.n_components):
             w.observe(lambda change: self.refresh(), names="value")
         self.refresh()
+
+    # -- select-and-label panel ----------------------------------------------------------------------
+    def _label_panel(self, widgets):
+        s = self.labels
+        self.drag_mode = widgets.ToggleButtons(
+            options=[("Lasso", "lasso"), ("Box", "select"), ("Zoom", "zoom"), ("Pan", "pan")],
+            value="lasso", style={"button_width": "64px"},
+        )
+        self.drag_label = widgets.HTML("Drag on the map:")
+        self.suspects_button = widgets.Button(description="Show suspect labels", icon="search",
+                                              layout=widgets.Layout(width="180px"))
+        self.clear_button = widgets.Button(description="Clear", icon="times", layout=widgets.Layout(width="90px"))
+        self.gallery_count = widgets.HTML("<i>Draw a lasso or a box around points on the 2-D map to see them here.</i>")
+        self.gallery_count.add_class("attr-utils-label-count")
+        self.gallery = widgets.GridBox(
+            layout=widgets.Layout(grid_template_columns="repeat(auto-fill, 128px)", grid_gap="6px", width="100%",
+                                  max_height="400px", overflow="auto")
+        )
+        self.gallery.add_class("attr-utils-label-gallery")
+        self.attribute = widgets.Dropdown(options=s.attributes, value=s.attribute, description="Attribute")
+        self.value_name = widgets.Combobox(
+            options=s.values(), placeholder="new or existing value", description="Name it", ensure_option=False
+        )
+        self.add_button = widgets.Button(description="Add to extractor", button_style="primary", icon="plus",
+                                         layout=widgets.Layout(width="170px"))
+        self.save_name = widgets.Text(placeholder="e.g. my-colours", description="Folder")
+        self.save_button = widgets.Button(description="Save extractor", icon="save", layout=widgets.Layout(width="150px"))
+        self.label_status = widgets.HTML()
+        self.label_status.add_class("attr-utils-label-status")
+        hint = widgets.HTML(
+            f"<span style='color:#555;font-size:12px'>Saved under {html.escape(str(s.output_dir))}/FOLDER, "
+            "for <code>attr-utils predict IMAGE --extractor DIR</code> and "
+            "<code>attr-utils tag DATA --extractor NAME=DIR</code>.</span>"
+        )
+        self.drag_mode.observe(lambda change: self._set_dragmode(), names="value")
+        self.suspects_button.on_click(lambda _: self.show_suspects())
+        self.clear_button.on_click(lambda _: self.select_rows([], source=""))
+        self.add_button.on_click(lambda _: self.add_selection())
+        self.save_button.on_click(lambda _: self.save_extractor())
+        self.attribute.observe(self._on_attribute, names="value")
+        box = widgets.VBox(
+            [
+                widgets.HTML(
+                    "<h4 style='margin:8px 0 2px'>Select and label</h4><span style='font-size:13px'>Drag a lasso or a "
+                    "box around points of the 2-D map, or show the items whose label disagrees with their neighbours. "
+                    "Untick what does not belong, name the rest as a value (new or existing) and add it to this "
+                    "page's attribute extractor: nothing is trained, the items become its examples.</span>"
+                ),
+                widgets.HBox([self.drag_label, self.drag_mode, self.suspects_button, self.clear_button],
+                             layout=widgets.Layout(align_items="center")),
+                self.gallery_count,
+                self.gallery,
+                widgets.HBox([self.attribute, self.value_name, self.add_button]),
+                widgets.HBox([self.save_name, self.save_button]),
+                hint,
+                self.label_status,
+            ],
+            layout=widgets.Layout(width="1040px"),
+        )
+        box.add_class("attr-utils-label-panel")
+        return box
+
+    def _set_dragmode(self) -> None:
+        if self.figure is not None and self.n_components.value == 2 and self.labels is not None:
+            self.figure.layout.dragmode = self.drag_mode.value
+
+    def _on_selection(self, trace, points, selector) -> None:
+        """Plotly calls this once per trace for one selection: gather them, act after the last trace."""
+        self._pending[int(points.trace_index)] = [int(trace.customdata[i][0]) for i in points.point_inds]
+        if int(points.trace_index) == len(self.figure.data) - 1:
+            rows = [r for t in sorted(self._pending) for r in self._pending[t]]
+            self._pending = {}
+            kind = {"lasso": "lasso", "box": "box"}.get(getattr(selector, "type", ""), "selection")
+            self.select_rows(rows, source=f"{kind} on {self.block.value}")
+
+    def select_rows(self, rows, *, source: str = "selection") -> None:
+        """Show catalog ``rows`` in the gallery (what a lasso or a box on the map does)."""
+        from attr_utils.apps._ui import error_html
+
+        try:
+            self.labels.select(rows, source=source)
+        except Exception as exc:
+            self.label_status.value = error_html(str(exc))
+            return
+        self.label_status.value = ""
+        self._draw_gallery()
+
+    def show_suspects(self) -> None:
+        """Fill the gallery with the items whose label loses their neighbours' vote (the catalog audit)."""
+        from attr_utils.apps._ui import error_html, info_html
+
+        self.label_status.value = info_html("Checking every label against its neighbours...")
+        try:
+            suspects = self.labels.select_suspects()
+        except Exception as exc:
+            self.label_status.value = error_html(f"cannot check the labels: {exc}")
+            return
+        a = suspects.attrs
+        self.label_status.value = info_html(
+            f"{len(suspects)} suspect {self.labels.attribute} label(s) at {a.get('block')}: each item's label loses "
+            f"the out-of-fold vote of its k={a.get('k')} nearest neighbours ({a.get('folds')} folds), highest score first."
+            + "".join(f" Note: {n}." for n in a.get("notes", []))
+        )
+        self._draw_gallery()
+
+    def _count_html(self) -> str:
+        s = self.labels
+        n, total = s.count, len(s.items)
+        if not total:
+            return "<i>Nothing selected: draw a lasso or a box around points on the 2-D map.</i>"
+        out = f"<b>{n} selected</b>"
+        if n != total:
+            out += f" ({total - n} of {total} excluded)"
+        return out + f" · {html.escape(s.source)} · untick an image to leave it out"
+
+    def _draw_gallery(self) -> None:
+        import ipywidgets as widgets
+
+        from attr_utils.apps.gallery import thumbnail_png
+
+        s = self.labels
+        cells = []
+        for r in s.gallery().to_dict("records"):
+            row = int(r["row"])
+            try:
+                pic = widgets.Image(value=thumbnail_png(r["path"], size=112), format="png",
+                                    layout=widgets.Layout(width="112px"))
+            except Exception as exc:  # one unreadable file must not break the gallery
+                pic = widgets.HTML(f"<i>cannot show image: {html.escape(str(exc))}</i>")
+            lines = [r["name"]] + [f"{c}: {r[c]}" for c in self.emb.label_columns]
+            if str(r["current"]) != str(r[s.attribute]):
+                lines.append(f"now: {r['current']}")
+            if "suggested" in r:
+                lines.append(f"suggested: {r['suggested']} ({r['score']:.2f})")
+            caption = widgets.HTML(
+                "<div style='font-size:11px;line-height:1.3'>" + "<br>".join(html.escape(str(x)) for x in lines) + "</div>"
+            )
+            keep = widgets.Checkbox(value=not r["excluded"], description="keep", indent=False,
+                                    layout=widgets.Layout(width="110px"))
+            keep.observe(lambda change, row=row: self._on_keep(row, change["new"]), names="value")
+            cell = widgets.VBox([pic, caption, keep], layout=widgets.Layout(width="128px", align_items="center"))
+            cell.add_class("attr-utils-label-item")
+            cells.append(cell)
+        self.gallery.children = cells
+        self.gallery_count.value = self._count_html()
+
+    def _on_keep(self, row: int, keep: bool) -> None:
+        if keep:
+            self.labels.include(row)
+        else:
+            self.labels.exclude(row)
+        self.gallery_count.value = self._count_html()
+
+    def _on_attribute(self, change) -> None:
+        from attr_utils.apps._ui import info_html
+
+        self.labels.set_attribute(change["new"])
+        self.value_name.options = self.labels.values()
+        self._draw_gallery()
+        self.label_status.value = info_html(f"Naming values of {change['new']!r} now (a new extractor for it).")
+
+    def add_selection(self, value: str | None = None) -> None:
+        """Name the selection (gallery minus unticked items) and add it to the session's extractor."""
+        from attr_utils.apps._ui import error_html, info_html
+
+        value = self.value_name.value if value is None else value
+        try:
+            update = self.labels.add(value)
+        except Exception as exc:
+            self.label_status.value = error_html(f"cannot add: {exc}")
+            return
+        self.value_name.options = self.labels.values()
+        self._draw_gallery()
+        self.label_status.value = info_html(update.message())
+
+    def save_extractor(self, name: str | None = None) -> None:
+        """Save the session's extractor to a folder named ``name`` under the fixed output folder."""
+        from attr_utils.apps._ui import error_html
+
+        name = self.save_name.value if name is None else name
+        try:
+            folder = self.labels.save(name)
+        except Exception as exc:
+            self.label_status.value = error_html(f"not saved: {exc}")
+            return
+        ex = self.labels.extractor
+        self.label_status.value = (
+            f"<div class='attr-utils-message attr-utils-saved'>Saved the {html.escape(repr(ex.label_))} extractor "
+            f"({len(ex.examples_)} examples of {len(ex.classes_)} values) to "
+            f"<code class='attr-utils-saved-folder'>{html.escape(str(folder))}</code>: "
+            f"<code>attr-utils predict IMAGE --extractor {html.escape(str(folder))}</code></div>"
+        )
 
     def coordinates(self):
         """UMAP coordinates of the selected block and dimensionality (cached)."""
@@ -130,11 +354,20 @@ class UmapExplorer:
             title=f"UMAP of {self.block.value} ({self.emb.dims[self.block.value]} dims), coloured by {label or 'nothing'}",
         )
         _readable(fig, label)
+        selectable = self.labels is not None and self.n_components.value == 2
+        if selectable:
+            fig.update_layout(dragmode=self.drag_mode.value)
         fw = go.FigureWidget(fig)
         for trace in fw.data:
             trace.on_hover(self._on_point)
             trace.on_click(self._on_point)
+            if selectable:
+                trace.on_selection(self._on_selection)
+        self._pending = {}
         self.figure = fw
+        if self.labels is not None:
+            self.drag_mode.disabled = not selectable
+            self.drag_label.value = "Drag on the map:" if selectable else "Selection works on the 2-D map:"
         self.plot_box.children = [fw]
         self.status.value = ""
 
@@ -231,6 +464,8 @@ def umap_explorer(
     seed: int = 0,
     thumb: int = 192,
     cache_dir=None,
+    output_dir=None,
+    max_items: int = 120,
 ) -> UmapExplorer:
     """Build the UMAP explorer for ``emb`` (display the returned object); see :class:`UmapExplorer`."""
     return UmapExplorer(
@@ -243,4 +478,6 @@ def umap_explorer(
         seed=seed,
         thumb=thumb,
         cache_dir=cache_dir,
+        output_dir=output_dir,
+        max_items=max_items,
     )

@@ -1,0 +1,332 @@
+"""The select-and-label loop's state (attr_utils.apps.labeling), without a browser."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from attr_utils.apps.labeling import LabelSession, check_folder_name, default_output_dir
+from attr_utils.embeddings import Embeddings
+from attr_utils.errors import DatasetError, ParameterError
+from attr_utils.retrieval.extractor import AttributeExtractor
+
+DIM = 16
+PER = 8
+CENTRES = {"red": 0, "green": 1, "blue": 2, "cluster": 3}  # "cluster": a 4th group the catalog calls red/green
+
+
+def make_catalog(seed=0) -> Embeddings:
+    """4 well-separated clusters of 8; the 4th is labelled half red, half green (a value the catalog lacks)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(len(CENTRES), DIM)) * 5
+    vectors = np.vstack([centres[i] + 0.3 * rng.normal(size=(PER, DIM)) for i in range(len(CENTRES))])
+    color = ["red"] * PER + ["green"] * PER + ["blue"] * PER + ["red", "green"] * (PER // 2)
+    shape = ["round", "square"] * (len(color) // 2)
+    emb = Embeddings.from_arrays({"b1": rng.normal(size=(len(color), 4)), "b2": vectors},
+                                 {"color": color, "shape": shape},
+                                 paths=[f"img/{i:03d}.png" for i in range(len(color))])
+    table = emb.table.copy()
+    table["hash"] = [f"h{i}" for i in range(len(table))]  # distinct content: every item its own group
+    return replace(emb, table=table)
+
+
+CLUSTER = np.arange(3 * PER, 4 * PER)
+
+
+@pytest.fixture()
+def session(tmp_path):
+    return LabelSession(make_catalog(), attribute="color", output_dir=tmp_path / "extractors")
+
+
+# -- gallery --------------------------------------------------------------------------------------------------------
+def test_selection_fills_gallery_in_order_without_duplicates(session):
+    g = session.select([5, 2, 5, 9])
+    assert g["row"].tolist() == [5, 2, 9]
+    assert g["name"].tolist() == ["005.png", "002.png", "009.png"]
+    assert g["color"].tolist() == ["red", "red", "green"]
+    assert g["shape"].tolist() == ["square", "round", "square"]
+    assert g["current"].tolist() == ["red", "red", "green"]
+    assert session.count == 3 and session.source == "selection"
+
+
+def test_exclude_and_include_change_the_count(session):
+    session.select([1, 2, 3])
+    session.exclude(2)
+    assert session.count == 2 and session.kept.tolist() == [1, 3]
+    assert session.gallery()["excluded"].tolist() == [False, True, False]
+    session.include([2])
+    assert session.count == 3
+
+
+def test_new_selection_clears_exclusions(session):
+    session.select([1, 2])
+    session.exclude([1])
+    session.select([1, 2])
+    assert session.count == 2
+
+
+def test_exclude_row_not_in_gallery_raises(session):
+    session.select([1, 2])
+    with pytest.raises(ParameterError):
+        session.exclude(7)
+
+
+def test_selection_out_of_range_raises(session):
+    with pytest.raises(ParameterError):
+        session.select([0, 99])
+
+
+def test_selection_too_large_raises(tmp_path):
+    s = LabelSession(make_catalog(), max_items=4, output_dir=tmp_path)
+    with pytest.raises(ParameterError, match="at most 4"):
+        s.select(range(5))
+
+
+def test_invalid_session_parameters_raise(tmp_path):
+    emb = make_catalog()
+    with pytest.raises(ParameterError):
+        LabelSession(emb, attribute="size", output_dir=tmp_path)
+    with pytest.raises(ParameterError):
+        LabelSession(emb, k=0, output_dir=tmp_path)
+    with pytest.raises(ParameterError):
+        LabelSession(emb, block="b9", output_dir=tmp_path)
+    with pytest.raises(ParameterError):
+        LabelSession(emb, max_items=0, output_dir=tmp_path)
+
+
+def test_unlabelled_catalog_raises(tmp_path):
+    emb = Embeddings.from_arrays({"b": np.zeros((3, 2))})
+    with pytest.raises(DatasetError):
+        LabelSession(emb, output_dir=tmp_path)
+
+
+# -- naming and the extractor ---------------------------------------------------------------------------------------
+def test_name_selection_as_new_value_predicts_it(session):
+    emb = session.emb
+    before = session.extractor.predict(emb.subset([int(CLUSTER[0])]))["value"].iloc[0]
+    assert before in {"red", "green"}
+    assert session.is_new_value("teal")
+    session.select(CLUSTER)
+    session.exclude(int(CLUSTER[-1]))
+    update = session.add("teal")
+    assert update.new_value and update.value == "teal" and update.added == PER - 1
+    assert update.moved == PER - 1  # they were examples of red/green
+    assert update.values == 4 and update.examples == len(emb)
+    assert "teal" in session.values() and not session.is_new_value("teal")
+    pred = session.extractor.predict(emb.subset(CLUSTER))
+    assert (pred["value"].iloc[:-1] == "teal").all()
+    # the excluded item keeps its label (it is an example of it, at distance 0)
+    assert pred["value"].iloc[-1] == session.current_labels()[CLUSTER[-1]] == "green"
+    assert session.extractor.examples_["value"].tolist().count("teal") == PER - 1
+
+
+def test_name_selection_as_existing_value(session):
+    session.select(CLUSTER)
+    update = session.add("blue")
+    assert not update.new_value and update.values == 3
+    pred = session.extractor.predict(session.emb.subset([int(CLUSTER[0])]))
+    assert pred["value"].iloc[0] == "blue"
+
+
+def test_unlabelled_items_are_added_without_rebuilding(tmp_path):
+    emb = make_catalog()
+    table = emb.table.copy()
+    table.loc[CLUSTER, "color"] = None
+    s = LabelSession(replace(emb, table=table), output_dir=tmp_path)
+    ex = s.extractor
+    assert len(ex.examples_) == 3 * PER
+    s.select(CLUSTER)
+    update = s.add("teal")
+    assert s.extractor is ex  # add_examples on the same extractor: no rebuild
+    assert not update.rebuilt and update.moved == 0 and update.added == PER
+    assert s.extractor.predict(s.emb.subset([int(CLUSTER[2])]))["value"].iloc[0] == "teal"
+
+
+def test_naming_same_value_again_counts_unchanged(session):
+    session.select(CLUSTER[:3])
+    session.add("teal")
+    session.select(CLUSTER[:3])
+    update = session.add("teal")
+    assert update.added == 0 and update.unchanged == 3 and not update.new_value
+
+
+def test_add_empty_selection_raises(session):
+    with pytest.raises(ParameterError):
+        session.add("teal")
+
+
+@pytest.mark.parametrize("value", ["", "   ", "two\nlines", 3])
+def test_invalid_value_raises(session, value):
+    session.select([0])
+    with pytest.raises(ParameterError):
+        session.add(value)
+
+
+def test_changing_attribute_starts_a_new_extractor(session):
+    session.select(CLUSTER)
+    session.add("teal")
+    session.set_attribute("shape")
+    assert session.extractor.label_ == "shape" and "teal" not in session.values()
+
+
+# -- suspects -------------------------------------------------------------------------------------------------------
+def test_suspects_fill_the_gallery_with_disagreeing_labels(tmp_path):
+    emb = make_catalog()
+    table = emb.table.copy()
+    table.loc[[0, 1], "color"] = "blue"  # two red-cluster items mislabelled blue
+    s = LabelSession(replace(emb, table=table), output_dir=tmp_path)
+    suspects = s.select_suspects()
+    assert {0, 1} <= set(suspects["row"].tolist())
+    g = s.gallery()
+    assert s.source == "suspects" and g["row"].tolist() == suspects["row"].tolist()
+    assert g.set_index("row").loc[0, "suggested"] == "red" and g.set_index("row").loc[0, "current"] == "blue"
+    s.exclude([r for r in g["row"] if r not in (0, 1)])
+    s.add("red")  # fix them
+    assert s.current_labels()[[0, 1]].tolist() == ["red", "red"]
+    assert not {0, 1} & set(s.select_suspects()["row"].tolist())
+
+
+def test_suspects_note_values_too_small_to_check(session):
+    session.select(CLUSTER[:3])
+    session.add("teal")
+    suspects = session.select_suspects()
+    assert any("'teal' (3)" in n for n in suspects.attrs["notes"])
+    assert suspects.attrs["block"] == session.extractor.block_ and suspects.attrs["k"] == 5
+
+
+# -- saving ---------------------------------------------------------------------------------------------------------
+def test_save_goes_under_the_output_folder_and_loads(session, tmp_path):
+    session.select(CLUSTER)
+    session.add("teal")
+    folder = session.save("my-colours_v1.2")
+    assert folder == (tmp_path / "extractors" / "my-colours_v1.2").resolve()
+    meta = json.loads((folder / "extractor.json").read_text())
+    assert meta["label"] == "color" and "teal" in meta["classes"]
+    loaded = AttributeExtractor.load(folder)
+    pred = loaded.predict(session.emb.subset(CLUSTER[:2]))
+    assert pred["value"].tolist() == ["teal", "teal"]
+    session.save("my-colours_v1.2")  # saving again replaces it
+
+
+def test_default_output_dir_is_under_the_cache_root(monkeypatch, tmp_path):
+    monkeypatch.setenv("ATTR_UTILS_CACHE", str(tmp_path / "c"))
+    assert default_output_dir() == tmp_path / "c" / "extractors"
+    assert LabelSession(make_catalog()).output_dir == tmp_path / "c" / "extractors"
+
+
+def test_save_refuses_a_folder_holding_something_else(session):
+    other = session.output_dir / "taken"
+    other.mkdir(parents=True)
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(ParameterError, match="not a saved extractor"):
+        session.save("taken")
+
+
+def test_save_refuses_a_symlink_out_of_the_output_folder(session, tmp_path):
+    session.output_dir.mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.symlink(outside, session.output_dir / "link")
+    with pytest.raises(ParameterError, match="outside"):
+        session.save("link")
+    assert not any(outside.iterdir())
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["a/b", "/etc", "..", "../up", "a..b", "a\\b", "", "   ", ".hidden", "-dash", "has space", "semi;colon",
+     "x" * 65, 3, None],
+)
+def test_invalid_folder_name_raises(name):
+    with pytest.raises(ParameterError):
+        check_folder_name(name)
+
+
+@pytest.mark.parametrize("name", ["../escape", "/tmp/abs", "sub/dir", ".."])
+def test_save_with_invalid_name_writes_nothing(session, name):
+    with pytest.raises(ParameterError):
+        session.save(name)
+    assert not session.output_dir.exists() or not any(session.output_dir.iterdir())
+
+
+def test_valid_folder_name_is_stripped():
+    assert check_folder_name("  teal-2 ") == "teal-2"
+
+
+# -- the explorer's panel (widgets, no browser) ---------------------------------------------------------------------
+class _Points:
+    """What Plotly passes to a trace's selection callback."""
+
+    def __init__(self, trace_index, point_inds):
+        self.trace_index, self.point_inds = trace_index, point_inds
+
+
+class _Selector:
+    def __init__(self, kind):
+        self.type = kind
+
+
+@pytest.fixture()
+def explorer(monkeypatch, tmp_path):
+    from attr_utils.apps.umap_explorer import UmapExplorer
+
+    def fake_coords(self):
+        return np.random.default_rng(0).normal(size=(len(self.emb), self.n_components.value))
+
+    monkeypatch.setattr(UmapExplorer, "coordinates", fake_coords)
+    return UmapExplorer(make_catalog(), output_dir=tmp_path / "extractors")
+
+
+def _select(ex, rows, kind="box"):
+    """Deliver a selection of catalog ``rows`` as Plotly does: one callback per trace, every trace."""
+    for t, trace in enumerate(ex.figure.data):
+        inds = [i for i, c in enumerate(trace.customdata) if int(c[0]) in set(rows)]
+        ex._on_selection(trace, _Points(t, inds), _Selector(kind))
+
+
+def test_explorer_map_is_in_lasso_mode_and_3d_disables_selection(explorer):
+    assert explorer.figure.layout.dragmode == "lasso"
+    explorer.drag_mode.value = "select"
+    assert explorer.figure.layout.dragmode == "select"
+    explorer.n_components.value = 3
+    assert explorer.drag_mode.disabled
+    explorer.n_components.value = 2
+    assert not explorer.drag_mode.disabled and explorer.figure.layout.dragmode == "select"
+
+
+def test_explorer_box_selection_fills_gallery_then_name_add_save(explorer):
+    rows = CLUSTER.tolist()
+    _select(explorer, rows, "box")
+    assert sorted(explorer.labels.items.tolist()) == rows  # gathered across the traces
+    assert len(explorer.gallery.children) == PER
+    assert f"{PER} selected" in explorer.gallery_count.value and "box on" in explorer.gallery_count.value
+    first = explorer.gallery.children[0]
+    assert "color: " in first.children[1].value and "shape: " in first.children[1].value  # its labels
+    first.children[2].value = False  # untick
+    assert f"{PER - 1} selected" in explorer.gallery_count.value and "1 of 8 excluded" in explorer.gallery_count.value
+    explorer.value_name.value = "teal"
+    explorer.add_button.click()
+    assert f"Added {PER - 1} example(s) of &#x27;teal&#x27; (new value)" in explorer.label_status.value
+    assert "teal" in explorer.value_name.options
+    explorer.save_name.value = "../up"
+    explorer.save_button.click()
+    assert "attr-utils-warning" in explorer.label_status.value and "not a path" in explorer.label_status.value
+    explorer.save_name.value = "teal-1"
+    explorer.save_button.click()
+    folder = explorer.labels.output_dir.resolve() / "teal-1"
+    assert str(folder) in explorer.label_status.value
+    kept = [r for r in rows if r != int(explorer.labels.gallery()["row"].iloc[0])]
+    pred = AttributeExtractor.load(folder).predict(explorer.emb.subset(kept))
+    assert (pred["value"] == "teal").all()
+
+
+def test_explorer_suspects_button_fills_gallery(explorer):
+    explorer.suspects_button.click()
+    n = len(explorer.labels.items)
+    assert n and len(explorer.gallery.children) == n  # the catalog's half-red, half-green 4th cluster
+    assert "suspect color label(s)" in explorer.label_status.value
+    assert "suggested:" in explorer.gallery.children[0].children[1].value
