@@ -78,8 +78,8 @@ def page_list(notebooks: str | os.PathLike | None = None) -> list[tuple[str, str
     Parameters
     ----------
     notebooks : path-like, optional
-        The notebooks folder (default: the one the dashboard serves,
-        :func:`attr_utils.dashboard.notebooks_dir`).
+        The notebooks folder (default: the working directory, which is the
+        running notebook's folder in Jupyter, in Voilà and under nbval).
 
     Returns
     -------
@@ -89,9 +89,7 @@ def page_list(notebooks: str | os.PathLike | None = None) -> list[tuple[str, str
         ``"other"``). Only notebooks that exist are listed.
     """
     if notebooks is None:
-        from attr_utils.dashboard import notebooks_dir
-
-        notebooks = notebooks_dir()
+        notebooks = Path.cwd()
     present = {p.name for p in Path(notebooks).glob("*.ipynb") if not p.name.startswith(".")}
     known = [(name, text, group) for name, (text, group) in PAGES.items() if name in present]
     others = [(name, name[: -len(".ipynb")], "other") for name in sorted(present - set(PAGES))]
@@ -125,7 +123,8 @@ def nav_bar(current: str, *, notebooks: str | os.PathLike | None = None):
         File name of the page showing the bar, e.g. ``"01_block_accuracy.ipynb"``;
         its link is marked ``aria-current="page"``.
     notebooks : path-like, optional
-        The notebooks folder (default: the one the dashboard serves).
+        The notebooks folder (default: the working directory, the running
+        notebook's folder).
 
     Returns
     -------
