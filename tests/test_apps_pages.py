@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from attr_utils.apps import banner
-from attr_utils.apps.nav import PAGES, PLOTLY_SETDATA_GUARD, TEST_ONLY_TAG, nav_bar, nav_html, page_list
+from attr_utils.apps.nav import NOTEBOOK_ONLY_TAG, PAGES, PLOTLY_SETDATA_GUARD, TEST_ONLY_TAG, nav_bar, nav_html, page_list
 from attr_utils.apps.tables import tidy_table
 from attr_utils.embeddings import Embeddings
 from attr_utils.errors import ParameterError
@@ -59,7 +59,7 @@ def test_nav_links_are_relative_so_they_open_voila_render_pages():
 
 def test_nav_carries_the_style_that_hides_test_only_cells_and_the_plotly_guard():
     text = nav_html("index.ipynb", notebooks=NOTEBOOKS)
-    assert f".celltag_{TEST_ONLY_TAG} {{ display: none !important; }}" in text
+    assert f".celltag_{TEST_ONLY_TAG}, .celltag_{NOTEBOOK_ONLY_TAG} {{ display: none !important; }}" in text
     assert PLOTLY_SETDATA_GUARD in text
     # the guard stops only the Plotly extension's setData rejection
     assert "setData is not a function" in PLOTLY_SETDATA_GUARD and "jupyterlab-plotly" in PLOTLY_SETDATA_GUARD

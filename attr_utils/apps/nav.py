@@ -4,9 +4,10 @@ Every notebook the dashboard serves starts with ``nav_bar("<this notebook>.ipynb
 one line of links to every page in the notebooks folder (landing page, analyses,
 apps), the current page marked. The same output carries the page's small style
 sheet: cells tagged :data:`TEST_ONLY_TAG` (they exist for the notebook tests, e.g.
-``# NBVAL_CHECK_OUTPUT`` cells) are hidden in the dashboard, whose template marks
-each cell with a ``celltag_<tag>`` class; Jupyter and nbval still run and show
-them.
+``# NBVAL_CHECK_OUTPUT`` cells) or :data:`NOTEBOOK_ONLY_TAG` (notes for notebook
+users, such as the table of environment variables) are hidden in the dashboard,
+whose template marks each cell with a ``celltag_<tag>`` class; Jupyter and nbval
+still run and show them.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import html
 import os
 from pathlib import Path
 
-__all__ = ["PAGES", "PLOTLY_SETDATA_GUARD", "TEST_ONLY_TAG", "nav_bar", "nav_html", "page_list"]
+__all__ = ["NOTEBOOK_ONLY_TAG", "PAGES", "PLOTLY_SETDATA_GUARD", "TEST_ONLY_TAG", "nav_bar", "nav_html", "page_list"]
 
 #: cell tag of the cells that exist for the notebook tests only: hidden by the dashboard's style sheet
 TEST_ONLY_TAG = "test-only"
+#: cell tag of notes for notebook users only (the environment-variable table): hidden in the dashboard too
+NOTEBOOK_ONLY_TAG = "notebook-only"
 
 #: short link text and group of the known pages, in reading order; other notebooks follow, named by file
 PAGES = {
@@ -59,7 +62,7 @@ PLOTLY_SETDATA_GUARD = """
 
 _CSS = f"""
 <style>
-.celltag_{TEST_ONLY_TAG} {{ display: none !important; }}
+.celltag_{TEST_ONLY_TAG}, .celltag_{NOTEBOOK_ONLY_TAG} {{ display: none !important; }}
 .attr-utils-nav {{ display: flex; flex-wrap: wrap; align-items: center; gap: 4px 14px; padding: 6px 10px;
   margin: 0 0 10px 0; background: #263238; border-radius: 4px; font-size: 13px; line-height: 1.6; }}
 .attr-utils-nav .attr-utils-nav-group {{ color: #b0bec5; text-transform: uppercase; font-size: 11px;
