@@ -182,3 +182,8 @@ def test_tidy_table_rejects_bad_digits():
 def test_nav_default_folder_is_the_running_notebooks_folder(monkeypatch):
     monkeypatch.chdir(NOTEBOOKS)  # Jupyter, Voilà and nbval run a notebook in its own folder
     assert nav_html("index.ipynb") == nav_html("index.ipynb", notebooks=NOTEBOOKS)
+
+
+def test_provenance_line_is_the_banner_as_static_html():
+    emb = _emb(reason=REASON)
+    assert banner.provenance_line(emb, dataset="x")._repr_html_() == banner.provenance_html(emb, dataset="x")

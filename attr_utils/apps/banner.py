@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import re
 
-__all__ = ["is_paper_setup", "provenance_banner", "provenance_html", "sentence_case"]
+__all__ = ["is_paper_setup", "provenance_banner", "provenance_html", "provenance_line", "sentence_case"]
 
 _OK = "#e8f5e9;border-left:6px solid #2e7d32"
 _WARN = "#fff4e5;border-left:6px solid #e65100"
@@ -102,3 +102,24 @@ def provenance_banner(emb, *, dataset: str | None = None):
     import ipywidgets as widgets
 
     return widgets.HTML(provenance_html(emb, dataset=dataset))
+
+
+def provenance_line(emb, *, dataset: str | None = None):
+    """The same line as :func:`provenance_banner`, as a static HTML output (no widget).
+
+    For a page that only shows the line: a static output is drawn with the
+    page, while a widget waits for its model to load from the kernel (on a
+    busy server, seconds after the rest of the page).
+
+    Parameters
+    ----------
+    emb : Embeddings
+    dataset : str, optional
+
+    Returns
+    -------
+    IPython.display.HTML
+    """
+    from IPython.display import HTML
+
+    return HTML(provenance_html(emb, dataset=dataset))

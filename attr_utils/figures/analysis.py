@@ -149,6 +149,8 @@ def clustering_per_block(results, *, title: str | None = None):
         :func:`~attr_utils.analysis.clustering_metrics` results, one per
         label or concatenated; one panel per label. Rows clustered on a UMAP
         reduction (``space="umap"``) are drawn hatched next to the raw ones.
+        Blocks where HDBSCAN found fewer than two clusters (empty bars) are
+        named under the figure, with why (:func:`empty_clusterings_note`).
     title : str, optional
         Replaces ``"Figure 3 · HDBSCAN clustering vs labels per block"``.
 
