@@ -158,6 +158,13 @@ def test_empty_hdbscan_bars_are_explained_in_the_figure():
     assert [a.text for a in fig.layout.annotations if "Empty bars" in (a.text or "")] == [note]
 
 
+def test_note_is_short_when_every_block_is_empty():
+    frame = _metrics([0, 0, 0]).assign(n=100)
+    note = empty_clusterings_note(frame)
+    assert note.split("<br>")[0] == "Empty bars, color (raw): all 3 blocks (every item noise)."
+    assert "among the 100 items" in note
+
+
 def test_no_note_when_every_block_found_clusters():
     frame = _metrics([2, 3])
     assert empty_clusterings_note(frame) == ""

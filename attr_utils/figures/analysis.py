@@ -212,7 +212,8 @@ def clustering_per_block(results, *, title: str | None = None):
         )
     apply_style(fig)
     if note:
-        fig.update_layout(margin=dict(b=90 + 18 * note.count("<br>")))
+        lines = note.count("<br>") + 1
+        fig.update_layout(margin=dict(b=70 + 17 * lines), height=430 + 17 * lines)
     return fig
 
 
@@ -248,6 +249,11 @@ def empty_clusterings_note(results) -> str:
         empty = part[part["n_clusters"] < 2]
         if empty.empty:
             continue
+        if len(empty) == len(part) > 1:
+            noise = empty["noise_fraction"] if "noise_fraction" in empty.columns else pd.Series(dtype=float)
+            everything = " (every item noise)" if len(noise) and bool((noise >= 1.0).all()) else ""
+            lines.append(f"Empty bars, {lab} ({space}): all {len(empty)} blocks{everything}.")
+            continue
         what = ", ".join(
             f"{b} ({int(c)} cluster{'s' if int(c) != 1 else ''}"
             + (f", {nf:.0%} noise)" if "noise_fraction" in part.columns and pd.notna(nf) else ")")
@@ -256,9 +262,12 @@ def empty_clusterings_note(results) -> str:
         lines.append(f"Empty bars, {lab} ({space}): {what}.")
     if not lines:
         return ""
+    items = ""
+    if "n" in frame.columns and frame["n"].nunique() == 1:
+        items = f" among the {int(frame['n'].iloc[0])} items"
     lines.append(
-        f"HDBSCAN found fewer than two dense groups of at least {size_text} items there, so ARI and AMI are 0: "
-        "the block's vectors form no separate groups at that density, not a failed run."
+        f"HDBSCAN found fewer than two dense groups of at least {size_text} items{items} there, so ARI and AMI are 0: "
+        "no separate groups at that density, not a failed run."
     )
     return "<br>".join(lines)
 
