@@ -522,8 +522,8 @@ def umap_scatter(
                 yaxis_title="UMAP 2",
                 zaxis_title="UMAP 3",
                 aspectmode="cube",
-                camera=dict(eye=dict(x=1.6, y=1.6, z=1.1)),
-                domain=dict(x=[0, 1], y=[0, 1]),
+                camera=dict(eye=dict(x=1.75, y=1.75, z=1.2)),
+                domain=dict(x=[0, 1], y=[0.04, 1]),
             ),
         )
         fig.update_layout(margin=dict(l=0, r=0, t=70, b=0))
