@@ -24,7 +24,7 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 def _links(text: str) -> list[tuple[str, bool]]:
     return [
         (href, current == ' aria-current="page"')
-        for href, current in re.findall(r'<a class="attr-utils-nav-link" href="([^"]+)"((?: aria-current="page")?)>', text)
+        for href, current in re.findall(r'<a class="attr-utils-nav-link" href="([^"]+)" target="_self"((?: aria-current="page")?)>', text)
     ]
 
 

@@ -113,7 +113,8 @@ def nav_html(current: str, *, notebooks: str | os.PathLike | None = None) -> str
             parts.append(f'<span class="attr-utils-nav-group">{esc(_GROUPS[group])}</span>')
         group_shown = group
         here = ' aria-current="page"' if name == current else ""
-        parts.append(f'<a class="attr-utils-nav-link" href="{esc(name)}"{here}>{esc(text)}</a>')
+        # target: JupyterLab's HTML renderer opens links without one in a new tab
+        parts.append(f'<a class="attr-utils-nav-link" href="{esc(name)}" target="_self"{here}>{esc(text)}</a>')
     return f'{_CSS}{PLOTLY_SETDATA_GUARD}<nav class="attr-utils-nav" aria-label="dashboard pages">{"".join(parts)}</nav>'
 
 
