@@ -129,14 +129,49 @@ def dashboard_fixture(browser, tmp_path_factory):
                 proc.wait()
 
 
+#: console errors that are not the page's fault, each with why it is allowed: (message start, URL start)
+EXTERNAL_CONSOLE_NOISE = (
+    # Voilà's lab template links Font Awesome from cdn.jsdelivr.net; offline (CI, demos without internet) the
+    # stylesheet cannot load. The pages use no Font Awesome icon, so nothing visible is lost.
+    ("Failed to load resource: net::ERR_NAME_NOT_RESOLVED", "https://cdn.jsdelivr.net/npm/@fortawesome/"),
+    ("Failed to load resource: net::ERR_INTERNET_DISCONNECTED", "https://cdn.jsdelivr.net/npm/@fortawesome/"),
+)
+
+
+def is_external_noise(text: str, url: str) -> bool:
+    """True for a console error of :data:`EXTERNAL_CONSOLE_NOISE` (an external resource, not the page)."""
+    return any(text.startswith(message) and url.startswith(where) for message, where in EXTERNAL_CONSOLE_NOISE)
+
+
 def open_page(browser, url, wait_for):
+    """A new page at ``url``, waited for ``wait_for``; its uncaught errors and console errors are recorded.
+
+    ``page.attr_utils_errors`` collects every uncaught exception or unhandled promise rejection
+    (``pageerror``) and every console message of type ``error`` except :data:`EXTERNAL_CONSOLE_NOISE`;
+    :func:`assert_no_errors` fails on any of them.
+    """
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    errors: list[str] = []
+    page.attr_utils_errors = errors
+    page.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
+
+    def on_console(message):
+        if message.type != "error":
+            return
+        url = (message.location or {}).get("url", "")
+        if not is_external_noise(message.text, url):
+            errors.append(f"console error: {message.text} ({url})")
+
+    page.on("console", on_console)
     page.goto(url, timeout=PAGE_TIMEOUT_MS)
     page.wait_for_selector(wait_for, timeout=PAGE_TIMEOUT_MS)
     return page
 
 
 def assert_no_errors(page):
+    """The page shows no error output or warning, and its browser console holds no error (see :func:`open_page`)."""
+    errors = getattr(page, "attr_utils_errors", [])
+    assert not errors, "errors in the browser:\n" + "\n".join(e[:500] for e in errors)
     assert page.locator(ERROR_SELECTOR).count() == 0
     assert page.locator(".attr-utils-warning").count() == 0, page.locator(".attr-utils-warning").first.inner_text()
     text = page.inner_text("body")

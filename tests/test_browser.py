@@ -13,7 +13,15 @@ import urllib.request
 import pytest
 from PIL import Image
 
-from tests.browser_support import assert_no_errors, chromium_path, open_page, shot, wait_for_change
+from tests.browser_support import (
+    REPO,
+    assert_no_errors,
+    chromium_path,
+    is_external_noise,
+    open_page,
+    shot,
+    wait_for_change,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -73,8 +81,12 @@ def test_retrieval_app_reacts_to_mode_query_and_upload(browser, dashboard, tmp_p
     ("notebook", "ready", "image"),
     [
         ("index.ipynb", "text=Attribute extractor", "dashboard.png"),
+        ("00_overview.ipynb", ".attr-utils-banner", "overview.png"),
         ("01_block_accuracy.ipynb", ".js-plotly-plot .main-svg", "block_accuracy.png"),
         ("01b_probe.ipynb", ".js-plotly-plot .main-svg", "probe.png"),
+        ("02_clustering.ipynb", ".js-plotly-plot .main-svg", "clustering.png"),
+        ("04_reduced_space.ipynb", ".js-plotly-plot .main-svg", "reduced_space.png"),
+        ("05_retrieval_app.ipynb", ".attr-utils-result-grid", "retrieval_page.png"),
         ("03_umap_explorer.ipynb", ".attr-utils-umap-explorer .scatterlayer .point", "umap_explorer.png"),
         ("06_extractor_app.ipynb", ".attr-utils-prediction", "extractor_app.png"),
         ("07_reproduce.ipynb", "text=attr-utils reproduce --styles", "reproduce_page.png"),
@@ -86,6 +98,10 @@ def test_pages_render_without_errors(browser, dashboard, notebook, ready, image,
     try:
         page.wait_for_timeout(1500)
         assert_no_errors(page)
+        assert_nav_bar(page, notebook)
+        # cells that exist for the notebook tests (NBVAL_CHECK_OUTPUT) are in the page but not shown
+        for cell in page.locator(".celltag_test-only").all():
+            assert cell.is_hidden()
         if notebook == "03_umap_explorer.ipynb":
             app = page.locator(".attr-utils-umap-explorer")
             app.scroll_into_view_if_needed()
@@ -116,10 +132,89 @@ def test_pages_render_without_errors(browser, dashboard, notebook, ready, image,
             shot(app, image)
         elif notebook in ("index.ipynb", "07_reproduce.ipynb", "08_catalog_audit.ipynb"):
             shot(page.locator("body"), image)
+        elif notebook in ("00_overview.ipynb", "05_retrieval_app.ipynb"):
+            shot(page.locator("body"), image, docs=False)
+        elif notebook == "02_clustering.ipynb":
+            shot(page.locator(".js-plotly-plot").last, image)
+        elif notebook == "04_reduced_space.ipynb":
+            shot(page.locator(".js-plotly-plot").first, image)
         else:
             shot(page.locator(".js-plotly-plot").first, image)
+        assert_no_errors(page)  # also after the figures finished drawing
     finally:
         page.close()
+
+
+def assert_nav_bar(page, notebook):
+    """One navigation bar, linking every page of the notebooks folder, ``notebook`` marked as the current page."""
+    nav = page.locator("nav.attr-utils-nav")
+    assert nav.count() == 1
+    hrefs = nav.locator("a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+    assert sorted(hrefs) == sorted(p.name for p in (REPO / "notebooks").glob("*.ipynb"))
+    current = nav.locator('a[aria-current="page"]')
+    assert current.count() == 1 and current.get_attribute("href") == notebook
+    # the links open the other Voilà pages: /voila/render/<page>.ipynb
+    target = nav.locator("a", has_text="Table 2").evaluate("a => a.href")
+    assert target.endswith("/voila/render/04_reduced_space.ipynb")
+
+
+#: what the browser logs when Voilà refuses the kernel shutdown a page sends as it is left (see the xfail below)
+SHUTDOWN_REFUSED = "Failed to load resource: the server responded with a status of 403 (Forbidden)"
+
+
+def _leave_page_by_nav_bar(browser, dashboard):
+    page = open_page(browser, f"{dashboard}/voila/render/07_reproduce.ipynb", "nav.attr-utils-nav")
+    page.locator("nav.attr-utils-nav a", has_text="Home").click()
+    # in place, not in a new tab (JupyterLab's HTML renderer gives links without a target `_blank`)
+    page.wait_for_url(f"{dashboard}/voila/render/index.ipynb", wait_until="commit", timeout=60_000)
+    page.wait_for_selector('nav.attr-utils-nav a[aria-current="page"][href="index.ipynb"]', timeout=300_000)
+    return page
+
+
+def test_nav_bar_opens_another_page(browser, dashboard):
+    page = _leave_page_by_nav_bar(browser, dashboard)
+    try:
+        # the refused kernel shutdown of the page left is the known defect of the next test, nothing else may fail
+        page.attr_utils_errors[:] = [
+            e for e in page.attr_utils_errors if not (SHUTDOWN_REFUSED in e and "/voila/api/shutdown/" in e)
+        ]
+        assert_no_errors(page)
+    finally:
+        page.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Voilà's page sends its kernel shutdown (sendBeacon to /voila/api/shutdown/<id>) with the _xsrf cookie, "
+    "which the dashboard never sets: 403 '_xsrf argument missing', so a left page's kernel lives until culled",
+)
+def test_leaving_a_page_shuts_its_kernel_down(browser, dashboard):
+    page = _leave_page_by_nav_bar(browser, dashboard)
+    try:
+        assert not [e for e in page.attr_utils_errors if "/voila/api/shutdown/" in e], page.attr_utils_errors
+    finally:
+        page.close()
+
+
+def test_page_errors_fail_the_browser_tests(browser):
+    """A page error (here an unhandled rejection like Plotly's setData one) makes assert_no_errors fail."""
+    page = open_page(browser, "data:text/html,<p id=ok>x</p>", "#ok")
+    try:
+        page.evaluate("() => { Promise.reject(new TypeError('r.setData is not a function')); }")
+        page.wait_for_timeout(300)
+        with pytest.raises(AssertionError, match="setData is not a function"):
+            assert_no_errors(page)
+    finally:
+        page.close()
+
+
+def test_external_font_noise_is_the_only_allowed_console_error():
+    assert is_external_noise(
+        "Failed to load resource: net::ERR_NAME_NOT_RESOLVED",
+        "https://cdn.jsdelivr.net/npm/@fortawesome/fontawesome-free@%5E5/css/all.min.css",
+    )
+    assert not is_external_noise("Failed to load resource: net::ERR_NAME_NOT_RESOLVED", "http://127.0.0.1:8866/x.js")
+    assert not is_external_noise("Error: widget model not found", "https://cdn.jsdelivr.net/npm/@fortawesome/x")
 
 
 @pytest.mark.parametrize("path", ["/voila/files/conftest.py", "/voila/files/index.ipynb", "/voila/files/voila.json", "/voila/files/../voila.json"])

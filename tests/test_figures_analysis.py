@@ -14,6 +14,7 @@ from attr_utils.figures import (
     apply_style,
     clustering_per_block,
     confusion_heatmap,
+    empty_clusterings_note,
     reduction_curve,
     titled,
     umap_scatter,
@@ -115,6 +116,62 @@ def test_reduction_curve_both_protocols_and_unreduced_marker(sweep):
     assert fig.layout.xaxis.type == "log"
 
 
+def test_reduction_curve_tells_labels_apart_by_colour_and_marker(sweep):
+    texture = sweep.assign(label="texture", block="block4", accuracy=sweep["accuracy"] - 0.2)
+    both = pd.concat([sweep, texture], ignore_index=True)
+    both.attrs = dict(sweep.attrs)
+    fig = reduction_curve(both)
+    lines = {t.name: t for t in fig.data if t.mode == "lines+markers"}
+    assert set(lines) == {
+        "color · block2 · paper", "color · block2 · inductive", "texture · block4 · paper", "texture · block4 · inductive"
+    }
+    for protocol in ("paper", "inductive"):
+        colour, texture_ = lines[f"color · block2 · {protocol}"], lines[f"texture · block4 · {protocol}"]
+        assert colour.line.color != texture_.line.color
+        assert colour.marker.symbol != texture_.marker.symbol
+        assert colour.line.dash == texture_.line.dash  # the protocol is the line style
+    assert lines["color · block2 · paper"].line.dash != lines["color · block2 · inductive"].line.dash
+    raw = {t.name: t for t in fig.data if t.mode == "markers"}
+    assert set(raw) == {"color · block2 unreduced", "texture · block4 unreduced"}
+    assert raw["color · block2 unreduced"].marker.color == lines["color · block2 · paper"].line.color
+    assert raw["color · block2 unreduced"].marker.color != raw["texture · block4 unreduced"].marker.color
+
+
+def _metrics(n_clusters):
+    frame = pd.DataFrame(
+        {
+            "label": "color", "space": "raw", "block": [f"block{i + 1}" for i in range(len(n_clusters))],
+            "n_clusters": n_clusters, "noise_fraction": [1.0 if c == 0 else 0.2 for c in n_clusters],
+            "ari": [0.0 if c < 2 else 0.5 for c in n_clusters], "ami": [0.0 if c < 2 else 0.4 for c in n_clusters],
+        }
+    )
+    frame.attrs = {"provenance": PROV, "min_cluster_size": 50}
+    return frame
+
+
+def test_empty_hdbscan_bars_are_explained_in_the_figure():
+    frame = _metrics([0, 3, 1])
+    note = empty_clusterings_note(frame)
+    assert "Empty bars, color (raw): block1 (0 clusters, 100% noise), block3 (1 cluster, 20% noise)." in note
+    assert "min_cluster_size=50" in note and "ARI and AMI are 0" in note and "block2" not in note
+    fig = clustering_per_block(frame)
+    assert [a.text for a in fig.layout.annotations if "Empty bars" in (a.text or "")] == [note]
+
+
+def test_note_is_short_when_every_block_is_empty():
+    frame = _metrics([0, 0, 0]).assign(n=100)
+    note = empty_clusterings_note(frame)
+    assert note.split("<br>")[0] == "Empty bars, color (raw): all 3 blocks (every item noise)."
+    assert "among the 100 items" in note
+
+
+def test_no_note_when_every_block_found_clusters():
+    frame = _metrics([2, 3])
+    assert empty_clusterings_note(frame) == ""
+    assert not [a for a in clustering_per_block(frame).layout.annotations if "Empty bars" in (a.text or "")]
+    assert empty_clusterings_note(frame.drop(columns=["n_clusters"])) == ""
+
+
 def test_reduction_curve_rejects_accuracy_frames(emb):
     with pytest.raises(ValueError, match="reduction_sweep"):
         reduction_curve(block_accuracy(emb, "color"))
@@ -157,6 +214,11 @@ def test_umap_scatter_2d_with_paths_and_hover(emb):
 def test_umap_scatter_3d(emb):
     fig = umap_scatter(emb["block2"][:, :3], emb.labels("color"))
     assert {t.type for t in fig.data} == {"scatter3d"}
+    # not clipped: a cube seen from farther than Plotly's default eye (1.25, 1.25, 1.25), filling the figure
+    assert fig.layout.scene.aspectmode == "cube"
+    eye = fig.layout.scene.camera.eye
+    assert (eye.x**2 + eye.y**2 + eye.z**2) ** 0.5 > (3 * 1.25**2) ** 0.5
+    assert fig.layout.margin.l == 0 and fig.layout.margin.r == 0
 
 
 def test_umap_scatter_invalid_shape(emb):

@@ -2,7 +2,7 @@
 
 Analysis figures (:mod:`attr_utils.figures.analysis`):
 :func:`accuracy_per_block` (Table 1), :func:`clustering_per_block`
-(Figure 3), :func:`reduction_curve` (Table 2), :func:`confusion_heatmap`,
+(Figure 3; :func:`empty_clusterings_note` says why a block's bars are empty), :func:`reduction_curve` (Table 2), :func:`confusion_heatmap`,
 :func:`umap_scatter`. Retrieval figures (:mod:`attr_utils.figures.retrieval`):
 :func:`precision_vs_alpha`. Catalog figures (:mod:`attr_utils.figures.catalog`):
 :func:`reliability_curve` (the extractor's calibration). Probe figures
@@ -19,6 +19,7 @@ from attr_utils.figures.analysis import (
     accuracy_per_block,
     clustering_per_block,
     confusion_heatmap,
+    empty_clusterings_note,
     reduction_curve,
     umap_scatter,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "cka_heatmap",
     "clustering_per_block",
     "confusion_heatmap",
+    "empty_clusterings_note",
     "precision_vs_alpha",
     "probe_curve",
     "reduction_curve",

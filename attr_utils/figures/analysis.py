@@ -21,11 +21,14 @@ __all__ = [
     "accuracy_per_block",
     "clustering_per_block",
     "confusion_heatmap",
+    "empty_clusterings_note",
     "reduction_curve",
     "umap_scatter",
 ]
 
 _ERRORS = ("ci", "std", "none")
+#: marker of each series (label) in figures with several labels: shape tells them apart as well as colour
+_SYMBOLS = ("circle", "square", "triangle-up", "diamond", "cross", "x")
 
 
 def _as_frame(results, what: str) -> pd.DataFrame:
@@ -146,6 +149,8 @@ def clustering_per_block(results, *, title: str | None = None):
         :func:`~attr_utils.analysis.clustering_metrics` results, one per
         label or concatenated; one panel per label. Rows clustered on a UMAP
         reduction (``space="umap"``) are drawn hatched next to the raw ones.
+        Blocks where HDBSCAN found fewer than two clusters (empty bars) are
+        named under the figure, with why (:func:`empty_clusterings_note`).
     title : str, optional
         Replaces ``"Figure 3 · HDBSCAN clustering vs labels per block"``.
 
@@ -199,7 +204,72 @@ def clustering_per_block(results, *, title: str | None = None):
     text = title or "Figure 3 · HDBSCAN clustering vs labels per block"
     fig.update_layout(title=titled(text, frame), barmode="group")
     fig.update_yaxes(title_text="score", row=1, col=1)
-    return apply_style(fig)
+    note = empty_clusterings_note(frame)
+    if note:
+        fig.add_annotation(
+            text=note, xref="paper", yref="paper", x=0, y=-0.22, xanchor="left", yanchor="top",
+            showarrow=False, align="left", font=dict(size=12, color="#555"),
+        )
+    apply_style(fig)
+    if note:
+        lines = note.count("<br>") + 1
+        fig.update_layout(margin=dict(b=70 + 17 * lines), height=430 + 17 * lines)
+    return fig
+
+
+def empty_clusterings_note(results) -> str:
+    """Why some bars of :func:`clustering_per_block` are empty, or ``""`` when none is.
+
+    A block where HDBSCAN found fewer than two clusters scores ARI = AMI = 0
+    (one cluster, or every item noise, says nothing about the labels): its
+    bars are empty. The note names those blocks and says why.
+
+    Parameters
+    ----------
+    results : DataFrame
+        :func:`~attr_utils.analysis.clustering_metrics` results with
+        ``n_clusters`` (and ``noise_fraction``) columns.
+
+    Returns
+    -------
+    str
+        One line per (label, space) with such blocks, lines joined by
+        ``"<br>"`` (Plotly's line break); ``""`` when every block found at
+        least two clusters or the counts are not in ``results``.
+    """
+    frame = results if isinstance(results, pd.DataFrame) else _as_frame(results, "results")
+    if "n_clusters" not in frame.columns:
+        return ""
+    if "space" not in frame.columns:
+        frame = frame.assign(space="raw")
+    size = frame.attrs.get("min_cluster_size")
+    size_text = f"min_cluster_size={size}" if size else "min_cluster_size"
+    lines = []
+    for (lab, space), part in frame.groupby(["label", "space"], sort=False):
+        empty = part[part["n_clusters"] < 2]
+        if empty.empty:
+            continue
+        if len(empty) == len(part) > 1:
+            noise = empty["noise_fraction"] if "noise_fraction" in empty.columns else pd.Series(dtype=float)
+            everything = " (every item noise)" if len(noise) and bool((noise >= 1.0).all()) else ""
+            lines.append(f"Empty bars, {lab} ({space}): all {len(empty)} blocks{everything}.")
+            continue
+        what = ", ".join(
+            f"{b} ({int(c)} cluster{'s' if int(c) != 1 else ''}"
+            + (f", {nf:.0%} noise)" if "noise_fraction" in part.columns and pd.notna(nf) else ")")
+            for b, c, nf in zip(empty["block"], empty["n_clusters"], empty.get("noise_fraction", empty["n_clusters"]))
+        )
+        lines.append(f"Empty bars, {lab} ({space}): {what}.")
+    if not lines:
+        return ""
+    items = ""
+    if "n" in frame.columns and frame["n"].nunique() == 1:
+        items = f" among the {int(frame['n'].iloc[0])} items"
+    lines.append(
+        f"HDBSCAN found fewer than two dense groups of at least {size_text} items{items} there, so ARI and AMI are 0: "
+        "no separate groups at that density, not a failed run."
+    )
+    return "<br>".join(lines)
 
 
 def reduction_curve(results, *, error: str = "ci", title: str | None = None):
@@ -235,13 +305,17 @@ def reduction_curve(results, *, error: str = "ci", title: str | None = None):
         raise ParameterError(f"`results` lacks column(s) {sorted(missing)}; pass reduction_sweep results")
     series = ["label", "block"]
     several = any(summary[c].nunique() > 1 for c in series if c in summary)
+    # one colour and marker per label (colour vs texture), one line style per protocol
+    series_keys = list(dict.fromkeys(zip(summary["label"], summary["block"])))
+    look = {
+        key: (color_for(key[0], i), _SYMBOLS[i % len(_SYMBOLS)]) for i, key in enumerate(series_keys)
+    }
     fig = go.Figure()
-    for i, ((lab, block, protocol), part) in enumerate(
-        summary.groupby(["label", "block", "protocol"], sort=False)
-    ):
+    for (lab, block, protocol), part in summary.groupby(["label", "block", "protocol"], sort=False):
         part = part.sort_values("dim")
         red = part[part["reduced"].astype(bool)]
-        name = f"{protocol}" + (f" · {lab} · {block}" if several else "")
+        name = f"{lab} · {block} · {protocol}" if several else f"{protocol}"
+        colour, symbol = look[(lab, block)]
         fig.add_trace(
             go.Scatter(
                 x=red["dim"],
@@ -249,21 +323,30 @@ def reduction_curve(results, *, error: str = "ci", title: str | None = None):
                 error_y=_error_arrays(red, error),
                 mode="lines+markers",
                 name=name,
-                line=dict(color=color_for(protocol, i), dash="solid" if protocol == "paper" else "dash"),
+                legendgroup=f"{lab} · {block}",
+                line=dict(color=colour if several else color_for(protocol), dash="solid" if protocol == "paper" else "dash"),
+                marker=dict(symbol=symbol, size=8),
                 hovertemplate="%{x}-d<br>accuracy %{y:.3f}<extra>%{fullData.name}</extra>",
             )
         )
     raw = summary[~summary["reduced"].astype(bool)].drop_duplicates(["label", "block", "dim"])
     for _, row in raw.iterrows():
+        colour, symbol = look[(row["label"], row["block"])]
         fig.add_trace(
             go.Scatter(
                 x=[row["dim"]],
                 y=[row["mean"]],
                 error_y=_error_arrays(raw.loc[[row.name]], error),
                 mode="markers",
-                marker=dict(symbol="diamond", size=11, color="#000000"),
-                name=f"unreduced {row['block']}" + (f" · {row['label']}" if several else ""),
-                hovertemplate="unreduced %{x}-d<br>accuracy %{y:.3f}<extra></extra>",
+                legendgroup=f"{row['label']} · {row['block']}",
+                marker=dict(
+                    symbol=f"{symbol}-open" if several else "diamond",
+                    size=12,
+                    color=colour if several else "#000000",
+                    line=dict(width=2, color=colour if several else "#000000"),
+                ),
+                name=(f"{row['label']} · {row['block']} unreduced" if several else f"unreduced {row['block']}"),
+                hovertemplate="unreduced %{x}-d<br>accuracy %{y:.3f}<extra>%{fullData.name}</extra>",
             )
         )
     dims = sorted(summary["dim"].unique())
@@ -430,8 +513,20 @@ def umap_scatter(
             trace = go.Scattergl if n > 5000 else go.Scatter
             fig.add_trace(trace(x=coords[idx, 0], y=coords[idx, 1], **common))
     fig.update_layout(title=titled(title, provenance), showlegend=labels is not None)
+    apply_style(fig)
     if three:
-        fig.update_layout(scene=dict(xaxis_title="UMAP 1", yaxis_title="UMAP 2", zaxis_title="UMAP 3"))
+        # a cube seen from a little farther than Plotly's default camera: no corner of the cloud is cut off
+        fig.update_layout(
+            scene=dict(
+                xaxis_title="UMAP 1",
+                yaxis_title="UMAP 2",
+                zaxis_title="UMAP 3",
+                aspectmode="cube",
+                camera=dict(eye=dict(x=1.75, y=1.75, z=1.2)),
+                domain=dict(x=[0, 1], y=[0.04, 1]),
+            ),
+        )
+        fig.update_layout(margin=dict(l=0, r=0, t=70, b=0))
     else:
         fig.update_layout(xaxis_title="UMAP 1", yaxis_title="UMAP 2")
-    return apply_style(fig)
+    return fig
