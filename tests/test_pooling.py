@@ -465,3 +465,23 @@ def test_notebook_params_invalid_pooling(monkeypatch):
     monkeypatch.setenv("ATTR_UTILS_POOLING", "median")
     with pytest.raises(ParameterError):
         notebook_params()
+
+
+def test_extractor_embeds_queries_with_its_pooling(squares, tmp_path):
+    """An extractor fitted on foreground vectors pools image queries alike (same signature), also after save/load."""
+    from attr_utils.retrieval.extractor import AttributeExtractor
+
+    folder = tmp_path / "data"
+    for i in range(6):
+        name = "red" if i % 2 else "blue"
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        img, _ = _garment_on((30, 170, 60), box=(40 + 6 * i, 50, 120 + 6 * i, 140),
+                             colour=(200, 30, 30 + 5 * i) if i % 2 else (30, 40, 200 - 5 * i))
+        Image.fromarray(img).save(folder / name / f"{i}.png")
+    emb = embed(folder, backbone=LITE, pooling="foreground", cache_dir=tmp_path / "c", progress=False)
+    ex = AttributeExtractor(k=1, block="block2", cache_dir=tmp_path / "c").fit(emb, emb.label_columns[0])
+    query = sorted((folder / "red").glob("*.png"))[0]
+    assert ex.predict([query.read_bytes()])["value"].iloc[0] == "red"
+    loaded = AttributeExtractor.load(ex.save(tmp_path / "ex"), cache_dir=tmp_path / "c")
+    assert loaded.pooling_ == "foreground"
+    assert loaded.predict([query.read_bytes()])["value"].iloc[0] == "red"
