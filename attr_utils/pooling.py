@@ -255,10 +255,14 @@ def border_mask(image: np.ndarray, *, tolerance: float = BORDER_TOLERANCE) -> Ma
         pixels[band:-band, :band].reshape(-1, 3), pixels[band:-band, -band:].reshape(-1, 3),
     ])
     background = np.median(ring, axis=0)
-    uniform = float((np.linalg.norm(ring - background, axis=1) <= tolerance).mean())
+    limit = float(tolerance) ** 2
+    uniform = float((np.square(ring - background).sum(axis=1) <= limit).mean())
     if uniform < BORDER_UNIFORM:
         return _none(f"border not uniform ({uniform:.0%} of it within tolerance < {BORDER_UNIFORM:.0%})")
-    weights = (np.linalg.norm(pixels - background, axis=2) > tolerance).astype(np.float32)
+    distance2 = np.zeros((h, w), dtype=np.float32)
+    for channel in range(3):  # per channel: no (h, w, 3) temporaries
+        distance2 += np.square(pixels[..., channel] - background[channel])
+    weights = (distance2 > limit).astype(np.float32)
     return _plausible(weights, "border")
 
 
@@ -306,13 +310,19 @@ def erode_interior(mask: Mask, *, fraction: float = INTERIOR_EROSION) -> Mask:
 
 
 def _erode(binary: np.ndarray, radius: int) -> np.ndarray:
-    """Binary erosion by a (2r+1)-square, outside the image counting as background (separable min)."""
-    from numpy.lib.stride_tricks import sliding_window_view
+    """Binary erosion by a (2r+1)-square, outside the image counting as background.
 
+    A pixel stays when every pixel of its window is foreground: the window's
+    sum (from an integral image, so the cost does not grow with the radius)
+    equals its area.
+    """
     k = 2 * radius + 1
-    padded = np.pad(binary, radius, constant_values=False)
-    rows = sliding_window_view(padded, k, axis=0).min(axis=-1)
-    return sliding_window_view(rows, k, axis=1).min(axis=-1)
+    padded = np.pad(binary.astype(np.int32), radius, constant_values=0)
+    integral = np.zeros((padded.shape[0] + 1, padded.shape[1] + 1), dtype=np.int32)
+    np.cumsum(np.cumsum(padded, axis=0), axis=1, out=integral[1:, 1:])
+    h, w = binary.shape
+    window = integral[k : k + h, k : k + w] - integral[:h, k : k + w] - integral[k : k + h, :w] + integral[:h, :w]
+    return window == k * k
 
 
 def mask_to_model_input(alpha, *, size: int, resize: str = "stretch") -> np.ndarray:
@@ -400,11 +410,18 @@ def _area_matrix(src: int, dst: int) -> np.ndarray:
 
 
 def area_resize(weights: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Area interpolation of masks ``(n, H, W)`` to ``(n, height, width)`` (each cell: the mean it covers)."""
+    """Area interpolation of masks ``(n, H, W)`` to ``(n, height, width)`` (each cell: the mean it covers).
+
+    A block mean when the sizes divide (the usual 224 -> 112, 56, 28, 14, 7),
+    else two matrix products with the exact overlap weights.
+    """
     weights = np.asarray(weights, dtype=np.float32)
-    rows = _area_matrix(weights.shape[1], height)
-    cols = _area_matrix(weights.shape[2], width)
-    return np.einsum("ih,nhw,jw->nij", rows, weights, cols, optimize=True)
+    n, big_h, big_w = weights.shape
+    if big_h % height == 0 and big_w % width == 0:
+        return weights.reshape(n, height, big_h // height, width, big_w // width).mean(axis=(2, 4), dtype=np.float32)
+    rows = _area_matrix(big_h, height)
+    cols = _area_matrix(big_w, width)
+    return np.matmul(np.matmul(rows, weights), cols.T)
 
 
 def pool_maps(

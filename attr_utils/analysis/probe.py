@@ -448,7 +448,7 @@ def probe_layers(
     ref = _reference_tap(emb, info, label, reference)
     attrs = provenance_attrs(
         emb, label, k=k, folds=folds, seed=seed, C=C, probes=list(probes), reference=ref or "",
-        linear_not_converged=not_converged, pooling=pooling, mask=getattr(emb, "mask", ""), **dup,
+        linear_not_converged=not_converged, mask=getattr(emb, "mask", ""), **dup,
     )
     per_fold.attrs = dict(attrs)
     summary = summarize_accuracy(per_fold, confidence=confidence)
