@@ -180,8 +180,8 @@ class Embedder:
         Shorthands for ``model=ModelSpec(backbone, weights)`` (default
         ``"resnet50"`` and its pretrained weights).
     model : ModelSpec, optional
-        The model (backbone, weights, resize, seed); exclusive with
-        ``backbone``, ``weights``, ``resize`` and ``seed``.
+        The model (backbone, weights, resize, seed, taps, pooling); exclusive
+        with ``backbone``, ``weights``, ``resize``, ``seed`` and ``pooling``.
     cache_dir : path-like, optional
         Cache folder (default: :func:`attr_utils.cache.cache_root`).
     batch_size : int, default=32

@@ -485,3 +485,26 @@ def test_extractor_embeds_queries_with_its_pooling(squares, tmp_path):
     loaded = AttributeExtractor.load(ex.save(tmp_path / "ex"), cache_dir=tmp_path / "c")
     assert loaded.pooling_ == "foreground"
     assert loaded.predict([query.read_bytes()])["value"].iloc[0] == "red"
+
+
+def test_cli_probe_compares_poolings(squares, tmp_path, capsys):
+    import json
+
+    from attr_utils.cli import main
+
+    folder = tmp_path / "data"
+    for i in range(8):
+        name = "red" if i % 2 else "blue"
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        img, _ = _garment_on((255, 255, 255), box=(40 + 5 * i, 50, 120 + 5 * i, 140),
+                             colour=(200, 30, 30 + 3 * i) if i % 2 else (30, 40, 200 - 3 * i))
+        Image.fromarray(img).save(folder / name / f"{i}.png")
+    args = ["probe", str(folder), "--label", "label", "--backbone", LITE, "--cache-dir", str(tmp_path / "c"),
+            "--probes", "knn", "--k", "1", "--folds", "2", "--compare-poolings", "average,interior"]
+    assert main([*args, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    blocks = [f"block{i}" for i in range(1, 6)]
+    assert [(r["pooling"], r["tap"]) for r in data["rows"]] == [(p, b) for p in ("average", "interior") for b in blocks]
+    assert "interior pooling" in data["poolings"]["interior"]
+    assert main(args) == 0
+    assert "poolings compared: average, interior" in capsys.readouterr().out
