@@ -210,7 +210,8 @@ class Embedder:
     mask_sources : collections.Counter
         With a mask pooling: how many images this embedder pooled with each
         mask source (``"alpha"``, ``"border"``, ``"saliency"``, with
-        ``"+interior"``, or ``"none: <reason>"`` for the plain-average fallback).
+        ``"+interior"``, or ``"none: <reason>"`` for the plain-average
+        fallback, e.g. ``"none: border foreground < 5%"``).
     """
 
     def __init__(
@@ -317,7 +318,7 @@ class Embedder:
         with self._mask_lock:
             for found in masks:
                 if found is not None:
-                    self.mask_sources[found.source if found.weights is not None else f"none: {found.reason}"] += 1
+                    self.mask_sources[found.source if found.weights is not None else f"none: {found.kind}"] += 1
 
     # -- reuse of other tap selections ------------------------------------
     def _sibling_rows(self, hashes: Sequence[str]):

@@ -182,24 +182,28 @@ class Mask:
         Foreground share of the pixels (mean of ``weights``; 1.0 for ``"none"``).
     reason : str
         Why there is no mask (``"none"``), else ``""``.
+    kind : str
+        The reason without this image's numbers (``"border foreground < 5%"``),
+        for counting fallbacks over a catalog; ``""`` for a mask.
     """
 
     weights: np.ndarray | None
     source: str
     fraction: float = 1.0
     reason: str = ""
+    kind: str = ""
 
 
-def _none(reason: str) -> Mask:
-    return Mask(None, "none", 1.0, reason)
+def _none(reason: str, kind: str | None = None) -> Mask:
+    return Mask(None, "none", 1.0, reason, kind or reason)
 
 
 def _plausible(weights: np.ndarray, source: str) -> Mask:
     fraction = float(weights.mean()) if weights.size else 0.0
     if fraction < MIN_FOREGROUND:
-        return _none(f"{source} foreground {fraction:.1%} < {MIN_FOREGROUND:.0%}")
+        return _none(f"{source} foreground {fraction:.1%} < {MIN_FOREGROUND:.0%}", f"{source} foreground < {MIN_FOREGROUND:.0%}")
     if fraction > MAX_FOREGROUND:
-        return _none(f"{source} foreground {fraction:.1%} > {MAX_FOREGROUND:.0%}")
+        return _none(f"{source} foreground {fraction:.1%} > {MAX_FOREGROUND:.0%}", f"{source} foreground > {MAX_FOREGROUND:.0%}")
     return Mask(weights.astype(np.float32, copy=False), source, fraction)
 
 
@@ -258,7 +262,7 @@ def border_mask(image: np.ndarray, *, tolerance: float = BORDER_TOLERANCE) -> Ma
     limit = float(tolerance) ** 2
     uniform = float((np.square(ring - background).sum(axis=1) <= limit).mean())
     if uniform < BORDER_UNIFORM:
-        return _none(f"border not uniform ({uniform:.0%} of it within tolerance < {BORDER_UNIFORM:.0%})")
+        return _none(f"border not uniform ({uniform:.0%} of it within tolerance < {BORDER_UNIFORM:.0%})", "border not uniform")
     distance2 = np.zeros((h, w), dtype=np.float32)
     for channel in range(3):  # per channel: no (h, w, 3) temporaries
         distance2 += np.square(pixels[..., channel] - background[channel])

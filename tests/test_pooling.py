@@ -508,3 +508,21 @@ def test_cli_probe_compares_poolings(squares, tmp_path, capsys):
     assert "interior pooling" in data["poolings"]["interior"]
     assert main(args) == 0
     assert "poolings compared: average, interior" in capsys.readouterr().out
+
+
+def test_fallbacks_are_counted_by_kind(tmp_path):
+    """Images whose masks are implausible are pooled with the plain average and counted by reason."""
+    folder = tmp_path / "data" / "x"
+    folder.mkdir(parents=True)
+    for i, box in enumerate([(110, 110, 114, 114), (111, 111, 116, 116), (60, 60, 160, 160)]):
+        img, _ = _garment_on((255, 255, 255), box=box)
+        Image.fromarray(img).save(folder / f"{i}.png")
+    fg = Embedder(model=ModelSpec(LITE, pooling="foreground", mask="border"), cache_dir=tmp_path / "c")
+    emb = fg.embed(folder.parent, progress=False)
+    assert dict(fg.mask_sources) == {"none: border foreground < 5%": 2, "border": 1}
+    avg = embed(folder.parent, backbone=LITE, cache_dir=tmp_path / "c", progress=False)
+    tiny = [emb.paths.index(str(folder / f"{i}.png")) for i in (0, 1)]
+    assert avg.paths == emb.paths
+    assert parity_error({"b": avg["block3"][tiny]}, {"b": emb["block3"][tiny]}) <= 10 * PARITY_RTOL  # fallback = average
+    big = emb.paths.index(str(folder / "2.png"))
+    assert parity_error({"b": avg["block3"][[big]]}, {"b": emb["block3"][[big]]}) > 0.01  # a real mask changes the vector
