@@ -526,3 +526,23 @@ def test_fallbacks_are_counted_by_kind(tmp_path):
     assert parity_error({"b": avg["block3"][tiny]}, {"b": emb["block3"][tiny]}) <= 10 * PARITY_RTOL  # fallback = average
     big = emb.paths.index(str(folder / "2.png"))
     assert parity_error({"b": avg["block3"][[big]]}, {"b": emb["block3"][[big]]}) > 0.01  # a real mask changes the vector
+
+
+def test_saliency_masks_come_from_the_same_forward_pass(tmp_path):
+    """No alpha, no uniform border: "auto" ends with the saliency of block5's activations, counted per image."""
+    folder = tmp_path / "data" / "x"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(3)
+    for i in range(3):
+        img = rng.integers(0, 256, size=(224, 224, 3), dtype=np.uint8)  # a busy background
+        img[60:160, 70:170] = (200, 30, 40)
+        Image.fromarray(img).save(folder / f"{i}.png")
+    for mask in ("auto", "saliency"):
+        fg = Embedder(model=ModelSpec(LITE, pooling="foreground", mask=mask), cache_dir=tmp_path / "c")
+        x = np.stack([fg.decode(p.read_bytes()) for p in sorted(folder.glob("*.png"))])
+        assert not x[..., 3].any()  # nothing at decode time: the forward pass decides
+        passes = fg.forward_passes
+        fg.forward(x)
+        assert fg.forward_passes == passes + 1
+        assert sum(fg.mask_sources.values()) == 3
+        assert all(k == "saliency" or k.startswith("none: saliency") for k in fg.mask_sources), fg.mask_sources
