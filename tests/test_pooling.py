@@ -546,3 +546,28 @@ def test_saliency_masks_come_from_the_same_forward_pass(tmp_path):
         assert fg.forward_passes == passes + 1
         assert sum(fg.mask_sources.values()) == 3
         assert all(k == "saliency" or k.startswith("none: saliency") for k in fg.mask_sources), fg.mask_sources
+
+
+@pytest.mark.parametrize("mode", ["LA", "P", "RGBA"])
+@pytest.mark.parametrize("resize", ["stretch", "pad", "crop"])
+def test_alpha_follows_the_image_geometry(tmp_path, mode, resize):
+    """Every transparent mode keeps its alpha; the mask goes through the image's resize policy (pad = background)."""
+    rgba = np.zeros((100, 200, 4), dtype=np.uint8)
+    rgba[..., :3] = 255
+    rgba[20:80, 120:180] = (200, 30, 40, 255)  # opaque product on the right, transparent elsewhere
+    img = Image.fromarray(rgba, "RGBA")
+    if mode == "LA":
+        img = img.convert("LA")
+    elif mode == "P":
+        img = img.convert("RGB").quantize(4)
+        alpha_index = img.getpixel((0, 0))
+        img.info["transparency"] = alpha_index
+    path = tmp_path / f"x-{mode}.png"
+    img.save(path)
+    fg = Embedder(model=ModelSpec(LITE, resize=resize, pooling="foreground", mask="alpha"), cache_dir=tmp_path / "c")
+    x = fg.decode(path.read_bytes())
+    plain = Embedder(model=ModelSpec(LITE, resize=resize), cache_dir=tmp_path / "c").decode(path.read_bytes())
+    np.testing.assert_array_equal(x[..., :3], plain)
+    mask = x[..., 3] > 127
+    product = (np.abs(plain.astype(int) - (255, 255, 255)).sum(axis=-1) > 60)
+    assert mask.any() and (mask == product).mean() > 0.98  # the alpha outlines what is drawn, after the same resize
