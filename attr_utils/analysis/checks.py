@@ -134,6 +134,7 @@ def provenance_attrs(emb, label, **protocol) -> dict:
         "weights": emb.weights,
         "weights_label": emb.weights_label or emb.weights,
         "pretrained": bool(emb.pretrained),
+        "pooling": getattr(emb, "pooling", "average"),
         "label": label,
         **protocol,
     }

@@ -54,6 +54,11 @@ def register(subparsers) -> None:
     g.add_argument("--drop-small-classes", action="store_true", help="leave out classes with fewer members than folds instead of failing")
     add_groups_option(g)
     p.add_argument("--figure", metavar="HTML", default=None, help="also write the accuracy-per-layer and CKA figures to this HTML file")
+    p.add_argument(
+        "--compare-poolings", metavar="LIST", default=None,
+        help="comma-separated poolings to compare per tap on the same folds, the first the base "
+        "(e.g. average,foreground): one row per pooling, probe and tap, with the paired difference to the base",
+    )
     add_embedding_options(p)
     add_json_option(p)
     p.set_defaults(func=run)
@@ -73,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
         raise ParameterError(f"--probes must be a comma-separated subset of {','.join(PROBES)}, got {args.probes!r}")
     model = replace(model_from_args(args), taps=taps_from_text(args.taps))
     model.resolve()  # an unknown tap fails here, listing the valid layer names
+    if args.compare_poolings is not None:
+        return _run_compare(args, model, probes)
     dataset = load_dataset(args.data, path_column=args.path_column)
     dataset.require_label(args.label)
     emb = embed(dataset, model=model, cache_dir=args.cache_dir, batch_size=args.batch_size,
@@ -113,4 +120,35 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.figure:
         print(f"figures written to {args.figure}")
+    return 0
+
+
+def _run_compare(args: argparse.Namespace, model, probes) -> int:
+    """``--compare-poolings``: :func:`attr_utils.analysis.probe_poolings`'s table."""
+    from attr_utils.analysis import probe_poolings
+    from attr_utils.datasets import load_dataset
+
+    poolings = [p.strip() for p in args.compare_poolings.split(",") if p.strip()]
+    dataset = load_dataset(args.data, path_column=args.path_column)
+    dataset.require_label(args.label)
+    table = probe_poolings(
+        dataset, args.label, poolings=poolings, model=model, cache_dir=args.cache_dir, engine=args.engine,
+        progress=not args.json, probes=probes, k=args.k, folds=args.folds, seed=args.seed,
+        groups=groups_from_args(args), C=args.C, drop_small_classes=args.drop_small_classes,
+    )
+    a = table.attrs
+    if args.json:
+        rows = table.drop(columns=["fold_accuracies"], errors="ignore").to_dict("records")
+        print_json({"backbone": a["backbone"], "weights": a["weights"], "pretrained": bool(a["pretrained"]),
+                    "label": args.label, "poolings": a["poolings"], "rows": rows})
+        warn_duplicates(a)
+        return 0
+    warn_duplicates(a)
+    print(f"{a['backbone']} · {a['weights_label']} · poolings compared: {', '.join(a['poolings'])}")
+    print(f"probe accuracy for {args.label!r} ({args.folds}-fold stratified CV, seed {args.seed}, same folds for every pooling)")
+    print(f"{'pooling':<12}{'tap':<20}{'probe':<7}{'accuracy':>8}  95% interval      vs {table['base'].iloc[0]}")
+    for r in table.itertuples():
+        diff = "" if r.pooling == r.base else (
+            f"{r.mean_diff:+.3f} [{r.diff_ci_low:+.3f}, {r.diff_ci_high:+.3f}]" + ("" if r.distinguishable else " n.s."))
+        print(f"{r.pooling:<12}{r.tap:<20}{r.probe:<7}{r.mean:>8.3f}  [{r.ci_low:.3f}, {r.ci_high:.3f}]  {diff}")
     return 0

@@ -103,6 +103,9 @@ class AttributeExtractor:
         Distance above which a prediction is ``unknown`` (inf if disabled).
     block_, backbone_, weights_, weights_spec_, signature_, resize_ : str
         The model identity the examples were embedded with.
+    pooling_, mask_ : str
+        Their pooling and mask source (:mod:`attr_utils.pooling`): image
+        queries are embedded with the same.
 
     Notes
     -----
@@ -157,8 +160,11 @@ class AttributeExtractor:
                 f"this extractor was fitted on precomputed vectors ({self.backbone_} · {self.weights_}); "
                 "pass Embeddings or an array of block vectors instead of images"
             )
-        return embed_images(list(images), backbone=self.backbone_, weights=self.weights_spec_,
-                            resize=self.resize_, cache_dir=self.cache_dir, on_error=on_error)
+        from attr_utils.model import ModelSpec
+
+        pooling, mask = getattr(self, "pooling_", "average"), getattr(self, "mask_", "") or "auto"
+        model = ModelSpec(self.backbone_, self.weights_spec_, resize=self.resize_, pooling=pooling, mask=mask)
+        return embed_images(list(images), model=model, cache_dir=self.cache_dir, on_error=on_error)
 
     def _vectors_of(self, images, skipped: list | None = None) -> tuple[np.ndarray, list[str]]:
         """Block vectors (normalised) and names of ``images``: Embeddings, array, or images.
@@ -250,6 +256,7 @@ class AttributeExtractor:
         self.backbone_, self.weights_ = emb.backbone, emb.weights
         self.weights_label_, self.pretrained_ = emb.weights_label or emb.weights, bool(emb.pretrained)
         self.weights_spec_, self.signature_, self.resize_ = emb.weights_spec, emb.signature, emb.resize
+        self.pooling_, self.mask_ = getattr(emb, "pooling", "average"), getattr(emb, "mask", "")  # queries pooled alike
         self.vectors_ = normalize_rows(emb[self.block_])
         self.examples_ = pd.DataFrame({"path": emb.paths, "value": [str(v) for v in values]})
         self._calibrate()
@@ -646,7 +653,7 @@ class AttributeExtractor:
             "classes": self.classes_, "threshold": self.threshold_ if np.isfinite(self.threshold_) else None,
             "backbone": self.backbone_, "weights": self.weights_, "weights_label": self.weights_label_,
             "pretrained": self.pretrained_, "weights_spec": self.weights_spec_, "signature": self.signature_,
-            "resize": self.resize_,
+            "resize": self.resize_, "pooling": getattr(self, "pooling_", "average"), "mask": getattr(self, "mask_", ""),
         }
         (folder / _META).write_text(json.dumps(meta, indent=2))
         return folder
@@ -694,6 +701,7 @@ class AttributeExtractor:
         self.backbone_, self.weights_ = meta["backbone"], meta["weights"]
         self.weights_label_, self.pretrained_ = meta["weights_label"], meta["pretrained"]
         self.weights_spec_, self.signature_, self.resize_ = meta["weights_spec"], meta["signature"], meta["resize"]
+        self.pooling_, self.mask_ = meta.get("pooling", "average"), meta.get("mask", "")
         if backbone is not None or weights is not None:
             self._check_identity(backbone, _weights_name(weights, backbone or self.backbone_), what=f"the requested model ({backbone or self.backbone_} · {weights or self.weights_})")
         table = pq.read_table(folder / _EXAMPLES)

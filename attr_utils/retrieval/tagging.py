@@ -241,6 +241,7 @@ def tag_catalog(
     """
     from attr_utils.datasets import Dataset, load_dataset
     from attr_utils.embedder import embed
+    from attr_utils.model import ModelSpec
 
     min_confidence = check_real("min_confidence", min_confidence, min=0.0, max=1.0, allow_none=True)
     target_precision = check_real("target_precision", target_precision, min=0.0, max=1.0, closed="right", allow_none=True)
@@ -293,16 +294,17 @@ def tag_catalog(
     # one embedding run per model identity, over the hashes some attribute still needs
     by_model: dict[tuple, list[str]] = {}
     for name, ex in exs.items():
-        by_model.setdefault((ex.backbone_, ex.weights_spec_, ex.resize_), []).append(name)
+        pooling = (getattr(ex, "pooling_", "average"), getattr(ex, "mask_", "") or "auto")
+        by_model.setdefault((ex.backbone_, ex.weights_spec_, ex.resize_, pooling), []).append(name)
     embedded = 0
     tagged = {name: 0 for name in exs}
-    for (backbone, weights, resize), names in by_model.items():
+    for (backbone, weights, resize, (pooling, mask)), names in by_model.items():
         todo = list(dict.fromkeys(h for n in names for h in need[n]))
         if not todo:
             continue
         subset = Dataset(pd.DataFrame({"path": [first_path[h] for h in todo]}), [], dataset.root, dataset.kind)
-        emb = embed(subset, backbone=backbone, weights=weights, resize=resize, cache_dir=cache_dir,
-                    batch_size=batch_size, progress=progress)
+        emb = embed(subset, model=ModelSpec(backbone, weights, resize=resize, pooling=pooling, mask=mask),
+                    cache_dir=cache_dir, batch_size=batch_size, progress=progress)
         embedded += emb.report.embedded
         lost = {s.path: s.reason for s in emb.report.skipped}
         for h in todo:
