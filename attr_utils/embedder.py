@@ -34,8 +34,9 @@ from attr_utils.embeddings import EmbedReport, Embeddings, Skipped
 from attr_utils.engines import default_engine
 from attr_utils.errors import AttrUtilsError, ImageDecodeError, ParameterError
 from attr_utils.hashing import bytes_sha256, read_and_hash
-from attr_utils.images import decode_image, to_model_input
+from attr_utils.images import composite_on_white, decode_image, to_model_input
 from attr_utils.model import ModelSpec, model_spec
+from attr_utils.pooling import encode_mask, graph_pooling, image_mask, mask_to_model_input, pool_maps, uses_mask
 from attr_utils.validation import check_choice, check_int
 
 __all__ = ["RUNNERS_GROUP", "Embedder", "LocalRunner", "embed", "embed_images", "fill_cache", "load_runner", "model_signature"]
@@ -189,6 +190,9 @@ class Embedder:
         Shorthand for ``ModelSpec(resize=...)`` (default ``"stretch"``).
     seed : int, optional
         Shorthand for ``ModelSpec(seed=...)`` (default 0).
+    pooling : {"average", "max", "foreground", "interior"}, optional
+        Shorthand for ``ModelSpec(pooling=...)`` (default ``"average"``, the
+        paper's; see :mod:`attr_utils.pooling`).
     engine : {"auto", "keras", "openvino"}, optional
         What runs the network (see :mod:`attr_utils.engines`). Default:
         ``$ATTR_UTILS_ENGINE``, else ``"auto"`` (OpenVINO when installed and
@@ -203,6 +207,10 @@ class Embedder:
     engine_conversion : dict or None
         The converted model's record (conversion time, sizes, parity error);
         None for Keras.
+    mask_sources : collections.Counter
+        With a mask pooling: how many images this embedder pooled with each
+        mask source (``"alpha"``, ``"border"``, ``"saliency"``, with
+        ``"+interior"``, or ``"none: <reason>"`` for the plain-average fallback).
     """
 
     def __init__(
@@ -216,8 +224,15 @@ class Embedder:
         resize: str | None = None,
         seed: int | None = None,
         engine: str | None = None,
+        pooling: str | None = None,
     ):
-        self.model_spec = model_spec(model, backbone=backbone, weights=weights, resize=resize, seed=seed)
+        from collections import Counter
+
+        self.model_spec = model_spec(model, backbone=backbone, weights=weights, resize=resize, seed=seed, pooling=pooling)
+        self.pooling = self.model_spec.pooling
+        self.graph = graph_pooling(self.pooling)
+        self.mask_sources: Counter = Counter()
+        self._mask_lock = threading.Lock()
         self.batch_size = check_int("batch_size", batch_size, min=1)
         self.engine = default_engine(engine)
         self.engine_used = ""
@@ -234,34 +249,41 @@ class Embedder:
         self.forward_passes = 0
 
     # -- model -----------------------------------------------------------
-    def _keras_model(self):
-        """The Keras multi-output model, built once per process and signature."""
+    def _graph_key(self) -> str:
+        """Hash of the signature with the pooling replaced by the graph's (mask poolings share one model)."""
         from attr_utils.cache import signature_hash
+
+        if self.pooling == "average":
+            return signature_hash(self.signature)
+        return signature_hash({**self.signature, "pooling": self.graph})
+
+    def _keras_model(self):
+        """The Keras multi-output model, built once per process and graph."""
         from attr_utils.model import BlockModel
 
-        key = signature_hash(self.signature)
+        key = self._graph_key()
         with _MODELS_LOCK:
             model = _MODELS.get(key)
             if model is None:
                 from attr_utils.backbones.efficientnet_lite0 import cache_root
 
                 with cache_root(self.store.cache_root):  # converted weights beside the embeddings
-                    model = BlockModel(self.spec, self.resolved.weights)
+                    model = BlockModel(self.spec, self.resolved.weights, graph=self.graph)
                 _MODELS[key] = model
         return model
 
     @property
     def model(self):
         """The engine's runner of the multi-output model, built on first use and shared in-process."""
-        from attr_utils.cache import signature_hash
         from attr_utils.engines import resolve_engine
 
-        key = (signature_hash(self.signature), self.engine, str(self.cache_root))
+        key = (self._graph_key(), self.engine, str(self.cache_root))
         with _MODELS_LOCK:
             resolved = _ENGINES.get(key)
         if resolved is None:
             resolved = resolve_engine(
-                self.engine, self.spec, self.resolved.weights, cache_root=self.cache_root, build_keras=self._keras_model
+                self.engine, self.spec, self.resolved.weights, cache_root=self.cache_root, build_keras=self._keras_model,
+                graph=self.graph,
             )
             with _MODELS_LOCK:
                 resolved = _ENGINES.setdefault(key, resolved)
@@ -270,9 +292,32 @@ class Embedder:
         return resolved.model
 
     def forward(self, images: np.ndarray) -> dict[str, np.ndarray]:
-        """Run one batch of uint8 images through the network."""
+        """Run one batch of uint8 images through the network: ``{block: float32 (n, dim)}``.
+
+        ``images`` is ``(n, size, size, 3)``, or ``(n, size, size, 4)`` with a
+        mask pooling: the fourth channel is each image's decode-time mask
+        (:func:`attr_utils.pooling.encode_mask`; see :meth:`decode`). The
+        network returns the taps' feature maps and
+        :func:`attr_utils.pooling.pool_maps` pools them with the masks (the
+        saliency masks from these same activations); 3-channel input gets
+        the masks of the activations (``mask`` "auto"/"saliency") or the plain
+        average.
+        """
         self.forward_passes += 1
-        return self.model(images)
+        if not uses_mask(self.pooling):
+            return self.model(images)
+        channel = images[..., 3] if images.shape[-1] == 4 else None
+        maps = self.model(np.ascontiguousarray(images[..., :3]))
+        vectors, masks = pool_maps(maps, channel, pooling=self.pooling, mask=self.model_spec.mask,
+                                   size=self.spec.input_size)
+        self._count_masks(masks)
+        return vectors
+
+    def _count_masks(self, masks) -> None:
+        with self._mask_lock:
+            for found in masks:
+                if found is not None:
+                    self.mask_sources[found.source if found.weights is not None else f"none: {found.reason}"] += 1
 
     # -- reuse of other tap selections ------------------------------------
     def _sibling_rows(self, hashes: Sequence[str]):
@@ -308,9 +353,27 @@ class Embedder:
 
         ``source`` is a path, bytes or a PIL image; ``name`` is what warnings
         call it. Raises :class:`ImageDecodeError` when it cannot be decoded.
+
+        With a mask pooling the result is ``(size, size, 4)``: the fourth
+        channel is the image's foreground mask, computed here once from the
+        decoded pixels and alpha (:func:`attr_utils.pooling.image_mask`,
+        :func:`attr_utils.pooling.encode_mask`; all zero when it is to come
+        from the activations).
         """
-        image = decode_image(source, size=self.spec.input_size, name=name)
-        return to_model_input(image, size=self.spec.input_size, resize=self.resize)
+        size = self.spec.input_size
+        if not uses_mask(self.pooling):
+            image = decode_image(source, size=size, name=name)
+            return to_model_input(image, size=size, resize=self.resize)
+        image = decode_image(source, size=size, name=name, keep_alpha=True)
+        alpha = None
+        if image.mode == "RGBA":
+            alpha = mask_to_model_input(image.getchannel("A"), size=size, resize=self.resize)
+            image = composite_on_white(image)
+        rgb = to_model_input(image, size=size, resize=self.resize)
+        found = image_mask(rgb, alpha, pooling=self.pooling, mask=self.model_spec.mask)
+        if found is not None:
+            self._count_masks([found])
+        return np.concatenate([rgb, encode_mask(found, size)[..., None]], axis=-1)
 
     def _producer(self, todo: list[tuple[str, str]], out: queue.Queue, bad: dict[str, str], stop: threading.Event) -> None:
         hashes: list[str] = []
@@ -515,6 +578,7 @@ def embed(
     workers: int | None = None,
     scheduler=None,
     engine: str | None = None,
+    pooling: str | None = None,
 ) -> Embeddings:
     """Embed every image of a dataset into per-block vectors.
 
@@ -562,6 +626,12 @@ def embed(
         every engine shares the cache. Default: ``$ATTR_UTILS_ENGINE``, else
         ``"auto"`` (OpenVINO when installed and matching Keras, else Keras).
         ``Embeddings.engine`` records the one used.
+    pooling : {"average", "max", "foreground", "interior"}, default="average"
+        How each tap's feature map becomes a vector: the paper's global
+        average, global max, or the average over the product only
+        (``"foreground"``) or over its interior (``"interior"``), with a
+        per-image mask (``ModelSpec(mask=...)`` picks its source; see
+        :mod:`attr_utils.pooling`). Part of the cache signature.
 
     Returns
     -------
@@ -585,7 +655,8 @@ def embed(
     (1000, 256)
     """
     runner = _runner(runner, workers, scheduler)
-    embedder = Embedder(backbone, weights, model=model, cache_dir=cache_dir, batch_size=batch_size, resize=resize, seed=seed, engine=engine)
+    embedder = Embedder(backbone, weights, model=model, cache_dir=cache_dir, batch_size=batch_size, resize=resize, seed=seed,
+                        engine=engine, pooling=pooling)
     return embedder.embed(data, progress=progress, runner=runner)
 
 
@@ -602,12 +673,14 @@ def fill_cache(
     progress: bool = True,
     runner=None,
     engine: str | None = None,
+    pooling: str | None = None,
 ) -> EmbedReport:
     """Embed a dataset into the cache without loading the vectors back (large catalogs).
 
     Same parameters as :func:`embed`; returns only the :class:`EmbedReport`.
     """
-    embedder = Embedder(backbone, weights, model=model, cache_dir=cache_dir, batch_size=batch_size, resize=resize, seed=seed, engine=engine)
+    embedder = Embedder(backbone, weights, model=model, cache_dir=cache_dir, batch_size=batch_size, resize=resize, seed=seed,
+                        engine=engine, pooling=pooling)
     return embedder.fill_dataset(data, progress=progress, runner=runner)
 
 
@@ -623,6 +696,7 @@ def embed_images(
     seed: int | None = None,
     on_error: str = "skip",
     engine: str | None = None,
+    pooling: str | None = None,
 ) -> Embeddings:
     """Embed query images (paths, uploaded bytes or PIL images).
 
@@ -635,8 +709,8 @@ def embed_images(
         exactly as ``emb`` was.
     like : Embeddings, optional
         Same as ``model=ModelSpec.from_embeddings(like)``; overrides
-        ``backbone``, ``weights`` and ``resize``.
-    backbone, weights, cache_dir, resize, seed, engine
+        ``backbone``, ``weights``, ``resize`` and ``pooling``.
+    backbone, weights, cache_dir, resize, seed, engine, pooling
         As in :func:`embed`.
     on_error : {"skip", "raise"}, default="skip"
         ``"skip"``: images that cannot be read or decoded are left out and
@@ -667,8 +741,9 @@ def embed_images(
             raise ParameterError("pass either `model=` or `like=`, not both")
         like_spec = ModelSpec.from_embeddings(like)
         model = ModelSpec(like_spec.backbone, like_spec.weights, resize=like_spec.resize, seed=0 if seed is None else seed,
-                          taps=like_spec.taps)  # queries get the same taps as the embeddings they are compared with
-        backbone = weights = resize = seed = None
+                          taps=like_spec.taps, pooling=like_spec.pooling, mask=like_spec.mask)  # queries as the embeddings
+        backbone = weights = resize = seed = pooling = None
     on_error = check_choice("on_error", on_error, ("skip", "raise"))
-    embedder = Embedder(backbone, weights, model=model, cache_dir=cache_dir, resize=resize, seed=seed, engine=engine)
+    embedder = Embedder(backbone, weights, model=model, cache_dir=cache_dir, resize=resize, seed=seed, engine=engine,
+                        pooling=pooling)
     return embedder.embed_images(images, on_error=on_error)

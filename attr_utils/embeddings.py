@@ -109,6 +109,13 @@ class Embeddings:
         agree within 1e-5 relative, so they share the cache.
     engine_reason : str
         Why that engine (e.g. why ``engine="auto"`` fell back to Keras).
+    pooling : str
+        How each tap's feature map became a vector (``"average"``, the
+        paper's; ``"max"``, ``"foreground"``, ``"interior"``: see
+        :mod:`attr_utils.pooling`).
+    mask : str
+        The mask source of a mask pooling (``"auto"``, ``"alpha"``,
+        ``"border"``, ``"saliency"``); ``""`` otherwise.
     """
 
     table: pd.DataFrame
@@ -125,6 +132,8 @@ class Embeddings:
     resize: str = "stretch"
     engine: str = ""
     engine_reason: str = ""
+    pooling: str = "average"
+    mask: str = ""
 
     def __post_init__(self) -> None:
         n = len(self.table)
@@ -188,7 +197,7 @@ class Embeddings:
         **provenance
             The remaining fields (``backbone``, ``weights``, ``weights_label``,
             ``pretrained``, ``backbone_reason``, ``weights_spec``, ``resize``,
-            ``engine``, ``engine_reason``; see
+            ``engine``, ``engine_reason``, ``pooling``, ``mask``; see
             :meth:`attr_utils.model.ModelSpec.provenance`).
 
         Raises
@@ -211,7 +220,7 @@ class Embeddings:
     def provenance_dict(self) -> dict:
         """Where the vectors come from, as plain data: backbone, weights, signature, engine, resize..."""
         names = ("backbone", "weights", "weights_label", "pretrained", "backbone_reason", "weights_spec",
-                 "resize", "signature", "engine", "engine_reason")
+                 "resize", "signature", "engine", "engine_reason", "pooling", "mask")
         return {**{n: getattr(self, n) for n in names}, "label_columns": list(self.label_columns), "dims": self.dims}
 
     def __len__(self) -> int:
@@ -251,9 +260,12 @@ class Embeddings:
         """``"resnet50 · imagenet"``-style string for figure titles and tables.
 
         Random weights are always flagged, so such results are never mistaken
-        for the paper's.
+        for the paper's. A pooling other than the paper's average is named
+        (``"efficientnet-lite0 · imagenet · foreground pooling (auto mask)"``).
         """
         text = f"{self.backbone} · {self.weights_label or self.weights}"
+        if self.pooling != "average":
+            text += f" · {self.pooling} pooling" + (f" ({self.mask} mask)" if self.mask else "")
         if not self.pretrained:
             text += " (RANDOM WEIGHTS: not the paper's results)"
         if self.engine:
@@ -278,4 +290,6 @@ class Embeddings:
             resize=self.resize,
             engine=self.engine,
             engine_reason=self.engine_reason,
+            pooling=self.pooling,
+            mask=self.mask,
         )

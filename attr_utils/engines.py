@@ -25,7 +25,11 @@ float32 input.
 
 Converted models live in ``<cache_dir>/engines/<backbone>-<key>/`` where
 ``key`` hashes the conversion signature (backbone, weights identity, taps,
-input size, preprocessing placement, runtime and its version). A conversion
+input size, what the graph ends with (``"global_average"``, ``"global_max"``,
+or ``"spatial"`` feature maps for the mask poolings, see
+:func:`attr_utils.pooling.graph_pooling`), preprocessing placement, runtime
+and its version). A ``"spatial"`` graph's parity check compares the feature
+maps themselves, before any mask is applied. A conversion
 is written to a temporary folder, fsynced and renamed; ``conversion.json``
 (written last) records the sha256 of every file, the conversion time, the
 sizes and the parity error. A folder whose files do not match it (corrupt,
@@ -103,8 +107,9 @@ def default_engine(engine: str | None = None) -> str:
 def parity_error(reference: dict[str, np.ndarray], other: dict[str, np.ndarray]) -> float:
     """Largest relative error ``||a - b|| / ||a||`` over images and blocks.
 
-    An all-zero reference row (a dead random-weight unit) counts its absolute
-    error instead.
+    Each image's output is flattened first (vectors ``(n, dim)`` or feature
+    maps ``(n, h, w, dim)``). An all-zero reference row (a dead random-weight
+    unit) counts its absolute error instead.
     """
     worst = 0.0
     for block, a in reference.items():
@@ -112,6 +117,7 @@ def parity_error(reference: dict[str, np.ndarray], other: dict[str, np.ndarray])
         b = np.asarray(other[block], dtype=np.float64)
         if a.shape != b.shape:
             return float("inf")
+        a, b = a.reshape(len(a), -1), b.reshape(len(b), -1)
         diff = np.linalg.norm(a - b, axis=1)
         norm = np.linalg.norm(a, axis=1)
         rel = np.where(norm > 0, diff / np.where(norm > 0, norm, 1.0), diff)
@@ -202,15 +208,19 @@ def _installed(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
-def conversion_key(spec, weights, runtime: str, version: str) -> dict:
-    """Everything that determines a converted model: its hash names the conversion folder."""
+def conversion_key(spec, weights, runtime: str, version: str, *, graph: str = "global_average") -> dict:
+    """Everything that determines a converted model: its hash names the conversion folder.
+
+    ``graph`` is what the graph ends with (:func:`attr_utils.pooling.graph_pooling`);
+    ``"global_average"`` gives the key of earlier releases.
+    """
     return {
         "format": CONVERSION_FORMAT,
         "backbone": spec.name,
         "weights": weights.identity,
         "input_size": spec.input_size,
         "taps": [[t.block, t.layer, t.dim] for t in spec.taps],
-        "pooling": "global_average",
+        "pooling": graph,
         "preprocess": f"numpy:{spec.preprocess.__module__}.{spec.preprocess.__qualname__}",
         "runtime": runtime,
         "runtime_version": version,
@@ -322,10 +332,10 @@ def _sweep(engines_dir: Path, older_than: float = 3600.0) -> None:
                 pass
 
 
-def _openvino_model(spec, weights, cache_root: Path, build_keras):
+def _openvino_model(spec, weights, cache_root: Path, build_keras, graph: str = "global_average"):
     from attr_utils.cache import signature_hash
 
-    key = conversion_key(spec, weights, "openvino", _runtime_version("openvino"))
+    key = conversion_key(spec, weights, "openvino", _runtime_version("openvino"), graph=graph)
     folder = Path(cache_root) / "engines" / f"{spec.name}-{signature_hash(key)[:16]}"
     with _BUILD_LOCK:
         record = _read_record(folder, key) if folder.exists() else None
@@ -345,7 +355,9 @@ def _openvino_model(spec, weights, cache_root: Path, build_keras):
         return OpenVINOBlockModel(spec, folder / "model.xml"), record
 
 
-def resolve_engine(engine: str, spec, weights, *, cache_root: str | os.PathLike, build_keras) -> ResolvedEngine:
+def resolve_engine(
+    engine: str, spec, weights, *, cache_root: str | os.PathLike, build_keras, graph: str = "global_average"
+) -> ResolvedEngine:
     """Build the runner of ``engine`` for ``spec`` and ``weights``.
 
     Parameters
@@ -361,6 +373,8 @@ def resolve_engine(engine: str, spec, weights, *, cache_root: str | os.PathLike,
     build_keras : callable
         ``build_keras() -> BlockModel``, called only when Keras is needed (to
         run, or to convert from). It should memoise.
+    graph : {"global_average", "global_max", "spatial"}, default="global_average"
+        What the Keras model's graph ends with (part of the conversion key).
 
     Returns
     -------
@@ -382,7 +396,7 @@ def resolve_engine(engine: str, spec, weights, *, cache_root: str | os.PathLike,
         logger.warning("engine auto: using keras because %s", reason)
         return ResolvedEngine("keras", build_keras(), f"auto: {reason}")
     try:
-        model, record = _openvino_model(spec, weights, Path(cache_root), build_keras)
+        model, record = _openvino_model(spec, weights, Path(cache_root), build_keras, graph)
     except Exception as exc:  # noqa: BLE001 - any conversion failure: auto falls back with the reason
         reason = f"openvino failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
         if engine == "openvino":

@@ -48,6 +48,7 @@ from attr_utils.errors import ImageDecodeError
 __all__ = [
     "DECODE_VERSION",
     "ColorProfileWarning",
+    "composite_on_white",
     "IMAGE_EXTENSIONS",
     "MAX_PIXELS",
     "RESIZE_POLICIES",
@@ -214,7 +215,9 @@ def _color_managed(img: Image.Image, icc: bytes, name: str) -> Image.Image:
     return out
 
 
-def decode_image(source: str | os.PathLike | bytes | Image.Image, *, size: int = 224, name: str | None = None) -> Image.Image:
+def decode_image(
+    source: str | os.PathLike | bytes | Image.Image, *, size: int = 224, name: str | None = None, keep_alpha: bool = False
+) -> Image.Image:
     """Decode ``source`` into an RGB :class:`PIL.Image.Image`.
 
     Parameters
@@ -228,12 +231,17 @@ def decode_image(source: str | os.PathLike | bytes | Image.Image, *, size: int =
         What warnings call the image (default: its path; ``"image"`` for
         bytes and PIL images): callers that read a file's bytes themselves
         pass its path.
+    keep_alpha : bool, default=False
+        Return an ``"RGBA"`` image, its alpha not composited, when the image
+        has transparency (the foreground masks of :mod:`attr_utils.pooling`
+        read it); :func:`composite_on_white` then gives the same RGB pixels
+        as ``keep_alpha=False``.
 
     Returns
     -------
     PIL.Image.Image
         Mode ``"RGB"`` in sRGB (an embedded ICC profile is applied), EXIF
-        orientation applied.
+        orientation applied (``"RGBA"`` with ``keep_alpha`` and transparency).
 
     Warns
     -----
@@ -279,6 +287,17 @@ def decode_image(source: str | os.PathLike | bytes | Image.Image, *, size: int =
         pass
     if icc:
         img = _color_managed(img, bytes(icc), shown or name)
+    if keep_alpha and (img.mode in _ALPHA_MODES or (img.mode == "P" and "transparency" in img.info)):
+        return img.convert("RGBA")
+    return _to_rgb(img)
+
+
+#: Modes whose alpha ``_to_rgb`` composites on white (and ``keep_alpha`` keeps).
+_ALPHA_MODES = ("RGBA", "LA", "RGBa", "La", "PA")
+
+
+def composite_on_white(img: Image.Image) -> Image.Image:
+    """An ``"RGBA"`` image (``decode_image(..., keep_alpha=True)``) composited on white, as ``decode_image`` does."""
     return _to_rgb(img)
 
 

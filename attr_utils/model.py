@@ -13,6 +13,7 @@ from attr_utils.backbones import BackboneSpec, ResolvedWeights, get_backbone
 from attr_utils.backbones.keras_support import RANDOM_INIT_VERSION, import_keras, seed_random_weights
 from attr_utils.errors import BackboneError, ParameterError
 from attr_utils.images import RESIZE_POLICIES
+from attr_utils.pooling import check_mask_source, check_pooling, pooling_signature, uses_mask
 from attr_utils.validation import check_choice, check_seed
 
 __all__ = ["RANDOM_INIT_VERSION", "BlockModel", "ModelSpec", "check_taps", "import_keras", "model_spec", "seed_random_weights"]
@@ -39,7 +40,7 @@ def check_taps(taps) -> str | tuple[str, ...]:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Which vectors to compute: backbone, weights, resize policy, seed and taps.
+    """Which vectors to compute: backbone, weights, resize policy, seed, taps and pooling.
 
     One frozen value configured once and passed around (``embed(data,
     model=spec)``, to Dask workers as :meth:`to_dict`), instead of the same
@@ -72,6 +73,24 @@ class ModelSpec:
         a folder of the same model with more taps already holds (the blocks
         after ``"all"``) are copied from it, not recomputed
         (:meth:`attr_utils.cache.EmbeddingCache.stores_with_taps`).
+    pooling : {"average", "max", "foreground", "interior"}, default="average"
+        How each tap's feature map becomes one vector (see
+        :mod:`attr_utils.pooling`). ``"average"``: global average pooling
+        (the paper's; same vectors and cache signature as earlier releases).
+        ``"max"``: global max pooling. ``"foreground"``: the average weighted
+        by a per-image foreground mask (resized to each tap by area
+        interpolation), so a studio background does not dilute the product's
+        colour. ``"interior"``: the same over the mask eroded by 15 % of the
+        object's size, for texture read inside the garment rather than from
+        its outline. Part of the cache signature: poolings never share vectors.
+    mask : {"auto", "alpha", "border", "saliency"}, default="auto"
+        Where the foreground mask of ``"foreground"`` / ``"interior"`` comes
+        from: the image's alpha channel, the border colour (near-uniform
+        studio background), the saliency of the deepest tap's activations,
+        or ``"auto"`` (alpha, else border, else saliency, each when plausible,
+        else the plain average). Only with a mask pooling; each source's
+        failure modes are documented in :mod:`attr_utils.pooling` and
+        ``docs/pooling.md``.
 
     Raises
     ------
@@ -91,6 +110,8 @@ class ModelSpec:
     resize: str = "stretch"
     seed: int = 0
     taps: str | tuple[str, ...] = "blocks"
+    pooling: str = "average"
+    mask: str = "auto"
 
     def __post_init__(self) -> None:
         if not isinstance(self.backbone, str) or not self.backbone:
@@ -104,6 +125,12 @@ class ModelSpec:
         object.__setattr__(self, "resize", check_choice("resize", self.resize, RESIZE_POLICIES))
         object.__setattr__(self, "seed", check_seed(self.seed))
         object.__setattr__(self, "taps", check_taps(self.taps))
+        object.__setattr__(self, "pooling", check_pooling(self.pooling))
+        object.__setattr__(self, "mask", check_mask_source(self.mask))
+        if self.mask != "auto" and not uses_mask(self.pooling):
+            raise ParameterError(
+                f"`mask` applies only to pooling 'foreground' or 'interior', got mask={self.mask!r} with pooling={self.pooling!r}"
+            )
 
     # -- resolving -------------------------------------------------------
     def resolve(self):
@@ -155,7 +182,7 @@ class ModelSpec:
             "resize": self.resize,
             "preprocess": f"{spec.preprocess.__module__}.{spec.preprocess.__qualname__}",
             "taps": [[t.block, t.layer, t.dim] for t in spec.taps],
-            "pooling": "global_average",
+            "pooling": pooling_signature(self.pooling, self.mask),
             "decode": DECODE_VERSION,
         }
 
@@ -176,7 +203,8 @@ class ModelSpec:
         resolved = resolved if resolved is not None else self.resolve()
         w = resolved.weights
         weights = str(Path(w.path).resolve()) if w.kind == "file" else w.name if w.kind == "random" else w.spec
-        return ModelSpec(resolved.spec.name, weights, resize=self.resize, seed=self.seed, taps=self.taps)
+        return ModelSpec(resolved.spec.name, weights, resize=self.resize, seed=self.seed, taps=self.taps,
+                         pooling=self.pooling, mask=self.mask)
 
     def provenance(self, resolved=None) -> dict:
         """The provenance fields of :class:`~attr_utils.embeddings.Embeddings` this spec gives."""
@@ -190,6 +218,8 @@ class ModelSpec:
             "backbone_reason": resolved.reason,
             "weights_spec": str(w.path) if w.kind == "file" else w.name if w.kind == "random" else w.spec,
             "resize": self.resize,
+            "pooling": self.pooling,
+            "mask": self.mask if uses_mask(self.pooling) else "",
         }
 
     # -- plain data --------------------------------------------------------
@@ -210,7 +240,7 @@ class ModelSpec:
 
     @classmethod
     def from_embeddings(cls, emb) -> ModelSpec:
-        """The spec that embeds more images exactly as ``emb`` was embedded (same backbone, weights, resize, taps).
+        """The spec that embeds more images exactly as ``emb`` was embedded (same backbone, weights, resize, taps, pooling).
 
         ``taps`` is ``"blocks"`` when ``emb`` holds (some of) the backbone's
         blocks or its backbone is not registered, else ``emb``'s layer names.
@@ -222,7 +252,9 @@ class ModelSpec:
             blocks = ()
         if blocks and emb.block_names and not set(emb.block_names) <= set(blocks):
             taps = tuple(emb.block_names)
-        return cls(emb.backbone, emb.weights_spec or emb.weights, resize=emb.resize, taps=taps)
+        pooling = getattr(emb, "pooling", "average") or "average"
+        mask = (getattr(emb, "mask", "") or "auto") if uses_mask(pooling) else "auto"
+        return cls(emb.backbone, emb.weights_spec or emb.weights, resize=emb.resize, taps=taps, pooling=pooling, mask=mask)
 
 
 def model_spec(model: ModelSpec | None = None, **options) -> ModelSpec:
@@ -242,7 +274,7 @@ def model_spec(model: ModelSpec | None = None, **options) -> ModelSpec:
 
 
 class BlockModel:
-    """Backbone truncated at its last tap, with a global average pool on every tap.
+    """Backbone truncated at its last tap, with a global pool on every tap (or its feature map).
 
     Parameters
     ----------
@@ -250,6 +282,11 @@ class BlockModel:
         The backbone.
     weights : ResolvedWeights
         Weights to build it with.
+    graph : {"global_average", "global_max", "spatial"}, default="global_average"
+        What every tap output goes through (:func:`attr_utils.pooling.graph_pooling`):
+        global average pooling (the paper's), global max pooling, or nothing:
+        ``"spatial"`` returns each tap's feature map ``(n, h, w, c)``, pooled
+        with the foreground masks by :func:`attr_utils.pooling.pool_maps`.
 
     Notes
     -----
@@ -258,19 +295,28 @@ class BlockModel:
     truncated copies of the network.
     """
 
-    def __init__(self, spec: BackboneSpec, weights: ResolvedWeights):
+    def __init__(self, spec: BackboneSpec, weights: ResolvedWeights, *, graph: str = "global_average"):
         keras = import_keras()
         self.spec = spec
         self.weights = weights
+        self.graph = check_choice("graph", graph, ("global_average", "global_max", "spatial"))
         base = spec.build(weights)
-        outputs = [
-            keras.layers.GlobalAveragePooling2D(name=f"{tap.block}_gap")(base.get_layer(tap.layer).output)
-            for tap in spec.taps
-        ]
+        if graph == "global_average":
+            outputs = [
+                keras.layers.GlobalAveragePooling2D(name=f"{tap.block}_gap")(base.get_layer(tap.layer).output)
+                for tap in spec.taps
+            ]
+        elif graph == "global_max":
+            outputs = [
+                keras.layers.GlobalMaxPooling2D(name=f"{tap.block}_gmp")(base.get_layer(tap.layer).output)
+                for tap in spec.taps
+            ]
+        else:
+            outputs = [base.get_layer(tap.layer).output for tap in spec.taps]
         self.model = keras.Model(base.input, outputs, name=f"{spec.name}_blocks")
 
     def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:
-        """Pooled vectors of a batch of uint8 RGB images ``(n, size, size, 3)``."""
+        """Pooled vectors (``(n, dim)``; feature maps ``(n, h, w, dim)`` for ``"spatial"``) of uint8 RGB images ``(n, size, size, 3)``."""
         x = self.spec.preprocess(images.astype(np.float32))
         outputs = self.model.predict_on_batch(x)
         if not isinstance(outputs, (list, tuple)):

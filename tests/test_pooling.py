@@ -1,0 +1,323 @@
+"""Pooling options (issue 19): the signature, the masks on constructed images, and foreground pooling doing its job."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from attr_utils import pooling as P
+from attr_utils.embedder import Embedder, embed, embed_images
+from attr_utils.engines import PARITY_RTOL, parity_error
+from attr_utils.errors import ParameterError
+from attr_utils.model import ModelSpec
+
+LITE = "efficientnet-lite0"
+
+
+# -- options and signature ----------------------------------------------------------------------------------------
+
+
+def test_average_signature_is_unchanged():
+    """Caches written before the pooling option stay valid: "average" hashes as it always did."""
+    spec = ModelSpec("resnet50", "random")
+    assert spec.signature()["pooling"] == "global_average"
+    assert spec.signature_hash() == "ee57cc0754b4bd7353c0394e65db31b7e4e4796e7611167c39a2bb1fc190b57f"
+    assert ModelSpec("resnet50", "random", pooling="average").signature_hash() == spec.signature_hash()
+
+
+def test_signature_differs_per_pooling_and_mask():
+    hashes = {
+        (p, m): ModelSpec("resnet50", "random", pooling=p, mask=m).signature_hash()
+        for p in P.POOLINGS
+        for m in (P.MASK_SOURCES if P.uses_mask(p) else ("auto",))
+    }
+    assert len(set(hashes.values())) == len(hashes) == 2 + 2 * len(P.MASK_SOURCES)
+
+
+def test_spec_round_trips_pooling():
+    spec = ModelSpec(LITE, pooling="interior", mask="border")
+    assert ModelSpec.from_dict(spec.to_dict()) == spec
+    assert spec.pinned().pooling == "interior" and spec.pinned().mask == "border"
+    prov = spec.provenance()
+    assert (prov["pooling"], prov["mask"]) == ("interior", "border")
+    assert ModelSpec(LITE).provenance()["pooling"] == "average"
+
+
+def test_old_spec_dicts_still_load():
+    assert ModelSpec.from_dict({"backbone": LITE, "weights": None, "resize": "stretch", "seed": 0, "taps": "blocks"}).pooling == "average"
+
+
+@pytest.mark.parametrize("value", ["mean", "", None, 3, "Foreground"])
+def test_invalid_pooling(value):
+    with pytest.raises(ParameterError):
+        ModelSpec(LITE, pooling=value)
+
+
+@pytest.mark.parametrize("value", ["edge", None, 1])
+def test_invalid_mask(value):
+    with pytest.raises(ParameterError):
+        ModelSpec(LITE, pooling="foreground", mask=value)
+
+
+def test_mask_without_mask_pooling():
+    with pytest.raises(ParameterError):
+        ModelSpec(LITE, pooling="average", mask="border")
+
+
+def test_invalid_pooling_in_embed(tmp_path):
+    with pytest.raises(ParameterError):
+        embed(tmp_path, backbone=LITE, pooling="median")
+
+
+def test_pooling_with_model_raises(tmp_path):
+    with pytest.raises(ParameterError):
+        Embedder(model=ModelSpec(LITE), pooling="max", cache_dir=tmp_path)
+
+
+# -- masks on constructed images (exact) ---------------------------------------------------------------------------
+
+
+def _garment_on(background, *, size=224, box=(60, 80, 150, 170), colour=(200, 30, 40)):
+    img = np.empty((size, size, 3), dtype=np.uint8)
+    img[:] = background
+    top, left, bottom, right = box
+    img[top:bottom, left:right] = colour
+    truth = np.zeros((size, size), dtype=np.float32)
+    truth[top:bottom, left:right] = 1.0
+    return img, truth
+
+
+@pytest.mark.parametrize("background", [(255, 255, 255), (20, 160, 60), (0, 0, 0)])
+def test_border_mask_is_exact_on_a_uniform_background(background):
+    img, truth = _garment_on(background)
+    found = P.border_mask(img)
+    assert found.source == "border"
+    np.testing.assert_array_equal(found.weights, truth)
+    assert found.fraction == pytest.approx(truth.mean())
+
+
+def test_border_mask_tolerates_noise_within_tolerance():
+    img, truth = _garment_on((240, 240, 240))
+    noise = np.random.default_rng(0).integers(-8, 9, size=img.shape)
+    noisy = np.clip(img.astype(int) + noise * (truth[..., None] == 0), 0, 255).astype(np.uint8)
+    np.testing.assert_array_equal(P.border_mask(noisy).weights, truth)
+
+
+def test_alpha_mask_is_exact():
+    alpha = np.zeros((64, 64), dtype=np.uint8)
+    alpha[10:40, 20:50] = 255
+    found = P.alpha_mask(alpha)
+    assert found.source == "alpha"
+    np.testing.assert_array_equal(found.weights, (alpha > 0).astype(np.float32))
+
+
+def test_alpha_mask_from_a_decoded_png(tmp_path):
+    """The embedder reads the file's alpha channel: the mask channel is the alpha, the RGB is composited on white."""
+    rgba = np.zeros((224, 224, 4), dtype=np.uint8)
+    rgba[..., :3] = (10, 200, 30)  # hidden colour under transparent pixels
+    rgba[50:150, 70:170] = (200, 30, 40, 255)
+    path = tmp_path / "cut-out.png"
+    Image.fromarray(rgba, "RGBA").save(path)
+    x = Embedder(LITE, pooling="foreground", cache_dir=tmp_path / "c").decode(path.read_bytes())
+    assert x.shape == (224, 224, 4)
+    np.testing.assert_array_equal(x[..., 3], rgba[..., 3])
+    assert (x[0, 0, :3] == 255).all() and tuple(x[100, 100, :3]) == (200, 30, 40)
+    plain = Embedder(LITE, cache_dir=tmp_path / "c").decode(path.read_bytes())
+    np.testing.assert_array_equal(x[..., :3], plain)  # same pixels as the average path
+
+
+def test_auto_prefers_alpha_then_border():
+    img, truth = _garment_on((255, 255, 255))
+    alpha = np.zeros(truth.shape, dtype=np.uint8)
+    alpha[:100, :100] = 255  # a different shape than the border mask would give
+    assert P.image_mask(img, alpha, mask="auto").source == "alpha"
+    assert P.image_mask(img, None, mask="auto").source == "border"
+    assert P.image_mask(img, alpha, mask="border").source == "border"
+    assert P.image_mask(img, alpha, mask="saliency") is None
+
+
+@pytest.mark.parametrize(
+    "box, why",
+    [((110, 110, 114, 114), "<"), ((2, 2, 222, 222), "not uniform"), ((0, 0, 224, 224), "0.0% <")],
+    ids=["tiny", "fills-frame", "all-garment"],
+)
+def test_implausible_border_mask_falls_back(box, why):
+    img, _ = _garment_on((255, 255, 255), box=box)
+    found = P.border_mask(img)
+    assert found.weights is None and found.source == "none" and why in found.reason
+    assert P.image_mask(img, None, mask="border").weights is None  # explicit source: plain average
+    assert P.image_mask(img, None, mask="auto") is None  # auto: the saliency of the forward pass is next
+    assert (P.encode_mask(P.image_mask(img, None, mask="border"), 224) == 255).all()
+
+
+def test_textured_background_is_not_uniform():
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 256, size=(224, 224, 3), dtype=np.uint8)
+    assert "not uniform" in P.border_mask(img).reason
+
+
+def test_opaque_alpha_falls_back():
+    found = P.alpha_mask(np.full((32, 32), 255, dtype=np.uint8))
+    assert found.weights is None and ">" in found.reason
+
+
+def test_interior_erodes_by_a_fraction_of_the_object():
+    img, truth = _garment_on((255, 255, 255), box=(40, 40, 140, 140))  # 100 x 100 object
+    inner = P.erode_interior(P.border_mask(img))
+    r = int(np.ceil(P.INTERIOR_EROSION * 100))
+    expected = np.zeros_like(truth)
+    expected[40 + r : 140 - r, 40 + r : 140 - r] = 1
+    assert inner.source == "border+interior"
+    np.testing.assert_array_equal(inner.weights, expected)
+
+
+def test_thin_object_keeps_its_mask():
+    _, truth = _garment_on((255, 255, 255), box=(20, 100, 204, 104))  # a 4 px wide strip
+    found = P.Mask(truth, "border", float(truth.mean()))
+    assert P.erode_interior(found).source == "border+no-interior"
+
+
+def test_saliency_mask_marks_the_energetic_cells():
+    fmap = np.zeros((7, 7, 4), dtype=np.float32)
+    fmap[2:5, 1:4] = 3.0
+    found = P.saliency_mask(fmap, 224)
+    expected = np.zeros((224, 224), dtype=np.float32)
+    expected[64:160, 32:128] = 1
+    assert found.source == "saliency"
+    np.testing.assert_array_equal(found.weights, expected)
+    assert P.saliency_mask(np.ones((7, 7, 4)), 224).weights is None  # flat map: nothing above the mean
+
+
+def test_area_resize_is_block_mean_and_keeps_mass():
+    rng = np.random.default_rng(0)
+    m = rng.random((2, 224, 224)).astype(np.float32)
+    small = P.area_resize(m, 7, 7)
+    np.testing.assert_allclose(small, m.reshape(2, 7, 32, 7, 32).mean(axis=(2, 4)), rtol=1e-5)
+    odd = P.area_resize(m, 10, 10)  # not a divisor: still the covered mean
+    np.testing.assert_allclose(odd.mean(axis=(1, 2)), m.mean(axis=(1, 2)), rtol=1e-5)
+
+
+def test_pool_maps_with_all_ones_equals_the_average():
+    rng = np.random.default_rng(0)
+    maps = {"a": rng.random((3, 14, 14, 5)).astype(np.float32), "b": rng.random((3, 7, 7, 6)).astype(np.float32)}
+    ones = np.full((3, 224, 224), 255, dtype=np.uint8)
+    vectors, _ = P.pool_maps(maps, ones, pooling="foreground")
+    for k, f in maps.items():
+        np.testing.assert_allclose(vectors[k], f.mean(axis=(1, 2)), rtol=1e-6)
+
+
+def test_pool_maps_weights_by_the_mask():
+    f = np.zeros((1, 2, 2, 1), dtype=np.float32)
+    f[0, 0, 0, 0] = 8.0
+    channel = np.zeros((1, 224, 224), dtype=np.uint8)
+    channel[0, :112, :112] = 255
+    vectors, _ = P.pool_maps({"a": f}, channel, pooling="foreground")
+    assert vectors["a"][0, 0] == pytest.approx(8.0)
+
+
+# -- the model ----------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def squares(tmp_path_factory):
+    """Garments on backgrounds: 4 PNG files (white, green and red studio backgrounds, one cut-out with alpha)."""
+    folder = tmp_path_factory.mktemp("squares")
+    paths = []
+    for i, bg in enumerate([(255, 255, 255), (30, 170, 60), (200, 40, 40)]):
+        img, _ = _garment_on(bg, colour=(40, 60, 200 - 20 * i))
+        paths.append(folder / f"s{i}.png")
+        Image.fromarray(img).save(paths[-1])
+    rgba = np.zeros((224, 224, 4), dtype=np.uint8)
+    rgba[40:180, 60:160] = (230, 200, 20, 255)
+    paths.append(folder / "cut.png")
+    Image.fromarray(rgba, "RGBA").save(paths[-1])
+    return paths
+
+
+def test_average_vectors_are_bitwise_unchanged(squares, tmp_path):
+    """The default path is today's: the same graph (global average pooling layer) and the same vectors."""
+    from attr_utils.model import BlockModel
+
+    emb = Embedder(LITE, cache_dir=tmp_path)
+    assert emb.graph == "global_average" and isinstance(emb._keras_model(), BlockModel)
+    x = np.stack([emb.decode(p.read_bytes()) for p in squares])
+    got = emb.forward(x)
+    keras = emb._keras_model().model
+    assert [type(layer).__name__ for layer in keras.layers[-5:]] == ["GlobalAveragePooling2D"] * 5
+    ref = keras.predict_on_batch(emb.spec.preprocess(x.astype(np.float32)))
+    for tap, r in zip(emb.spec.taps, ref):
+        np.testing.assert_array_equal(got[tap.block], np.asarray(r, dtype=np.float32))
+
+
+def test_max_and_foreground_with_ones_against_the_feature_maps(squares, tmp_path):
+    avg = Embedder(LITE, cache_dir=tmp_path)
+    mx = Embedder(LITE, pooling="max", cache_dir=tmp_path)
+    fg = Embedder(LITE, pooling="foreground", cache_dir=tmp_path)
+    x = np.stack([avg.decode(p.read_bytes()) for p in squares])
+    maps = fg._keras_model()(x)
+    assert maps["block1"].ndim == 4
+    a, m = avg.forward(x), mx.forward(x)
+    ones = np.concatenate([x, np.full(x.shape[:3] + (1,), 255, np.uint8)], axis=-1)
+    f = fg.forward(ones)
+    for block, fmap in maps.items():
+        np.testing.assert_allclose(m[block], fmap.max(axis=(1, 2)), rtol=1e-6)
+        exact = fmap.astype(np.float64).mean(axis=(1, 2))  # all-ones mask = the plain average
+        np.testing.assert_allclose(f[block], exact, rtol=1e-5, atol=1e-6)
+    # the global average layer sums in float32 (about 2e-5 relative off the exact mean at 112 x 112); pool_maps in float64
+    assert parity_error(a, f) <= 10 * PARITY_RTOL
+
+
+def test_foreground_uses_the_decoded_masks(squares, tmp_path):
+    fg = Embedder(LITE, pooling="foreground", cache_dir=tmp_path)
+    emb = fg.embed(squares[0].parent, progress=False)
+    assert emb.pooling == "foreground" and emb.mask == "auto"
+    assert "foreground pooling" in emb.provenance
+    assert dict(fg.mask_sources) == {"border": 3, "alpha": 1}
+    again = embed(squares[0].parent, backbone=LITE, pooling="foreground", cache_dir=tmp_path, progress=False)
+    assert again.report.embedded == 0 and again.signature == emb.signature  # cached under its own signature
+    avg = embed(squares[0].parent, backbone=LITE, cache_dir=tmp_path, progress=False)
+    assert avg.report.embedded == 4 and avg.signature != emb.signature  # never mixed with the average's
+
+
+def test_queries_like_embeddings_keep_the_pooling(squares, tmp_path):
+    emb = embed(squares[0].parent, backbone=LITE, pooling="interior", cache_dir=tmp_path, progress=False)
+    q = embed_images([squares[1].read_bytes()], like=emb, cache_dir=tmp_path)
+    assert q.pooling == "interior"
+    row = emb.paths.index(str(squares[1]))
+    np.testing.assert_allclose(q["block3"][0], emb["block3"][row], rtol=1e-6)
+
+
+def test_foreground_beats_average_on_a_colour_task(tmp_path):
+    """A small garment on a large saturated background: its colour is read only when the background is left out.
+
+    Garments in two colours (red, blue) on backgrounds in three saturated colours
+    (garment ~10 % of the image); the nearest neighbour by the colour block must
+    share the garment's colour. The average is dominated by the background (it
+    mostly finds the same background); foreground pooling finds the colour.
+    """
+    rng = np.random.default_rng(7)
+    garments = {"red": (210, 30, 35), "blue": (30, 50, 210)}
+    backgrounds = [(40, 190, 60), (240, 200, 20), (170, 40, 200)]
+    for name, colour in garments.items():
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for j, bg in enumerate(backgrounds):
+            for k in range(3):
+                top, left = rng.integers(20, 130, size=2)
+                side = int(rng.integers(64, 76))
+                shade = rng.integers(-20, 21, size=3)
+                img, _ = _garment_on(bg, box=(top, left, top + side, left + side),
+                                     colour=tuple(int(np.clip(c + s, 0, 255)) for c, s in zip(colour, shade)))
+                Image.fromarray(img).save(tmp_path / "data" / name / f"{j}-{k}.png")
+    scores = {}
+    for pooling in ("average", "foreground"):
+        emb = embed(tmp_path / "data", backbone=LITE, pooling=pooling, cache_dir=tmp_path / "c", progress=False)
+        x = emb["block2"] / np.linalg.norm(emb["block2"], axis=1, keepdims=True)
+        sim = x @ x.T
+        np.fill_diagonal(sim, -np.inf)
+        labels = emb.labels(emb.label_columns[0])
+        scores[pooling] = float((labels[sim.argmax(axis=1)] == labels).mean())
+    assert scores["foreground"] == 1.0
+    assert scores["average"] <= 0.6, scores
