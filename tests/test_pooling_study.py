@@ -24,6 +24,8 @@ def _pair(n_per_class=10, seed=0):
     tex = np.where(textures == "striped", 3.0, -3.0)[:, None] + 0.1 * rng.standard_normal((len(colors), 2))
     labels = {"color": colors, "texture": textures}
     fg = Embeddings.from_arrays({"block1": clean, "block2": tex}, labels, backbone="toy", weights="w")
+    if "pooling" in {f.name for f in dataclasses.fields(Embeddings)}:
+        fg = dataclasses.replace(fg, pooling="foreground", mask="auto")
     avg = Embeddings.from_arrays({"block1": noise, "block2": tex}, labels, backbone="toy", weights="w")
     return avg, fg
 

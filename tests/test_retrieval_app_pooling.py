@@ -194,3 +194,41 @@ def test_upload_with_a_given_interior_is_reported_not_crashed(shop):
     Image.new("RGB", (8, 8), (0, 90, 200)).save(buf, format="PNG")
     app.set_upload(Upload(name="q.png", data=buf.getvalue(), width=8, height=8))
     assert "whole image" in app.status.value
+
+
+def _as_lite0(emb):
+    return dataclasses.replace(emb, backbone="efficientnet-lite0", weights="imagenet", weights_spec="imagenet",
+                               weights_label="ImageNet")
+
+
+def test_default_loader_embeds_the_catalog_images_with_interior_pooling(shop, monkeypatch):
+    from attr_utils.apps.retrieval_app import interior_embeddings
+
+    emb, inner = shop
+    catalog = _as_lite0(emb)
+    assert interior_available(catalog)
+    seen = []
+
+    def fake_embed_images(images, *, model=None, cache_dir=None, on_error="skip", **kw):
+        seen.append({"images": list(images), "model": model, "on_error": on_error})
+        return _as_lite0(inner)
+
+    monkeypatch.setattr("attr_utils.embedder.embed_images", fake_embed_images)
+    out = interior_embeddings(catalog)
+    assert out.backbone == "efficientnet-lite0"
+    (call,) = seen
+    assert call["images"] == catalog.paths and call["on_error"] == "raise"
+    assert (call["model"].backbone, call["model"].weights, call["model"].pooling) == ("efficientnet-lite0", "imagenet", "interior")
+    # the app offers the choice by default for such a catalog, and computes it through the same loader on demand
+    app = retrieval_app(catalog, k=3, mode="texture", blocks=BLOCKS)
+    assert app.texture_source is not None and len(seen) == 1
+    app.texture_source.value = "interior"
+    assert len(seen) == 2 and _texture_precision(app) == 1.0
+
+
+def test_not_offered_when_the_catalog_is_already_mask_pooled(shop):
+    emb, _ = shop
+    if "pooling" not in {f.name for f in dataclasses.fields(Embeddings)}:
+        pytest.skip("Embeddings records no pooling in this checkout")
+    assert not interior_available(dataclasses.replace(_as_lite0(emb), pooling="interior", mask="auto"))
+    assert retrieval_app(dataclasses.replace(_as_lite0(emb), pooling="interior", mask="auto"), blocks=BLOCKS).texture_source is None
