@@ -52,6 +52,7 @@ def shop(tmp_path_factory):
         {k: np.asarray(v)[order] for k, v in labels.items()},
         paths=[paths[i] for i in order],
     )
+    inner = dataclasses.replace(inner, pooling="interior", mask="auto")
     return emb, inner
 
 
@@ -170,6 +171,12 @@ def test_with_interior_texture_missing_images_is_a_parameter_error(shop):
     emb, inner = shop
     with pytest.raises(ParameterError, match="miss 2"):
         with_interior_texture(emb, inner.subset(np.arange(len(inner) - 2)), "t")
+
+
+def test_with_interior_texture_other_pooling_is_a_parameter_error(shop):
+    emb, inner = shop
+    with pytest.raises(ParameterError, match="pooling"):
+        with_interior_texture(emb, dataclasses.replace(inner, pooling="average", mask=""), "t")
 
 
 def test_with_interior_texture_unknown_block_is_a_parameter_error(shop):

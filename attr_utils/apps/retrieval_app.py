@@ -160,11 +160,12 @@ def _interior_spec(emb):
     return dataclasses.replace(ModelSpec.from_embeddings(emb), pooling="interior")
 
 
-def _row_keys(emb) -> np.ndarray:
+def _hashes(emb):
+    """Every row's content hash, or None when some row has none (embeddings made from arrays or PIL images)."""
     hashes = emb.table["hash"].to_numpy(dtype=object) if "hash" in emb.table.columns else None
     if hashes is not None and all(isinstance(h, str) and h for h in hashes):
         return hashes
-    return np.asarray(emb.paths, dtype=object)
+    return None
 
 
 def with_interior_texture(emb, interior, texture_block: str):
@@ -188,18 +189,23 @@ def with_interior_texture(emb, interior, texture_block: str):
     Raises
     ------
     ParameterError
-        ``interior`` lacks ``texture_block``, comes from another backbone or
-        weights, or misses some of ``emb``'s images.
+        ``interior`` lacks ``texture_block``, records another pooling than
+        ``"interior"``, comes from another backbone or weights, or misses
+        some of ``emb``'s images.
     """
     if texture_block not in interior.blocks:
         raise ParameterError(f"the interior embeddings have no block {texture_block!r}; blocks: {list(interior.blocks)}")
+    if interior.pooling != "interior":
+        raise ParameterError(f"the interior embeddings record pooling {interior.pooling!r}; embed them with pooling='interior'")
     if (interior.backbone, interior.weights) != (emb.backbone, emb.weights):
         raise ParameterError(
             f"the interior embeddings come from {interior.backbone} · {interior.weights}, the catalog from "
             f"{emb.backbone} · {emb.weights}"
         )
-    where = {key: i for i, key in enumerate(_row_keys(interior))}
-    keys = _row_keys(emb)
+    by_hash = _hashes(emb) is not None and _hashes(interior) is not None
+    keys_of = (lambda e: _hashes(e)) if by_hash else (lambda e: np.asarray(e.paths, dtype=object))
+    where = {key: i for i, key in enumerate(keys_of(interior))}
+    keys = keys_of(emb)
     missing = [k for k in keys if k not in where]
     if missing:
         raise ParameterError(f"the interior embeddings miss {len(missing)} catalog image(s) (first: {missing[0]})")
