@@ -17,7 +17,9 @@ backbone, weights and pooling.
    :class:`attr_utils.retrieval.Catalog`, leave-one-out, content group left
    out) through :func:`attr_utils.retrieval.evaluate_retrieval` with the
    garment type as the second label: precision@k of same texture and of same
-   garment type, k = 5 and 10, per pooling.
+   garment type, k = 5 and 10, per pooling (average, foreground, interior),
+   with the catalog's default texture block and with ``--texture-blocks``
+   (default block3 and block4).
 3. **Cost**: images per second of embedding ``--timing-images`` images of the
    default catalog into a fresh cache folder, per pooling, the model already
    built, with the process CPU milliseconds per image (less dependent on the
@@ -73,21 +75,28 @@ def table1_markdown(summary, label: str, poolings) -> str:
     return head + "\n".join(lines)
 
 
-def neighbours(embs, ks=(5, 10)):
-    """Texture-mode precision@k of same texture and same garment type, per pooling."""
+def neighbours(embs, ks=(5, 10), texture_blocks=(None,)):
+    """Texture-mode precision@k of same texture and same garment type, per pooling (and texture block).
+
+    ``None`` in ``texture_blocks`` is the catalog's default texture block
+    (:func:`attr_utils.retrieval.resolve_blocks`).
+    """
     import pandas as pd
 
-    from attr_utils.retrieval import evaluate_retrieval
+    from attr_utils.retrieval import evaluate_retrieval, resolve_blocks
 
     rows = []
     for pooling, emb in embs.items():
-        for k in ks:
+        for block, k in [(b, k) for b in texture_blocks for k in ks]:
+            blocks = resolve_blocks(emb) if block is None else {"color": resolve_blocks(emb)["color"], "texture": block}
             # the 'color' label of evaluate_retrieval is only used by colour/both modes: give it the garment
-            res = evaluate_retrieval(emb, k=k, alphas=[0.0], methods=["rrf"], color_label="garment", texture_label="texture")
+            res = evaluate_retrieval(emb, k=k, alphas=[0.0], methods=["rrf"], color_label="garment", texture_label="texture",
+                                     blocks=blocks)
             tex = res[res["mode"] == "texture"]
             for agreement, name in (("texture", "same texture"), ("color", "same garment type")):
                 r = tex[tex["agreement"] == agreement].iloc[0]
                 rows.append({"pooling": pooling, "k": k, "agreement": name, "precision": float(r["precision"]),
+                             "default_block": block is None,
                              "sem": float(r["sem"]), "chance": float(r["chance"]), "texture_block": r["texture_block"],
                              "n_queries": int(r["n_queries"])})
     return pd.DataFrame(rows)
@@ -138,6 +147,8 @@ def main(argv=None) -> int:
     ap.add_argument("--scene-per-class", type=int, default=30, help="scene variant size per class (default 30: 300 images)")
     ap.add_argument("--no-scene", action="store_true", help="skip the scene variant")
     ap.add_argument("--timing-images", type=int, default=200, help="images of the cold-embed timing (0: skip)")
+    ap.add_argument("--texture-blocks", default="block3,block4",
+                    help="other texture blocks for the neighbour table, comma-separated (default: block3,block4)")
     ap.add_argument("--json", help="also write every number to this JSON file")
     args = ap.parse_args(argv)
     poolings = [p.strip() for p in args.poolings.split(",") if p.strip()]
@@ -169,16 +180,20 @@ def main(argv=None) -> int:
             print(table1_markdown(summary, label, poolings))
         nb_poolings = [p for p in NEIGHBOUR_POOLINGS if p in embs]
         if nb_poolings:
-            nb = neighbours({p: embs[p] for p in nb_poolings})
+            nb = neighbours({p: embs[p] for p in nb_poolings}, texture_blocks=(None, *args.texture_blocks.split(",")))
             entry["neighbours"] = nb.to_dict("records")
-            print(f"\n### {name}: texture-mode neighbours (block {nb['texture_block'].iloc[0]}), precision@k\n")
-            wide = nb.pivot_table(index=["k", "agreement"], columns="pooling", values="precision")[nb_poolings]
-            sem = nb.pivot_table(index=["k", "agreement"], columns="pooling", values="sem")[nb_poolings]
+            default_block = nb.loc[nb["default_block"], "texture_block"].iloc[0]
+            print(f"\n### {name}: texture-mode neighbours, precision@k ± standard error "
+                  f"({first.backbone} · {first.weights_label or first.weights}; default texture block {default_block})\n")
+            nb = nb.drop_duplicates(["pooling", "k", "agreement", "texture_block"])
+            wide = nb.pivot_table(index=["texture_block", "k", "agreement"], columns="pooling", values="precision")[nb_poolings]
+            sem = nb.pivot_table(index=["texture_block", "k", "agreement"], columns="pooling", values="sem")[nb_poolings]
             chance = nb.groupby(["k", "agreement"])["chance"].first()
-            print("| k | agreement | " + " | ".join(nb_poolings) + " | chance |\n|---|---|" + "---|" * (len(nb_poolings) + 1))
-            for (k, agreement), row in wide.iterrows():
-                cells = [f"{row[p]:.3f} ± {sem.loc[(k, agreement), p]:.3f}" for p in nb_poolings]
-                print(f"| {k} | {agreement} | " + " | ".join(cells) + f" | {chance.loc[(k, agreement)]:.3f} |")
+            print("| texture block | k | agreement | " + " | ".join(nb_poolings) + " | chance |\n|---|---|---|"
+                  + "---|" * (len(nb_poolings) + 1))
+            for (block, k, agreement), row in wide.iterrows():
+                cells = [f"{row[p]:.3f} ± {sem.loc[(block, k, agreement), p]:.3f}" for p in nb_poolings]
+                print(f"| {block} | {k} | {agreement} | " + " | ".join(cells) + f" | {chance.loc[(k, agreement)]:.3f} |")
         out["datasets"][name] = entry
     if args.timing_images:
         tp = throughput(datasets["studio (default catalog, 1000 images)"], poolings, args.timing_images)

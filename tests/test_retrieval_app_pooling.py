@@ -67,7 +67,7 @@ def _garment_share(app, emb) -> float:
 
 def test_interior_texture_follows_the_pattern_not_the_garment(shop):
     emb, inner = shop
-    app = retrieval_app(emb, k=3, mode="texture", blocks=BLOCKS, interior=inner)
+    app = retrieval_app(emb, k=3, mode="texture", blocks=BLOCKS, interior=inner, interior_block="t")
     assert app.texture_source is not None and app.texture_source.value == "image"
     # whole image: the neighbours are the same garment in other patterns
     assert _garment_share(app, emb) == 1.0
@@ -89,7 +89,7 @@ def test_interior_is_computed_on_demand_once(shop):
         calls.append(catalog_emb)
         return inner
 
-    app = retrieval_app(emb, k=3, mode="texture", blocks=BLOCKS, interior=loader)
+    app = retrieval_app(emb, k=3, mode="texture", blocks=BLOCKS, interior=loader, interior_block="t")
     assert calls == []  # nothing computed until asked for
     app.texture_source.value = "interior"
     app.texture_source.value = "image"
@@ -100,13 +100,13 @@ def test_interior_is_computed_on_demand_once(shop):
 
 def test_texture_source_interior_at_start(shop):
     emb, inner = shop
-    app = retrieval_app(emb, k=3, mode="texture", blocks=BLOCKS, interior=inner, texture_source="interior")
+    app = retrieval_app(emb, k=3, mode="texture", blocks=BLOCKS, interior=inner, texture_source="interior", interior_block="t")
     assert app.interior_active and _texture_precision(app) == 1.0
 
 
 def test_colour_mode_disables_the_choice(shop):
     emb, inner = shop
-    app = retrieval_app(emb, k=3, mode="color", blocks=BLOCKS, interior=inner)
+    app = retrieval_app(emb, k=3, mode="color", blocks=BLOCKS, interior=inner, interior_block="t")
     assert app.texture_source.disabled
     app.mode.value = "both"
     assert not app.texture_source.disabled
@@ -118,7 +118,7 @@ def test_a_failing_loader_is_reported_and_the_app_stays_on_the_whole_image(shop)
     def loader(catalog_emb):
         raise DatasetError("catalog image gone")
 
-    app = retrieval_app(emb, k=3, mode="texture", blocks=BLOCKS, interior=loader)
+    app = retrieval_app(emb, k=3, mode="texture", blocks=BLOCKS, interior=loader, interior_block="t")
     app.texture_source.value = "interior"
     assert app.texture_source.value == "image" and not app.interior_active
     assert "catalog image gone" in app.status.value
@@ -195,7 +195,7 @@ def test_upload_with_a_given_interior_is_reported_not_crashed(shop):
     from attr_utils.apps.upload import Upload
 
     emb, inner = shop
-    app = retrieval_app(emb, k=3, mode="texture", blocks=BLOCKS, interior=inner)
+    app = retrieval_app(emb, k=3, mode="texture", blocks=BLOCKS, interior=inner, interior_block="t")
     app.texture_source.value = "interior"
     buf = io.BytesIO()
     Image.new("RGB", (8, 8), (0, 90, 200)).save(buf, format="PNG")
@@ -227,7 +227,7 @@ def test_default_loader_embeds_the_catalog_images_with_interior_pooling(shop, mo
     assert call["images"] == catalog.paths and call["on_error"] == "raise"
     assert (call["model"].backbone, call["model"].weights, call["model"].pooling) == ("efficientnet-lite0", "imagenet", "interior")
     # the app offers the choice by default for such a catalog, and computes it through the same loader on demand
-    app = retrieval_app(catalog, k=3, mode="texture", blocks=BLOCKS)
+    app = retrieval_app(catalog, k=3, mode="texture", blocks=BLOCKS, interior_block="t")
     assert app.texture_source is not None and len(seen) == 1
     app.texture_source.value = "interior"
     assert len(seen) == 2 and _texture_precision(app) == 1.0
@@ -239,3 +239,36 @@ def test_not_offered_when_the_catalog_is_already_mask_pooled(shop):
         pytest.skip("Embeddings records no pooling in this checkout")
     assert not interior_available(dataclasses.replace(_as_lite0(emb), pooling="interior", mask="auto"))
     assert retrieval_app(dataclasses.replace(_as_lite0(emb), pooling="interior", mask="auto"), blocks=BLOCKS).texture_source is None
+
+
+def _five_blocks():
+    rng = np.random.default_rng(1)
+    blocks = {f"block{i}": rng.normal(size=(12, 3)) for i in range(1, 6)}
+    return Embeddings.from_arrays(blocks, {"texture": list("ab") * 6, "color": ["red"] * 12})
+
+
+def test_interior_block_defaults_to_the_block_before_the_texture_block():
+    emb = _five_blocks()
+    inner = dataclasses.replace(emb, pooling="interior", mask="auto")
+    app = retrieval_app(emb, k=2, mode="texture", blocks={"color": "block1", "texture": "block5"}, interior=inner)
+    assert app.interior_block == "block4"
+    app.texture_source.value = "interior"
+    assert app.catalog.blocks["texture"] == "block4" + INTERIOR_SUFFIX
+    first = retrieval_app(emb, k=2, blocks={"color": "block2", "texture": "block1"}, interior=inner)
+    assert first.interior_block == "block1"
+
+
+def test_unknown_interior_block_is_a_block_error():
+    from attr_utils.errors import BlockError
+
+    emb = _five_blocks()
+    inner = dataclasses.replace(emb, pooling="interior", mask="auto")
+    with pytest.raises(BlockError):
+        retrieval_app(emb, blocks={"color": "block1", "texture": "block5"}, interior=inner, interior_block="block9")
+
+
+def test_interior_block_wrong_type_is_a_parameter_error():
+    emb = _five_blocks()
+    inner = dataclasses.replace(emb, pooling="interior", mask="auto")
+    with pytest.raises(ParameterError, match="interior_block"):
+        retrieval_app(emb, blocks={"color": "block1", "texture": "block5"}, interior=inner, interior_block=4)
