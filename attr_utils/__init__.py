@@ -29,7 +29,7 @@ _EXPORTS = {
     "retrieval.index": ["build_index", "load_index"],
     "retrieval.index_from_cache": ["build_index_from_cache", "load_block"],
     "analysis": ["block_accuracy", "summarize_accuracy", "recommend_blocks", "clustering_metrics",
-                 "reduction_sweep", "umap_embedding", "audit_labels", "probe_layers", "cka_matrix"],
+                 "reduction_sweep", "umap_embedding", "audit_labels", "probe_layers", "compare_poolings", "cka_matrix"],
     "scale.distributed": ["embed_distributed", "embed_on_cluster"],
 }
 

@@ -261,7 +261,13 @@ def _convert_openvino(keras_model, spec, key: dict, folder: Path) -> dict:
     with warnings.catch_warnings():  # Keras warns that the traced input is a bare tensor, not its named structure
         warnings.simplefilter("ignore", UserWarning)
         ov_model = ov.convert_model(keras_model.model, input=[(-1, size, size, 3)])
-    for output, tap in zip(ov_model.outputs, spec.taps):
+    # The converted outputs need not come in the Keras outputs' order (they follow the traced tensors' names):
+    # match them by name, in the Keras order only when the names say nothing.
+    by_name = {t.name: tap for t, tap in zip(keras_model.model.outputs, spec.taps)}
+    found = [next((by_name[n] for n in output.get_names() if n in by_name), None) for output in ov_model.outputs]
+    if None in found or len({t.block for t in found}) != len(spec.taps):
+        found = list(spec.taps)
+    for output, tap in zip(ov_model.outputs, found):
         output.get_tensor().set_names({tap.block})
     seconds = time.perf_counter() - start
     with _CONVERSIONS_LOCK:

@@ -60,7 +60,8 @@ def test_engine_is_not_part_of_the_spec():
 
 def test_round_trip_through_a_dict():
     spec = ModelSpec("efficientnet-lite0", "random:2", resize="crop", seed=5)
-    assert spec.to_dict() == {"backbone": "efficientnet-lite0", "weights": "random:2", "resize": "crop", "seed": 5, "taps": "blocks"}
+    assert spec.to_dict() == {"backbone": "efficientnet-lite0", "weights": "random:2", "resize": "crop", "seed": 5, "taps": "blocks",
+                              "pooling": "average", "mask": "auto"}
     assert ModelSpec.from_dict(spec.to_dict()) == spec
     with pytest.raises(ParameterError, match="unknown model spec keys"):
         ModelSpec.from_dict({"backbone": "resnet50", "engine": "keras"})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import io
+import importlib.util
 
 import numpy as np
 import pytest
@@ -293,31 +293,175 @@ def test_queries_like_embeddings_keep_the_pooling(squares, tmp_path):
 def test_foreground_beats_average_on_a_colour_task(tmp_path):
     """A small garment on a large saturated background: its colour is read only when the background is left out.
 
-    Garments in two colours (red, blue) on backgrounds in three saturated colours
-    (garment ~10 % of the image); the nearest neighbour by the colour block must
-    share the garment's colour. The average is dominated by the background (it
-    mostly finds the same background); foreground pooling finds the colour.
+    Reference images: red garments on green, blue garments on yellow; queries:
+    the swap (red on yellow, blue on green). Garments cover about 9 % of the
+    image. The query's nearest reference by the colour block (block2) must
+    have the query's garment colour: the average follows the background
+    (wrong), foreground pooling the garment (right).
     """
     rng = np.random.default_rng(7)
-    garments = {"red": (210, 30, 35), "blue": (30, 50, 210)}
-    backgrounds = [(40, 190, 60), (240, 200, 20), (170, 40, 200)]
-    for name, colour in garments.items():
-        (tmp_path / "data" / name).mkdir(parents=True)
-        for j, bg in enumerate(backgrounds):
-            for k in range(3):
-                top, left = rng.integers(20, 130, size=2)
-                side = int(rng.integers(64, 76))
+    red, blue = (210, 30, 35), (30, 50, 210)
+    green, yellow = (40, 190, 60), (240, 200, 20)
+    cases = {"ref": [("red", red, green), ("blue", blue, yellow)], "query": [("red", red, yellow), ("blue", blue, green)]}
+    for split, pairs in cases.items():
+        for name, colour, bg in pairs:
+            (tmp_path / split / name).mkdir(parents=True)
+            for k in range(4):
+                top, left = rng.integers(20, 140, size=2)
+                side = int(rng.integers(64, 72))
                 shade = rng.integers(-20, 21, size=3)
                 img, _ = _garment_on(bg, box=(top, left, top + side, left + side),
                                      colour=tuple(int(np.clip(c + s, 0, 255)) for c, s in zip(colour, shade)))
-                Image.fromarray(img).save(tmp_path / "data" / name / f"{j}-{k}.png")
+                Image.fromarray(img).save(tmp_path / split / name / f"{k}.png")
     scores = {}
     for pooling in ("average", "foreground"):
-        emb = embed(tmp_path / "data", backbone=LITE, pooling=pooling, cache_dir=tmp_path / "c", progress=False)
-        x = emb["block2"] / np.linalg.norm(emb["block2"], axis=1, keepdims=True)
-        sim = x @ x.T
-        np.fill_diagonal(sim, -np.inf)
-        labels = emb.labels(emb.label_columns[0])
-        scores[pooling] = float((labels[sim.argmax(axis=1)] == labels).mean())
-    assert scores["foreground"] == 1.0
-    assert scores["average"] <= 0.6, scores
+        ref, query = (embed(tmp_path / split, backbone=LITE, pooling=pooling, cache_dir=tmp_path / "c", progress=False)
+                      for split in ("ref", "query"))
+        unit = [e["block2"] / np.linalg.norm(e["block2"], axis=1, keepdims=True) for e in (ref, query)]
+        nearest = (unit[1] @ unit[0].T).argmax(axis=1)
+        column = ref.label_columns[0]
+        scores[pooling] = float((ref.labels(column)[nearest] == query.labels(column)).mean())
+    assert scores["foreground"] == 1.0, scores
+    assert scores["average"] <= 0.25, scores
+
+
+@pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason="openvino is not installed")
+def test_openvino_feature_maps_match_keras(squares, tmp_path):
+    """Mask poolings convert a graph that ends at the feature maps; its parity check compares the maps themselves."""
+    from attr_utils import engines
+
+    keras_side = Embedder(LITE, pooling="foreground", cache_dir=tmp_path, engine="keras")
+    ov_side = Embedder(LITE, pooling="interior", cache_dir=tmp_path, engine="openvino")  # shares the conversion
+    x = np.stack([keras_side.decode(p.read_bytes()) for p in squares])
+    assert x.shape[-1] == 4
+    ref, got = keras_side.forward(x), Embedder(LITE, pooling="foreground", cache_dir=tmp_path, engine="openvino").forward(x)
+    assert ov_side.model is not None and ov_side.engine_used == "openvino"
+    assert parity_error(ref, got) <= PARITY_RTOL
+    record = ov_side.engine_conversion
+    assert record["key"]["pooling"] == "spatial" and record["parity_max_rel_error"] <= PARITY_RTOL
+    assert engines.conversion_key(keras_side.spec, keras_side.resolved.weights, "openvino", "v")["pooling"] == "global_average"
+
+
+# -- probe, CLI, notebook parameters ----------------------------------------------------------------------------------
+
+
+def _pooled_pair(n_per_class=10, seed=0):
+    """Two Embeddings of the same 'images': the average blurs the classes, the foreground separates them."""
+    from dataclasses import replace
+
+    from attr_utils.embeddings import Embeddings
+
+    rng = np.random.default_rng(seed)
+    y = np.repeat(["red", "blue", "green"], n_per_class)
+    centres = {"red": 0.0, "blue": 1.0, "green": 2.0}
+    signal = np.array([centres[c] for c in y])[:, None]
+    noise = rng.normal(size=(len(y), 4))
+    avg = Embeddings.from_arrays({"block1": (0.1 * signal + noise).astype(np.float32),
+                                  "block2": (0.2 * signal + noise).astype(np.float32)}, {"color": y})
+    avg = replace(avg, table=avg.table.assign(hash=[f"h{i}" for i in range(len(y))]))
+    fg = replace(avg, blocks={"block1": (5 * signal + 0.2 * noise).astype(np.float32),
+                              "block2": (5 * signal + 0.2 * noise).astype(np.float32)}, pooling="foreground", mask="auto")
+    return avg, fg
+
+
+def test_probe_layers_names_the_pooling():
+    from attr_utils.analysis import probe_layers
+
+    _, fg = _pooled_pair()
+    result = probe_layers(fg, "color", probes="knn", groups=None)
+    assert set(result.folds["pooling"]) == {"foreground"} and set(result.summary["pooling"]) == {"foreground"}
+    assert result.attrs["pooling"] == "foreground" and result.to_dict()["pooling"] == "foreground"
+    assert "foreground pooling" in result.attrs["provenance"]
+
+
+def test_compare_poolings_is_a_tidy_table():
+    from attr_utils.analysis import compare_poolings
+
+    avg, fg = _pooled_pair()
+    table = compare_poolings([avg, fg], "color", groups=None)
+    assert list(table[["pooling", "tap"]].itertuples(index=False, name=None)) == [
+        ("average", "block1"), ("average", "block2"), ("foreground", "block1"), ("foreground", "block2")]
+    assert (table["base"] == "average").all() and table.loc[table.pooling == "average", "mean_diff"].isna().all()
+    fg_rows = table[table.pooling == "foreground"]
+    assert (fg_rows["mean"] == 1.0).all() and (fg_rows["mean_diff"] > 0.3).all() and fg_rows["distinguishable"].all()
+    assert set(table.attrs["poolings"]) == {"average", "foreground"}
+
+
+def test_compare_poolings_refuses_other_images():
+    from dataclasses import replace
+
+    from attr_utils.analysis import compare_poolings
+
+    avg, fg = _pooled_pair()
+    other = replace(fg, table=fg.table.assign(hash=[f"x{i}" for i in range(len(fg))]))
+    with pytest.raises(ParameterError):
+        compare_poolings([avg, other], "color", groups=None)
+    with pytest.raises(ParameterError):
+        compare_poolings([avg, avg], "color", groups=None)
+
+
+def test_probe_poolings_rejects_unknown_pooling(tmp_path):
+    from attr_utils.analysis import probe_poolings
+
+    with pytest.raises(ParameterError):
+        probe_poolings(tmp_path, "color", poolings=("average", "mean"), backbone=LITE)
+    with pytest.raises(ParameterError):
+        probe_poolings(tmp_path, "color", poolings=("average", "average"), backbone=LITE)
+
+
+def test_probe_poolings_embeds_each_pooling(squares, tmp_path):
+    from attr_utils.analysis import probe_poolings
+
+    folder = tmp_path / "data"
+    for i in range(8):  # two colours of garment on white: 4 per class
+        (folder / ("red" if i % 2 else "blue")).mkdir(parents=True, exist_ok=True)
+        img, _ = _garment_on((255, 255, 255), box=(40 + 5 * i, 50, 120 + 5 * i, 140),
+                             colour=(200, 30, 30 + 3 * i) if i % 2 else (30, 40, 200 - 3 * i))
+        Image.fromarray(img).save(folder / ("red" if i % 2 else "blue") / f"{i}.png")
+    table = probe_poolings(folder, "label", poolings=("average", "max", "foreground"), backbone=LITE,
+                           cache_dir=tmp_path / "c", k=1, folds=2, taps=["block2"])
+    assert list(table["pooling"]) == ["average", "max", "foreground"]
+    assert table["mean"].between(0, 1).all()
+
+
+def test_cli_pooling_reaches_the_signature(squares, tmp_path, capsys):
+    import json
+
+    from attr_utils.cache import EmbeddingCache
+    from attr_utils.cli import main
+
+    assert main(["embed", str(squares[0].parent), "--backbone", LITE, "--cache-dir", str(tmp_path),
+                 "--pooling", "foreground", "--mask", "border", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    expected = Embedder(model=ModelSpec(LITE, pooling="foreground", mask="border"), cache_dir=tmp_path)
+    assert out["signature"] == expected.store.signature_id
+    assert out["pooling"] == "foreground" and out["mask_sources"] == {"border": 4}  # the cut-out is composited on white: a border too
+    assert expected.store.signature["pooling"]["mask"] == "border"
+    assert out["signature"] != Embedder(LITE, cache_dir=tmp_path).store.signature_id
+    assert len(list((EmbeddingCache(tmp_path).root / "embeddings").iterdir())) >= 1
+
+
+def test_cli_rejects_unknown_pooling(squares, tmp_path):
+    from attr_utils.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["embed", str(squares[0].parent), "--backbone", LITE, "--cache-dir", str(tmp_path), "--pooling", "median"])
+
+
+def test_notebook_params_pooling(monkeypatch):
+    from attr_utils.apps.session import notebook_params
+
+    assert notebook_params().pooling == "average"
+    monkeypatch.setenv("ATTR_UTILS_POOLING", "interior")
+    monkeypatch.setenv("ATTR_UTILS_MASK", "border")
+    p = notebook_params()
+    assert (p.pooling, p.mask) == ("interior", "border") and "interior (border mask)" in p._repr_markdown_()
+    assert notebook_params(pooling="max").pooling == "max"
+
+
+def test_notebook_params_invalid_pooling(monkeypatch):
+    from attr_utils.apps.session import notebook_params
+
+    monkeypatch.setenv("ATTR_UTILS_POOLING", "median")
+    with pytest.raises(ParameterError):
+        notebook_params()

@@ -145,7 +145,7 @@ def test_explicit_reference_and_unprobed_reference(emb5):
 
 def test_to_dict_is_json_with_the_documented_shape(emb5):
     data = json.loads(json.dumps(probe_layers(emb5, "texture").to_dict()))
-    assert set(data) == {"backbone", "weights", "pretrained", "label", "taps", "rows", "best"}
+    assert set(data) == {"backbone", "weights", "pooling", "pretrained", "label", "taps", "rows", "best"}
     assert data["taps"] == ["block1", "block2", "block3", "block4", "block5"]
     assert set(data["rows"][0]) == {"tap", "depth", "dim", "probe", "accuracy", "std", "ci_low", "ci_high", "fold_accuracies"}
     assert len(data["rows"]) == 10 and len(data["rows"][0]["fold_accuracies"]) == 5

@@ -18,6 +18,7 @@ provenance (backbone, weights) and the protocol.
 :func:`audit_labels`              suspect labels, duplicate groups, outliers of a catalog
 :func:`probe_layers`              kNN + linear probe of every tap, shared folds, best-tap tests
 :func:`paired_difference`         paired t-interval of two taps' fold accuracies
+:func:`compare_poolings`          probe accuracy per tap under several poolings, same folds
 :func:`linear_cka`                debiased linear CKA between two feature matrices
 :func:`cka_matrix`                CKA between every pair of taps (one or two Embeddings)
 ================================  ==============================================
@@ -41,7 +42,7 @@ from attr_utils.analysis.accuracy import (
 from attr_utils.analysis.audit import CatalogAudit, audit_labels, knn_probabilities, near_duplicate_threshold
 from attr_utils.analysis.cka import cka_matrix, linear_cka
 from attr_utils.analysis.clustering import clustering_metrics
-from attr_utils.analysis.probe import ProbeResult, paired_difference, probe_layers
+from attr_utils.analysis.probe import ProbeResult, compare_poolings, paired_difference, probe_layers, probe_poolings
 from attr_utils.analysis.reduction import default_dims, reduction_sweep, umap_embedding
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "block_accuracy",
     "cka_matrix",
     "clustering_metrics",
+    "compare_poolings",
     "confusion_matrices",
     "default_dims",
     "knn_predictions",
@@ -60,6 +62,7 @@ __all__ = [
     "paired_difference",
     "per_class_accuracy",
     "probe_layers",
+    "probe_poolings",
     "recommend_blocks",
     "reduction_sweep",
     "summarize_accuracy",

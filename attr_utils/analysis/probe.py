@@ -18,6 +18,12 @@ Table 1, and the two probes and all taps are compared on identical splits.
 Per tap: mean, standard deviation and 95 % t-interval over folds (the formula
 of :func:`~attr_utils.analysis.summarize_accuracy`), and a paired t-interval over
 folds of the best tap against the runner-up and against the reference block.
+
+:func:`compare_poolings` (and :func:`probe_poolings`, which embeds the data
+with each pooling first) asks the same question across poolings
+(:mod:`attr_utils.pooling`: the paper's average, max, foreground, interior):
+every pooling probed on the same folds, one tidy row per (pooling, probe,
+tap), each with its paired difference to the first pooling.
 """
 
 from __future__ import annotations
@@ -45,7 +51,16 @@ from attr_utils.analysis.checks import (
 from attr_utils.errors import BackboneError, ParameterError
 from attr_utils.validation import check_int, check_real, check_seed
 
-__all__ = ["PROBES", "ProbeResult", "linear_probe", "paired_difference", "probe_layers", "tap_info"]
+__all__ = [
+    "PROBES",
+    "ProbeResult",
+    "compare_poolings",
+    "linear_probe",
+    "paired_difference",
+    "probe_layers",
+    "probe_poolings",
+    "tap_info",
+]
 
 #: The probes :func:`probe_layers` runs.
 PROBES = ("knn", "linear")
@@ -184,8 +199,8 @@ class ProbeResult:
     Attributes
     ----------
     folds : pandas.DataFrame
-        One row per (probe, tap, fold): ``backbone``, ``weights``, ``label``,
-        ``probe``, ``tap``, ``layer``, ``block``, ``depth``, ``dim``,
+        One row per (probe, tap, fold): ``backbone``, ``weights``,
+        ``pooling``, ``label``, ``probe``, ``tap``, ``layer``, ``block``, ``depth``, ``dim``,
         ``fold``, ``n_test``, ``accuracy``.
     summary : pandas.DataFrame
         One row per (probe, tap) in depth order: the identifying columns,
@@ -199,8 +214,8 @@ class ProbeResult:
         ``other_block``, ``best_mean``, ``other_mean`` and the columns of
         :func:`paired_difference`.
     attrs : dict
-        Provenance and protocol (backbone, weights, pretrained, label, k,
-        folds, seed, groups, C, duplicates, ``reference``).
+        Provenance and protocol (backbone, weights, pooling, pretrained,
+        label, k, folds, seed, groups, C, duplicates, ``reference``).
     """
 
     folds: pd.DataFrame
@@ -259,6 +274,7 @@ class ProbeResult:
         return {
             "backbone": a["backbone"],
             "weights": a["weights"],
+            "pooling": a.get("pooling", "average"),
             "pretrained": bool(a["pretrained"]),
             "label": a["label"],
             "taps": self.taps,
@@ -391,6 +407,7 @@ def probe_layers(
     C = check_real("C", C, min=0.0, closed="right")
     confidence = check_real("confidence", confidence, min=0.0, max=1.0, closed="neither")
     names = check_blocks(emb, taps)
+    pooling = getattr(emb, "pooling", "average") or "average"
     info = tap_info(emb)
     info = info[info["tap"].isin(names)].reset_index(drop=True)
     rows, y = labels_for_analysis(emb, label, folds=folds, drop_small_classes=drop_small_classes)
@@ -414,6 +431,7 @@ def probe_layers(
                     {
                         "backbone": emb.backbone,
                         "weights": emb.weights,
+                        "pooling": pooling,
                         "label": label,
                         "probe": probe,
                         "tap": tap.tap,
@@ -430,7 +448,7 @@ def probe_layers(
     ref = _reference_tap(emb, info, label, reference)
     attrs = provenance_attrs(
         emb, label, k=k, folds=folds, seed=seed, C=C, probes=list(probes), reference=ref or "",
-        linear_not_converged=not_converged, **dup,
+        linear_not_converged=not_converged, pooling=pooling, mask=getattr(emb, "mask", ""), **dup,
     )
     per_fold.attrs = dict(attrs)
     summary = summarize_accuracy(per_fold, confidence=confidence)
@@ -464,3 +482,188 @@ def _comparisons(summary: pd.DataFrame, probes, ref: str | None, confidence: flo
                         "other_block": other["block"], "best_mean": float(best["mean"]),
                         "other_mean": float(other["mean"]), **test})
     return pd.DataFrame(out, columns=_COMPARISON_COLUMNS)
+
+
+def _named_poolings(embeddings) -> dict:
+    """``{pooling name: Embeddings}`` from a mapping, or a sequence named by each one's ``pooling``."""
+    from collections.abc import Mapping
+
+    if isinstance(embeddings, Mapping):
+        named = dict(embeddings)
+    else:
+        named = {}
+        for emb in embeddings:
+            name = getattr(emb, "pooling", "average") or "average"
+            mask = getattr(emb, "mask", "")
+            if mask and mask != "auto":
+                name = f"{name} ({mask} mask)"
+            if name in named:
+                raise ParameterError(f"two embeddings have pooling {name!r}; pass a dict naming each")
+            named[name] = emb
+    if not named:
+        raise ParameterError("`embeddings` must hold at least one Embeddings")
+    return named
+
+
+def compare_poolings(
+    embeddings,
+    label: str,
+    *,
+    taps: Iterable[str] | str | None = None,
+    probes: Iterable[str] | str = ("knn",),
+    k: int = 5,
+    folds: int = 5,
+    seed: int = 0,
+    groups="hash",
+    C: float = 1.0,
+    confidence: float = 0.95,
+    drop_small_classes: bool = False,
+) -> pd.DataFrame:
+    """Probe accuracy per tap under several poolings of the same images, on the same folds.
+
+    Parameters
+    ----------
+    embeddings : mapping of str to Embeddings, or sequence of Embeddings
+        The same images (same content hashes, same order) embedded with each
+        pooling (``embed(data, pooling=...)``); a sequence is named by each
+        one's ``pooling``. The first is the base every other is compared with
+        (put the paper's ``"average"`` first).
+    label : str
+        Label column to predict.
+    taps, probes, k, folds, seed, C, confidence, drop_small_classes
+        As in :func:`probe_layers` (``probes`` defaults to the paper's kNN only).
+    groups : {"hash", "near"}, None or array of int, default="hash"
+        Items kept in one fold; resolved once on the base embeddings, so
+        every pooling is split into identical folds (``"near"`` groups depend
+        on the vectors, hence on the pooling).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (pooling, probe, tap), poolings in the given order, taps in
+        depth order: ``pooling``, ``probe``, ``tap``, ``layer``, ``block``,
+        ``depth``, ``dim``, ``n_folds``, ``mean``, ``std``, ``ci_low``,
+        ``ci_high``, and against the base pooling's same (probe, tap): ``base``,
+        ``mean_diff``, ``diff_ci_low``, ``diff_ci_high``, ``p_value``,
+        ``distinguishable`` (paired over folds, :func:`paired_difference`; NaN
+        and False on the base's own rows). ``attrs`` holds the base's
+        provenance and protocol, and ``provenance`` per pooling.
+
+    Raises
+    ------
+    ParameterError
+        Embeddings of different images, of different backbones or weights,
+        or an invalid option (see :func:`probe_layers`).
+    DatasetError
+        As in :func:`probe_layers`.
+
+    Examples
+    --------
+    >>> avg = embed(data, backbone="efficientnet-lite0")                          # doctest: +SKIP
+    >>> fg = embed(data, backbone="efficientnet-lite0", pooling="foreground")      # doctest: +SKIP
+    >>> compare_poolings([avg, fg], "color")[["pooling", "tap", "mean", "mean_diff"]]  # doctest: +SKIP
+    """
+    from attr_utils.duplicates import resolve_groups
+
+    named = _named_poolings(embeddings)
+    base_name, base = next(iter(named.items()))
+    for name, emb in named.items():
+        if (emb.backbone, emb.weights) != (base.backbone, base.weights):
+            raise ParameterError(
+                f"pooling {name!r} was embedded with {emb.backbone} · {emb.weights}, the base with "
+                f"{base.backbone} · {base.weights}: compare poolings of one model"
+            )
+        if len(emb) != len(base) or not np.array_equal(emb.table["hash"].to_numpy(), base.table["hash"].to_numpy()):
+            raise ParameterError(f"pooling {name!r} holds other images than {base_name!r}: embed the same dataset with each")
+    group_name = groups if groups is None or isinstance(groups, str) else "custom"
+    ids = None if groups is None else resolve_groups(base, groups)
+    options = dict(taps=taps, probes=probes, k=k, folds=folds, seed=seed, C=C, confidence=confidence,
+                   drop_small_classes=drop_small_classes)
+    results = {name: probe_layers(emb, label, groups=ids, **options) for name, emb in named.items()}
+    keys = ["probe", "tap"]
+    base_summary = results[base_name].summary.set_index(keys)
+    tables = []
+    for name, result in results.items():
+        summary = result.summary.drop(columns=["backbone", "weights", "label"], errors="ignore").copy()
+        summary["pooling"] = name
+        summary["base"] = base_name
+        diffs = []
+        for row in summary.itertuples(index=False):
+            if name == base_name:
+                diffs.append({"mean_diff": np.nan, "diff_ci_low": np.nan, "diff_ci_high": np.nan, "p_value": np.nan,
+                              "distinguishable": False})
+                continue
+            other = base_summary.loc[(row.probe, row.tap)]
+            test = paired_difference(row.fold_accuracies, other["fold_accuracies"], confidence=confidence)
+            diffs.append({"mean_diff": test["mean_diff"], "diff_ci_low": test["ci_low"], "diff_ci_high": test["ci_high"],
+                          "p_value": test["p_value"], "distinguishable": test["distinguishable"]})
+        tables.append(pd.concat([summary.reset_index(drop=True), pd.DataFrame(diffs)], axis=1))
+    table = pd.concat(tables, ignore_index=True)
+    first = ["pooling", "probe", "tap", "layer", "block", "depth", "dim", "n_folds", "mean", "std", "ci_low", "ci_high",
+             "base", "mean_diff", "diff_ci_low", "diff_ci_high", "p_value", "distinguishable"]
+    table = table[[c for c in first if c in table.columns] + [c for c in table.columns if c not in first]]
+    table.attrs = dict(results[base_name].attrs, groups=group_name,
+                       poolings={name: emb.provenance for name, emb in named.items()})
+    return table
+
+
+def probe_poolings(
+    data,
+    label: str,
+    *,
+    poolings: Iterable[str] = ("average", "foreground"),
+    model=None,
+    backbone: str | None = None,
+    weights: str | None = None,
+    cache_dir=None,
+    engine: str | None = None,
+    progress: bool = False,
+    **options,
+) -> pd.DataFrame:
+    """Embed ``data`` once per pooling (cached) and :func:`compare_poolings` them.
+
+    Parameters
+    ----------
+    data : str, path-like or Dataset
+        As in :func:`attr_utils.embed`.
+    label : str
+        Label column to predict.
+    poolings : sequence of str, default=("average", "foreground")
+        Poolings to compare (:data:`attr_utils.pooling.POOLINGS`); the first is the base.
+    model : ModelSpec, optional
+        Backbone, weights, resize, taps and mask source (its ``pooling`` is
+        replaced by each of ``poolings``); exclusive with ``backbone`` and ``weights``.
+    backbone, weights, cache_dir, engine, progress
+        As in :func:`attr_utils.embed`.
+    **options
+        Passed to :func:`compare_poolings` (``taps``, ``probes``, ``k``, ``folds``, ``seed``, ``groups``...).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`compare_poolings`'s table.
+
+    Raises
+    ------
+    ParameterError
+        An unknown pooling, an empty ``poolings``, or an invalid option.
+    """
+    from dataclasses import replace
+
+    from attr_utils.datasets import load_dataset
+    from attr_utils.embedder import embed
+    from attr_utils.model import model_spec
+    from attr_utils.pooling import check_pooling, uses_mask
+
+    if isinstance(poolings, str):
+        poolings = (poolings,)
+    names = [check_pooling(p) for p in poolings]
+    if not names or len(set(names)) != len(names):
+        raise ParameterError(f"`poolings` must be distinct poolings, at least one, got {list(poolings)}")
+    spec = model_spec(model, backbone=backbone, weights=weights)
+    dataset = load_dataset(data)
+    embeddings = {}
+    for name in names:
+        variant = replace(spec, pooling=name, mask=spec.mask if uses_mask(name) else "auto")
+        embeddings[name] = embed(dataset, model=variant, cache_dir=cache_dir, engine=engine, progress=progress)
+    return compare_poolings(embeddings, label, **options)

@@ -11,6 +11,10 @@ variable                   meaning                                      default
 ``ATTR_UTILS_BACKBONE``    registered backbone name or ``auto``         ``auto``
 ``ATTR_UTILS_WEIGHTS``     ``imagenet``, ``random[:SEED]`` or a file    the backbone's own
 ``ATTR_UTILS_ENGINE``      ``auto``, ``keras`` or ``openvino``          ``auto``
+``ATTR_UTILS_POOLING``     ``average``, ``max``, ``foreground``,        ``average``
+                           ``interior`` (see attr_utils.pooling)
+``ATTR_UTILS_MASK``        mask of foreground/interior pooling:         ``auto``
+                           ``auto``, ``alpha``, ``border``, ``saliency``
 ``ATTR_UTILS_SMOKE``       images per class for quick test runs         unset (everything)
 =========================  ===========================================  ==================
 """
@@ -25,6 +29,7 @@ from dataclasses import dataclass
 
 from attr_utils.engines import default_engine
 from attr_utils.errors import ParameterError
+from attr_utils.pooling import check_mask_source, check_pooling, uses_mask
 from attr_utils.validation import check_int
 
 __all__ = [
@@ -44,6 +49,8 @@ ENV = {
     "weights": "ATTR_UTILS_WEIGHTS",
     "engine": "ATTR_UTILS_ENGINE",
     "smoke": "ATTR_UTILS_SMOKE",
+    "pooling": "ATTR_UTILS_POOLING",
+    "mask": "ATTR_UTILS_MASK",
 }
 
 
@@ -67,6 +74,13 @@ class NotebookParams:
     engine : str
         Inference engine (``"auto"``, ``"keras"``, ``"openvino"``); the
         vectors agree within 1e-5 whichever runs.
+    pooling : str
+        How each block's feature map becomes a vector: ``"average"`` (the
+        paper's), ``"max"``, ``"foreground"``, ``"interior"``
+        (:mod:`attr_utils.pooling`).
+    mask : str
+        Mask source of the foreground/interior poolings (``"auto"``,
+        ``"alpha"``, ``"border"``, ``"saliency"``).
     """
 
     dataset: str | None = None
@@ -74,6 +88,8 @@ class NotebookParams:
     weights: str | None = None
     smoke: int | None = None
     engine: str = "auto"
+    pooling: str = "average"
+    mask: str = "auto"
 
     @property
     def dataset_label(self) -> str:
@@ -87,6 +103,7 @@ class NotebookParams:
             ("backbone", self.backbone),
             ("weights", self.weights or "the backbone's pretrained weights"),
             ("engine", self.engine),
+            ("pooling", self.pooling + (f" ({self.mask} mask)" if uses_mask(self.pooling) else "")),
         ]
         lines = ["| parameter | value |", "|---|---|"] + [f"| {k} | `{v}` |" for k, v in rows]
         return "\n".join(lines)
@@ -112,6 +129,8 @@ def notebook_params(
     weights: str | None = None,
     smoke: int | None = None,
     engine: str | None = None,
+    pooling: str | None = None,
+    mask: str | None = None,
 ) -> NotebookParams:
     """Read the notebook parameters from the environment.
 
@@ -126,6 +145,8 @@ def notebook_params(
         Override ``ATTR_UTILS_SMOKE``.
     engine : str, optional
         Override ``ATTR_UTILS_ENGINE``.
+    pooling, mask : str, optional
+        Override ``ATTR_UTILS_POOLING`` and ``ATTR_UTILS_MASK``.
 
     Returns
     -------
@@ -134,8 +155,9 @@ def notebook_params(
     Raises
     ------
     ValueError
-        ``ATTR_UTILS_SMOKE`` is not a positive integer, or ``ATTR_UTILS_ENGINE``
-        is not an engine.
+        ``ATTR_UTILS_SMOKE`` is not a positive integer, ``ATTR_UTILS_ENGINE``
+        is not an engine, or ``ATTR_UTILS_POOLING`` / ``ATTR_UTILS_MASK`` are
+        not a pooling / mask source (:class:`~attr_utils.errors.ParameterError`).
 
     Examples
     --------
@@ -153,6 +175,8 @@ def notebook_params(
         weights=weights or env.get(ENV["weights"]) or None,
         smoke=smoke,
         engine=default_engine(engine or env.get(ENV["engine"]) or "auto"),
+        pooling=check_pooling(pooling or env.get(ENV["pooling"]) or "average"),
+        mask=check_mask_source(mask or env.get(ENV["mask"]) or "auto"),
     )
 
 
@@ -251,7 +275,7 @@ def quiet_native_logs():
 
 
 def load_notebook_embeddings(params: NotebookParams | None = None, *, progress: bool = True):
-    """Embed the notebook's dataset with its backbone and weights (cached).
+    """Embed the notebook's dataset with its backbone, weights and pooling (cached).
 
     Parameters
     ----------
@@ -275,7 +299,9 @@ def load_notebook_embeddings(params: NotebookParams | None = None, *, progress: 
     # Keras prints "Downloading data from ..." on stdout while backbone="auto" probes for the
     # ResNet-50 weights; the outcome is reported by the provenance banner instead.
     with contextlib.redirect_stdout(io.StringIO()), quiet_native_logs():
-        return embed(data, model=ModelSpec(params.backbone, params.weights), engine=params.engine, progress=progress)
+        model = ModelSpec(params.backbone, params.weights, pooling=params.pooling,
+                          mask=params.mask if uses_mask(params.pooling) else "auto")
+        return embed(data, model=model, engine=params.engine, progress=progress)
 
 
 def attribute_columns(emb) -> list[str]:

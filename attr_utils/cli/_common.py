@@ -35,7 +35,7 @@ def positive_int(text: str) -> int:
 
 
 def add_embedding_options(parser: argparse.ArgumentParser) -> None:
-    """``--backbone --weights --cache-dir --batch-size --resize --engine``."""
+    """``--backbone --weights --cache-dir --batch-size --resize --engine --pooling --mask``."""
     g = parser.add_argument_group("embedding")
     g.add_argument(
         "--backbone",
@@ -63,6 +63,20 @@ def add_embedding_options(parser: argparse.ArgumentParser) -> None:
         help="what runs the network: auto (OpenVINO if installed and matching Keras, else Keras), keras, openvino "
         "(default: $ATTR_UTILS_ENGINE, else auto); the vectors agree within 1e-5",
     )
+    g.add_argument(
+        "--pooling",
+        choices=["average", "max", "foreground", "interior"],
+        default="average",
+        help="how each block's feature map becomes a vector: average (the paper's, default), max, foreground "
+        "(average over the product only, by a per-image mask), interior (over the inside of the mask: texture without shape)",
+    )
+    g.add_argument(
+        "--mask",
+        choices=["auto", "alpha", "border", "saliency"],
+        default="auto",
+        help="foreground mask of --pooling foreground/interior: the alpha channel, the border colour (studio background), "
+        "the network's own saliency, or auto (alpha, else border, else saliency, each when plausible; default)",
+    )
 
 
 def add_json_option(parser: argparse.ArgumentParser) -> None:
@@ -70,10 +84,12 @@ def add_json_option(parser: argparse.ArgumentParser) -> None:
 
 
 def model_from_args(args: argparse.Namespace):
-    """The :class:`~attr_utils.model.ModelSpec` of ``--backbone --weights --resize``."""
+    """The :class:`~attr_utils.model.ModelSpec` of ``--backbone --weights --resize --pooling --mask``."""
     from attr_utils.model import ModelSpec
 
-    return ModelSpec(args.backbone, args.weights, resize=args.resize)
+    pooling = getattr(args, "pooling", "average")
+    mask = getattr(args, "mask", "auto") if pooling in ("foreground", "interior") else "auto"
+    return ModelSpec(args.backbone, args.weights, resize=args.resize, pooling=pooling, mask=mask)
 
 
 def embed_from_args(args: argparse.Namespace, data: str, *, label: str | None = None, progress: bool | None = None):

@@ -61,12 +61,18 @@ def run(args: argparse.Namespace) -> int:
         "blocks": resolved.spec.dims,
         "engine": embedder.engine_used,
         "engine_reason": embedder.engine_reason,
+        "pooling": embedder.pooling,
+        "mask_sources": dict(embedder.mask_sources),
+        "signature": embedder.store.signature_id,
     }
     if args.json:
         print_json(summary)
         return 0
     flag = "" if resolved.weights.pretrained else "  [RANDOM WEIGHTS: not pretrained]"
-    print(f"{resolved.spec.name} · {resolved.weights.label}{flag}")
+    pooling = "" if embedder.pooling == "average" else f" · {embedder.pooling} pooling"
+    print(f"{resolved.spec.name} · {resolved.weights.label}{pooling}{flag}")
+    if embedder.mask_sources:
+        print("masks: " + ", ".join(f"{n} {source}" for source, n in embedder.mask_sources.most_common()))
     if resolved.reason not in ("requested",):
         print(resolved.reason)
     print(
