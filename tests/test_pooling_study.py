@@ -91,3 +91,25 @@ def test_mislabelled_pooling_is_a_parameter_error():
         pytest.skip("Embeddings records no pooling in this checkout")
     with pytest.raises(ParameterError, match="record pooling"):
         pooling_accuracy({"foreground": avg})  # avg records "average"
+
+
+def test_near_groups_are_found_once_so_every_pooling_gets_the_same_folds(monkeypatch):
+    import attr_utils.duplicates as duplicates
+
+    avg, fg = _pair()
+    calls = []
+
+    real = duplicates.resolve_groups
+
+    def spy(emb, groups):
+        if isinstance(groups, str) and groups == "near":
+            calls.append((emb, groups))
+            return np.arange(len(emb)) // 2  # pairs of near-copies
+        return real(emb, groups)
+
+    monkeypatch.setattr(duplicates, "resolve_groups", spy)
+    out = pooling_accuracy({"average": avg, "foreground": fg}, "color", groups="near")
+    assert len(calls) == 1 and calls[0][0] is avg and calls[0][1] == "near"
+    sizes = out.pivot_table(index=["block", "fold"], columns="pooling", values="n_test")
+    assert (sizes["average"] == sizes["foreground"]).all()
+    assert out.attrs["groups"] == "near"

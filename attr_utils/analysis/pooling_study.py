@@ -64,6 +64,9 @@ def pooling_accuracy(
         Seed of the fold shuffle, shared by every pooling.
     groups : {"hash", "near"}, None or array of int, default="hash"
         Items kept in one fold (see :func:`attr_utils.analysis.block_accuracy`).
+        ``"near"`` groups depend on the vectors, hence on the pooling: they
+        are found once, on the first embeddings, so every pooling is split
+        into the same folds.
 
     Returns
     -------
@@ -113,11 +116,16 @@ def pooling_accuracy(
                 f"the embeddings under {name!r} and {first_name!r} hold different images or another order; "
                 "embed the same dataset with each pooling"
             )
+    shared = groups
+    if isinstance(groups, str) and groups == "near":
+        from attr_utils.duplicates import resolve_groups
+
+        shared = resolve_groups(first, groups)
     frames = []
     attrs: dict = {}
     for name, emb in embeddings.items():
         for label in labels:
-            per_fold = block_accuracy(emb, label, blocks=blocks, k=k, folds=folds, seed=seed, groups=groups)
+            per_fold = block_accuracy(emb, label, blocks=blocks, k=k, folds=folds, seed=seed, groups=shared)
             if not attrs:
                 attrs = dict(per_fold.attrs)
             per_fold.insert(per_fold.columns.get_loc("weights") + 1, "pooling", name)
@@ -126,6 +134,8 @@ def pooling_accuracy(
     attrs.pop("label", None)
     attrs["provenance"] = f"{first.backbone} · {first.weights_label or first.weights}"  # each row names its pooling
     attrs["labels"] = labels
+    if isinstance(groups, str):
+        attrs["groups"] = groups
     attrs["poolings"] = list(embeddings)
     out.attrs = attrs
     return out
