@@ -625,3 +625,24 @@ def test_render_scene_unknown_names_are_parameter_errors():
     for args in (("teal", "basic", "dress"), ("red", "tweed", "dress"), ("red", "basic", "hat")):
         with pytest.raises(ParameterError):
             render_scene(*args, rng=rng)
+
+
+def test_cli_synth_writes_the_scene_variant(tmp_path, capsys):
+    from attr_utils.cli import main
+    from attr_utils.synth import SCENE_COLUMNS
+
+    rc = main(["synth", str(tmp_path / "scene"), "--variant", "scene", "--per-class", "10", "--size", "40",
+               "--workers", "1", "--no-contact-sheet", "--json"])
+    assert rc == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["variant"] == "scene" and info["images"] == 100
+    assert json.loads((tmp_path / "scene" / "catalog.json").read_text())["variant"] == "scene"
+    assert set(SCENE_COLUMNS) <= set(pd.read_csv(tmp_path / "scene" / "labels.csv").columns)
+
+
+def test_cli_synth_rejects_an_unknown_variant(tmp_path, capsys):
+    from attr_utils.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["synth", str(tmp_path / "x"), "--variant", "street"])
+    assert exc.value.code == 2
