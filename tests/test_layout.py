@@ -190,6 +190,7 @@ def _env() -> dict:
 LAYER_PREFIXES = {
     "attr_utils.retrieval": "retrieval",
     "attr_utils.analysis": "analysis",
+    "attr_utils.analysis.pooling_study": "analysis",  # Table 1 per pooling (issue 19): analysis only, no retrieval
     "attr_utils.scale": "scale",
     "attr_utils.figures": "figures",
     "attr_utils.apps": "apps",

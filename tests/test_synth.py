@@ -462,7 +462,7 @@ def test_generate_dataset_returns_what_it_wrote(tmp_path):
     assert result.render_seconds == meta["seconds"] and result.seconds >= result.render_seconds
     info = result.to_dict()
     assert set(info) == {"labels", "images", "per_class", "seed", "size", "workers", "seconds",
-                         "images_per_second", "contact_sheet"}
+                         "images_per_second", "contact_sheet", "variant"}
     assert info["labels"] == str(result.labels) and info["images"] == meta["images"] == 100
     assert json.loads(json.dumps(info)) == info
     assert generate_dataset(tmp_path / "e", per_class=10, size=40, workers=1, sheet=False).contact_sheet is None
@@ -483,3 +483,166 @@ def test_default_catalog_is_a_deprecated_alias(tmp_path, monkeypatch):
     labels = default_dataset(per_class=10, seed=6, size=40)
     with pytest.warns(DeprecationWarning, match="default_dataset"):
         assert default_catalog(per_class=10, seed=6, size=40) == labels
+
+
+# --- the harder "scene" variant -----------------------------------------------------
+
+#: The studio generator's fingerprint as generator version 2 recorded it in the default catalog's
+#: catalog.json: the scene variant shares the garment code, and must not change a studio byte.
+STUDIO_FINGERPRINT_V2 = "86cec5b223151aab"
+
+
+@pytest.fixture(scope="session")
+def scene_pair(tmp_path_factory):
+    a = tmp_path_factory.mktemp("scene1")
+    b = tmp_path_factory.mktemp("scene2")
+    generate_dataset(a, per_class=10, seed=0, workers=1, sheet=False, variant="scene")
+    generate_dataset(b, per_class=10, seed=0, workers=2, sheet=False, variant="scene")
+    return a, b
+
+
+def _border(arr: np.ndarray, width: int = 6) -> np.ndarray:
+    return np.concatenate([arr[:width].reshape(-1, 3), arr[-width:].reshape(-1, 3),
+                           arr[:, :width].reshape(-1, 3), arr[:, -width:].reshape(-1, 3)])
+
+
+def test_studio_bytes_are_unchanged_by_the_scene_variant():
+    assert generator_fingerprint() == STUDIO_FINGERPRINT_V2
+    assert generator_fingerprint("studio") == STUDIO_FINGERPRINT_V2
+    assert generator_fingerprint("scene") != STUDIO_FINGERPRINT_V2
+    # the studio keys are still (colour, texture, repeat): the same streams as version 2
+    plan = catalog_plan(per_class=10, seed=0)
+    assert all(len(k) == 3 for k in plan["key"])
+
+
+def test_scene_variant_same_seed_same_bytes_whatever_the_worker_count(scene_pair):
+    a, b = scene_pair
+    assert (a / "labels.csv").read_bytes() == (b / "labels.csv").read_bytes()
+    assert _digest(a) == _digest(b)
+
+
+def test_scene_variant_draws_other_images_than_the_studio(scene_pair, small_pair):
+    scene, _ = scene_pair
+    studio, _ = small_pair
+    assert set(_digest(scene).values()).isdisjoint(_digest(studio).values())
+
+
+def test_scene_variant_labels_are_the_garments_and_balanced(scene_pair):
+    from attr_utils.synth import SCENE_COLUMNS
+
+    folder, _ = scene_pair
+    table = pd.read_csv(folder / "labels.csv")
+    assert list(table.columns) == ["file", "color", "texture", "garment", *SCENE_COLUMNS]
+    assert len(table) == 100
+    assert table.groupby(["color", "texture"]).size().eq(1).all()
+    assert set(table["garment"]) == set(GARMENTS)
+    meta = json.loads((folder / "catalog.json").read_text())
+    assert (meta["variant"], meta["generator_version"]) == ("scene", 3)
+    assert meta["generator_fingerprint"] == generator_fingerprint("scene")
+
+
+def test_scene_variant_backgrounds_are_not_white(scene_pair):
+    folder, _ = scene_pair
+    table = pd.read_csv(folder / "labels.csv")
+    whiteish = []
+    for f in table["file"]:
+        hsv = rgb_to_hsv(_border(np.asarray(Image.open(folder / f).convert("RGB"))).astype(np.float64) / 255.0)
+        whiteish.append(np.mean((hsv[:, 1] < 0.12) & (hsv[:, 2] > 0.8)))
+    # a studio image's border is ~100 % near-white; no scene image comes close
+    assert max(whiteish) < 0.5, max(whiteish)
+    assert {"colour", "textured"} == set(table["background"])
+
+
+def test_scene_variant_sizes_and_offsets_vary(scene_pair):
+    folder, _ = scene_pair
+    table = pd.read_csv(folder / "labels.csv")
+    assert table["scale"].max() - table["scale"].min() > 0.12
+    assert table["offset_x"].std() > 0.06 and table["offset_y"].std() > 0.06
+    assert table["garment_fraction"].max() > 2.5 * table["garment_fraction"].min()
+    assert table["model"].any() and not table["model"].all()
+    assert table["props"].between(1, 3).all()
+
+
+def test_scene_mask_is_where_the_labelled_garment_is():
+    from attr_utils.synth import render_scene
+
+    centres, areas = [], []
+    for i, (color, garment) in enumerate(zip(COLORS, list(GARMENTS) * 2)):
+        image, mask, info = render_scene(color, "basic", garment, size=128, rng=np.random.default_rng(i))
+        inside = mask > 0.95
+        ys, xs = np.nonzero(inside)
+        centres.append((xs.mean() / 128, ys.mean() / 128))
+        areas.append(inside.mean())
+        assert info["garment_fraction"] == pytest.approx(mask.mean(), abs=1e-3)
+        # the label stays the garment's: the garment pixels are of the labelled family
+        from scipy import ndimage as ndi
+
+        core = ndi.binary_erosion(inside, iterations=3)
+        assert dominant_family(image[core])[0] == color
+    centres = np.array(centres)
+    assert centres.std(axis=0).min() > 0.05  # off-centre, in both directions
+    assert max(areas) > 2.5 * min(areas)  # several scales
+
+
+def test_render_scene_is_deterministic_given_the_rng():
+    from attr_utils.synth import render_scene
+
+    one = render_scene("red", "leopard", "dress", size=96, rng=np.random.default_rng(7))
+    two = render_scene("red", "leopard", "dress", size=96, rng=np.random.default_rng(7))
+    assert np.array_equal(one[0], two[0]) and np.array_equal(one[1], two[1]) and one[2] == two[2]
+
+
+def test_default_dataset_scene_variant_has_its_own_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("ATTR_UTILS_DATA", str(tmp_path))
+    studio = default_dataset(per_class=10, seed=0, size=40)
+    scene = default_dataset(per_class=10, seed=0, size=40, variant="scene")
+    assert studio.parent.name == "synthetic-p10-s0-40px"
+    assert scene.parent.name == "synthetic-scene-p10-s0-40px"
+    assert "variant" not in json.loads((studio.parent / "catalog.json").read_text())
+    first = scene.stat().st_mtime_ns
+    assert default_dataset(per_class=10, seed=0, size=40, variant="scene") == scene
+    assert scene.stat().st_mtime_ns == first
+
+
+@pytest.mark.parametrize("call", [
+    lambda tmp: generate_dataset(tmp / "x", per_class=10, variant="street"),
+    lambda tmp: default_dataset(variant="studio "),
+    lambda tmp: catalog_plan(variant=None),
+    lambda tmp: generator_fingerprint("scenes"),
+])
+def test_unknown_variant_is_a_parameter_error(tmp_path, call):
+    from attr_utils.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="variant"):
+        call(tmp_path)
+
+
+def test_render_scene_unknown_names_are_parameter_errors():
+    from attr_utils.errors import ParameterError
+    from attr_utils.synth import render_scene
+
+    rng = np.random.default_rng(0)
+    for args in (("teal", "basic", "dress"), ("red", "tweed", "dress"), ("red", "basic", "hat")):
+        with pytest.raises(ParameterError):
+            render_scene(*args, rng=rng)
+
+
+def test_cli_synth_writes_the_scene_variant(tmp_path, capsys):
+    from attr_utils.cli import main
+    from attr_utils.synth import SCENE_COLUMNS
+
+    rc = main(["synth", str(tmp_path / "scene"), "--variant", "scene", "--per-class", "10", "--size", "40",
+               "--workers", "1", "--no-contact-sheet", "--json"])
+    assert rc == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["variant"] == "scene" and info["images"] == 100
+    assert json.loads((tmp_path / "scene" / "catalog.json").read_text())["variant"] == "scene"
+    assert set(SCENE_COLUMNS) <= set(pd.read_csv(tmp_path / "scene" / "labels.csv").columns)
+
+
+def test_cli_synth_rejects_an_unknown_variant(tmp_path, capsys):
+    from attr_utils.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["synth", str(tmp_path / "x"), "--variant", "street"])
+    assert exc.value.code == 2

@@ -27,6 +27,13 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="generation seed (default: 0)")
     p.add_argument("--size", type=int, default=224, help="image side in pixels (default: 224)")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: every core)")
+    p.add_argument(
+        "--variant",
+        choices=("studio", "scene"),
+        default="studio",
+        help="studio: centred garment on a light background (default); scene: the harder variant "
+        "(off-centre, several scales, coloured or printed backgrounds, skin-tone model, props)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a catalog already in OUT")
     p.add_argument("--no-contact-sheet", action="store_true", help="do not write contact_sheet.png")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a human summary")
@@ -45,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         sheet=not args.no_contact_sheet,
         overwrite=args.overwrite,
+        variant=args.variant,
     )
     info = result.to_dict()
     if args.json:

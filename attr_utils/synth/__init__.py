@@ -13,6 +13,9 @@ Modules, one per concept:
 - :mod:`~attr_utils.synth.garments`: garment silhouettes and their masks;
 - :mod:`~attr_utils.synth.render`: compositing one photo (lighting, folds,
   shadow, blur, noise);
+- :mod:`~attr_utils.synth.scene`: the harder ``"scene"`` variant (off-centre
+  garments at several scales on coloured or printed backgrounds, with a
+  skin-tone model and props; the labels stay the garment's);
 - :mod:`~attr_utils.synth.catalog`: datasets on disk
   (:func:`generate_dataset`), the contact sheet and the default dataset
   generated on first use (:func:`default_dataset`, which returns its
@@ -28,7 +31,10 @@ from __future__ import annotations
 
 from attr_utils.synth.catalog import (
     GENERATOR_VERSION,
+    GENERATOR_VERSIONS,
     LABEL_COLUMNS,
+    SCENE_COLUMNS,
+    VARIANTS,
     SyntheticDataset,
     catalog_plan,
     contact_sheet,
@@ -42,6 +48,7 @@ from attr_utils.synth.catalog import (
 from attr_utils.synth.garments import GARMENTS
 from attr_utils.synth.palette import COLORS, FAMILIES, color_family, dominant_family
 from attr_utils.synth.render import render_item
+from attr_utils.synth.scene import render_scene
 from attr_utils.synth.textures import TEXTURE_ALIASES, TEXTURES
 
 __all__ = [
@@ -49,7 +56,9 @@ __all__ = [
     "FAMILIES",
     "GARMENTS",
     "GENERATOR_VERSION",
+    "GENERATOR_VERSIONS",
     "LABEL_COLUMNS",
+    "SCENE_COLUMNS",
     "SyntheticDataset",
     "TEXTURES",
     "TEXTURE_ALIASES",
@@ -64,4 +73,6 @@ __all__ = [
     "generator_fingerprint",
     "make_catalog",
     "render_item",
+    "render_scene",
+    "VARIANTS",
 ]

@@ -34,14 +34,17 @@ from pathlib import Path
 import numpy as np
 
 from attr_utils.errors import CacheError, DatasetError, ParameterError
-from attr_utils.validation import check_int, check_seed
+from attr_utils.validation import check_choice, check_int, check_seed
 from attr_utils.synth.garments import GARMENTS
 from attr_utils.synth.palette import COLORS
 from attr_utils.synth.textures import TEXTURES
 
 __all__ = [
     "GENERATOR_VERSION",
+    "GENERATOR_VERSIONS",
     "LABEL_COLUMNS",
+    "SCENE_COLUMNS",
+    "VARIANTS",
     "SyntheticDataset",
     "catalog_plan",
     "contact_sheet",
@@ -58,16 +61,37 @@ __all__ = [
 #: (see :func:`generator_fingerprint`).
 GENERATOR_VERSION = 2
 
+#: Catalog variants: ``"studio"`` (the default: one centred garment on a light
+#: studio background) and ``"scene"`` (the harder variant of
+#: :mod:`attr_utils.synth.scene`: off-centre garments at several scales on
+#: coloured or printed backgrounds, with a skin-tone model and props).
+VARIANTS = ("studio", "scene")
+
+#: Generator version per variant. The studio catalog keeps version 2 (its
+#: bytes are unchanged by the scene variant); the scene variant starts at 3.
+GENERATOR_VERSIONS = {"studio": GENERATOR_VERSION, "scene": 3}
+
 #: Columns of ``labels.csv`` after ``file``.
 LABEL_COLUMNS = ("color", "texture", "garment")
+
+#: Extra columns of a scene catalog's ``labels.csv`` (after the labels): how
+#: the scene was drawn (see :func:`attr_utils.synth.scene.render_scene`).
+SCENE_COLUMNS = ("background", "model", "props", "scale", "offset_x", "offset_y", "garment_fraction")
+
+# seed-stream prefixes: the studio keys stay (colour, texture, repeat) so its
+# bytes do not change; the scene variant draws from other streams
+_SCENE_KEY = 0x5CE4E
 
 _GARMENT_NAMES = tuple(GARMENTS)
 _PNG = {"format": "PNG", "compress_level": 1, "optimize": False}
 _FILE_RE = re.compile(r"^\d+\.png$")
 
 
-@functools.lru_cache(maxsize=1)
-def generator_fingerprint() -> str:
+def _check_variant(variant) -> str:
+    return check_choice("variant", variant, VARIANTS)
+
+
+def generator_fingerprint(variant: str = "studio") -> str:
     """A short hash of what the generator draws, to detect a changed generator.
 
     Ten small probe images (one per colour and texture, 64 px) are rendered
@@ -75,15 +99,34 @@ def generator_fingerprint() -> str:
     pattern, another numpy or Pillow behaviour) changes the fingerprint while
     cosmetic source edits do not. Stored in ``catalog.json``; a cached default
     catalog whose fingerprint differs is regenerated.
+
+    Parameters
+    ----------
+    variant : {"studio", "scene"}, default="studio"
+        Which renderer to fingerprint (see :data:`VARIANTS`).
     """
+    return _fingerprint(_check_variant(variant))
+
+
+@functools.lru_cache(maxsize=2)
+def _fingerprint(variant: str) -> str:
     import hashlib
 
     from attr_utils.synth.render import render_item
+    from attr_utils.synth.scene import render_scene
 
-    h = hashlib.sha256(f"v{GENERATOR_VERSION}".encode())
+    if variant == "studio":
+        h = hashlib.sha256(f"v{GENERATOR_VERSION}".encode())
+    else:
+        h = hashlib.sha256(f"{variant}-v{GENERATOR_VERSIONS[variant]}".encode())
     for i, (color, texture) in enumerate(zip(COLORS, TEXTURES)):
         rng = np.random.default_rng(np.random.SeedSequence(0, spawn_key=(i,)))
-        h.update(render_item(color, texture, _GARMENT_NAMES[i % len(_GARMENT_NAMES)], size=64, rng=rng).tobytes())
+        garment = _GARMENT_NAMES[i % len(_GARMENT_NAMES)]
+        if variant == "studio":
+            pixels = render_item(color, texture, garment, size=64, rng=rng)
+        else:
+            pixels = render_scene(color, texture, garment, size=64, rng=rng)[0]
+        h.update(pixels.tobytes())
     return h.hexdigest()[:16]
 
 
@@ -101,7 +144,7 @@ def _check_params(per_class, seed, size, workers):
     return per_class, seed, size, workers
 
 
-def catalog_plan(*, per_class: int = 100, seed: int = 0):
+def catalog_plan(*, per_class: int = 100, seed: int = 0, variant: str = "studio"):
     """The items of a catalog, without rendering them.
 
     Parameters
@@ -112,24 +155,30 @@ def catalog_plan(*, per_class: int = 100, seed: int = 0):
         size: 1000 images.
     seed : int, default=0
         Seeds the file order and every image.
+    variant : {"studio", "scene"}, default="studio"
+        The studio catalog or the harder scene variant (see :data:`VARIANTS`);
+        the variants draw from different random streams.
 
     Returns
     -------
     pandas.DataFrame
         One row per image in file order: ``file``, ``color``, ``texture``,
-        ``garment`` and the integer seed key ``key`` (colour, texture, repeat).
+        ``garment`` and the integer seed key ``key`` (colour, texture, repeat;
+        prefixed by a variant tag for the scene variant).
     """
     import pandas as pd
 
     per_class, seed, _, _ = _check_params(per_class, seed, 224, None)
+    variant = _check_variant(variant)
+    prefix = () if variant == "studio" else (_SCENE_KEY,)
     reps = per_class // 10
     rows = []
     for ci, color in enumerate(COLORS):
         for ti, texture in enumerate(TEXTURES):
             for r in range(reps):
                 garment = _GARMENT_NAMES[(r + 3 * ci + ti) % len(_GARMENT_NAMES)]
-                rows.append((color, texture, garment, (ci, ti, r)))
-    order = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0xCA7A,))).permutation(len(rows))
+                rows.append((color, texture, garment, (*prefix, ci, ti, r)))
+    order = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(*prefix, 0xCA7A))).permutation(len(rows))
     width = max(6, len(str(len(rows) - 1)))
     table = pd.DataFrame(
         [
@@ -146,11 +195,16 @@ def _render_to_file(job):
 
     from attr_utils.synth.render import render_item
 
-    path, color, texture, garment, size, seed, key = job
+    path, color, texture, garment, size, seed, key, variant = job
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=tuple(key)))
-    arr = render_item(color, texture, garment, size=size, rng=rng)
+    if variant == "studio":
+        arr, info = render_item(color, texture, garment, size=size, rng=rng), {}
+    else:
+        from attr_utils.synth.scene import render_scene
+
+        arr, _, info = render_scene(color, texture, garment, size=size, rng=rng)
     Image.fromarray(arr, "RGB").save(path, **_PNG)
-    return path
+    return info
 
 
 def _mp_context():
@@ -196,6 +250,8 @@ class SyntheticDataset:
         Time spent rendering the images (as stored in ``catalog.json``).
     contact_sheet : pathlib.Path or None
         The contact sheet, when one was written.
+    variant : str
+        ``"studio"`` or ``"scene"`` (see :data:`VARIANTS`).
     """
 
     labels: Path
@@ -207,6 +263,7 @@ class SyntheticDataset:
     seconds: float
     render_seconds: float
     contact_sheet: Path | None = None
+    variant: str = "studio"
 
     @property
     def images_per_second(self) -> float | None:
@@ -226,6 +283,7 @@ class SyntheticDataset:
             "seconds": round(self.seconds, 2),
             "images_per_second": round(rate, 1) if rate is not None else None,
             "contact_sheet": str(self.contact_sheet) if self.contact_sheet is not None else None,
+            "variant": self.variant,
         }
 
 
@@ -238,6 +296,7 @@ def generate_dataset(
     workers: int | None = None,
     sheet: bool = True,
     overwrite: bool = False,
+    variant: str = "studio",
 ) -> SyntheticDataset:
     """Generate a labelled synthetic clothing dataset into folder ``out``.
 
@@ -258,6 +317,12 @@ def generate_dataset(
         Also write ``contact_sheet.png``.
     overwrite : bool, default=False
         Replace a catalog already in ``out``.
+    variant : {"studio", "scene"}, default="studio"
+        ``"studio"``: one centred garment on a light studio background (the
+        default catalog). ``"scene"``: the harder variant (off-centre garments
+        at several scales on coloured or printed backgrounds, with a skin-tone
+        model and props; :func:`attr_utils.synth.scene.render_scene`); its
+        ``labels.csv`` adds the columns of :data:`SCENE_COLUMNS`.
 
     Returns
     -------
@@ -285,6 +350,7 @@ def generate_dataset(
     """
     started = time.perf_counter()
     per_class, seed, size, workers = _check_params(per_class, seed, size, workers)
+    variant = _check_variant(variant)
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise DatasetError(f"catalog output {out} exists and is not a folder")
@@ -302,30 +368,34 @@ def generate_dataset(
         p.unlink()
     images.mkdir(parents=True, exist_ok=True)
 
-    plan = catalog_plan(per_class=per_class, seed=seed)
+    plan = catalog_plan(per_class=per_class, seed=seed, variant=variant)
     jobs = [
-        (str(out / f), c, t, g, int(size), int(seed), tuple(int(x) for x in k))
+        (str(out / f), c, t, g, int(size), int(seed), tuple(int(x) for x in k), variant)
         for f, c, t, g, k in plan[["file", "color", "texture", "garment", "key"]].itertuples(index=False)
     ]
     n_workers = min(len(jobs), workers or os.cpu_count() or 1)
     start = time.perf_counter()
     if n_workers <= 1:
-        for job in jobs:
-            _render_to_file(job)
+        infos = [_render_to_file(job) for job in jobs]
     else:
         with ProcessPoolExecutor(max_workers=n_workers, mp_context=_mp_context()) as pool:
             chunk = max(1, len(jobs) // (n_workers * 8))
-            for _ in pool.map(_render_to_file, jobs, chunksize=chunk):
-                pass
+            infos = list(pool.map(_render_to_file, jobs, chunksize=chunk))
     seconds = time.perf_counter() - start
 
     labels = out / "labels.csv"
-    _write_atomic(labels, plan[["file", *LABEL_COLUMNS]].to_csv(index=False, lineterminator="\n"))
+    columns = ["file", *LABEL_COLUMNS]
+    if variant == "scene":
+        import pandas as pd
+
+        plan = pd.concat([plan, pd.DataFrame(infos, index=plan.index)[list(SCENE_COLUMNS)]], axis=1)
+        columns += list(SCENE_COLUMNS)
+    _write_atomic(labels, plan[columns].to_csv(index=False, lineterminator="\n"))
     sheet_path = contact_sheet(labels, out / "contact_sheet.png") if sheet else None
     meta = {
         "generator": "attr_utils.synth",
-        "generator_version": GENERATOR_VERSION,
-        "generator_fingerprint": generator_fingerprint(),
+        "generator_version": GENERATOR_VERSIONS[variant],
+        "generator_fingerprint": generator_fingerprint(variant),
         "per_class": int(per_class),
         "seed": int(seed),
         "size": int(size),
@@ -337,6 +407,8 @@ def generate_dataset(
         "seconds": round(seconds, 3),
         "complete": True,
     }
+    if variant != "studio":  # the studio catalog.json stays as version 2 wrote it
+        meta["variant"] = variant
     _write_atomic(out / "catalog.json", json.dumps(meta, indent=2) + "\n")
     return SyntheticDataset(
         labels=labels,
@@ -348,6 +420,7 @@ def generate_dataset(
         seconds=time.perf_counter() - started,
         render_seconds=meta["seconds"],
         contact_sheet=sheet_path,
+        variant=variant,
     )
 
 
@@ -444,15 +517,16 @@ def data_root() -> Path:
     return Path.home() / ".cache" / "attr-utils" / "data"
 
 
-def _complete(folder: Path, per_class: int, seed: int, size: int) -> bool:
+def _complete(folder: Path, per_class: int, seed: int, size: int, variant: str = "studio") -> bool:
     try:
         meta = json.loads((folder / "catalog.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
     return (
         meta.get("complete") is True
-        and meta.get("generator_version") == GENERATOR_VERSION
-        and meta.get("generator_fingerprint") == generator_fingerprint()
+        and meta.get("variant", "studio") == variant
+        and meta.get("generator_version") == GENERATOR_VERSIONS[variant]
+        and meta.get("generator_fingerprint") == generator_fingerprint(variant)
         and (meta.get("per_class"), meta.get("seed"), meta.get("size")) == (per_class, seed, size)
         and (folder / "labels.csv").is_file()
     )
@@ -473,7 +547,9 @@ def _lock(path: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def default_dataset(*, per_class: int = 100, seed: int = 0, size: int = 224, workers: int | None = None) -> Path:
+def default_dataset(
+    *, per_class: int = 100, seed: int = 0, size: int = 224, workers: int | None = None, variant: str = "studio"
+) -> Path:
     """The default synthetic dataset's ``labels.csv``, generated on first use and reused afterwards.
 
     Parameters
@@ -486,6 +562,9 @@ def default_dataset(*, per_class: int = 100, seed: int = 0, size: int = 224, wor
         Image side in pixels.
     workers : int or None, default=None
         Worker processes for a first generation (``None``: every core).
+    variant : {"studio", "scene"}, default="studio"
+        The default studio catalog or the harder scene variant (see
+        :func:`generate_dataset`).
 
     Returns
     -------
@@ -495,7 +574,8 @@ def default_dataset(*, per_class: int = 100, seed: int = 0, size: int = 224, wor
     Notes
     -----
     The catalog lives under :func:`data_root` in ``synthetic/`` (default
-    parameters) or ``synthetic-p{per_class}-s{seed}-{size}px/``. It is
+    parameters) or ``synthetic-p{per_class}-s{seed}-{size}px/``; the scene
+    variant in ``synthetic-scene/`` or ``synthetic-scene-p{per_class}-s{seed}-{size}px/``. It is
     generated into a temporary sibling folder and renamed into place under a
     file lock, so concurrent first uses do not collide and an interrupted
     generation (no ``catalog.json`` completion marker) or one made by another
@@ -503,10 +583,12 @@ def default_dataset(*, per_class: int = 100, seed: int = 0, size: int = 224, wor
     regenerated.
     """
     per_class, seed, size, workers = _check_params(per_class, seed, size, workers)
+    variant = _check_variant(variant)
     root = data_root()
-    name = "synthetic" if (per_class, seed, size) == (100, 0, 224) else f"synthetic-p{per_class}-s{seed}-{size}px"
+    stem = "synthetic" if variant == "studio" else f"synthetic-{variant}"
+    name = stem if (per_class, seed, size) == (100, 0, 224) else f"{stem}-p{per_class}-s{seed}-{size}px"
     final = root / name
-    if _complete(final, per_class, seed, size):
+    if _complete(final, per_class, seed, size, variant):
         return final / "labels.csv"
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -515,11 +597,11 @@ def default_dataset(*, per_class: int = 100, seed: int = 0, size: int = 224, wor
             f"cannot create the data folder {root}: {exc}; set ATTR_UTILS_DATA to a writable folder"
         ) from exc
     with _lock(root / f".{name}.lock"):
-        if _complete(final, per_class, seed, size):
+        if _complete(final, per_class, seed, size, variant):
             return final / "labels.csv"
         tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=root))
         try:
-            generate_dataset(tmp, per_class=per_class, seed=seed, size=size, workers=workers)
+            generate_dataset(tmp, per_class=per_class, seed=seed, size=size, workers=workers, variant=variant)
             if final.exists():  # stale or incomplete: move aside, then delete
                 stale = Path(tempfile.mkdtemp(prefix=f".{name}.stale-", dir=root))
                 os.replace(final, stale / name)

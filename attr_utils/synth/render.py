@@ -19,7 +19,7 @@ from attr_utils.synth.garments import GARMENTS, draw_garment
 from attr_utils.synth.palette import COLORS, hsv_to_rgb, rgb_to_hsv, sample_color
 from attr_utils.synth.textures import TEXTURES, render_texture
 
-__all__ = ["render_item"]
+__all__ = ["dress_garment", "render_item"]
 
 _DESIGN = 224.0  # pattern sizes are given in pixels of a 224-pixel image
 
@@ -82,6 +82,78 @@ def _inks(base: np.ndarray, color: str, texture: str, rng: np.random.Generator) 
     return ink_a, ink_b, gain
 
 
+def dress_garment(
+    color: str,
+    texture: str,
+    mask: np.ndarray,
+    inner: np.ndarray,
+    seams: np.ndarray,
+    *,
+    centre: tuple[float, float],
+    half: float,
+    angle: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """The garment's lit, printed pixels (before compositing) for masks drawn by :func:`draw_garment`.
+
+    Shared by the studio photo (:func:`render_item`) and the harder scene
+    variant (:mod:`attr_utils.synth.scene`); draws from ``rng`` in a fixed
+    order (print zoom, folds, pattern, colour, inks, lighting), so the studio
+    catalog's bytes do not depend on which caller uses it.
+
+    Returns
+    -------
+    numpy.ndarray of shape (size, size, 3), dtype float32
+        Linear-ish RGB in [0, 1] (values outside the mask are meaningless).
+    """
+    size = mask.shape[0]
+    unit = size / _DESIGN
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + np.float32(0.5)
+    cx, cy = centre
+
+    # fabric coordinates: rotate with the garment, in design pixels
+    zoom = rng.uniform(0.85, 1.15)
+    c, s = np.float32(np.cos(angle)), np.float32(np.sin(angle))
+    dx, dy = xx - cx, yy - cy
+    k = np.float32(1.0 / (unit * zoom))
+    u = (dx * c + dy * s) * k
+    v = (-dx * s + dy * c) * k
+
+    # folds: mostly lengthwise ridges that shade (light/dark side) and pull the print
+    shade = np.ones_like(u)
+    du = np.zeros_like(u)
+    span = half / (unit * zoom)
+    for _ in range(int(rng.integers(2, 5))):
+        alpha = rng.uniform(-0.35, 0.35)
+        pos = rng.uniform(-0.6, 0.6) * span
+        width = rng.uniform(5.0, 14.0)
+        t = (u * np.float32(np.cos(alpha)) + v * np.float32(np.sin(alpha)) - np.float32(pos)) * np.float32(1.0 / width)
+        g = np.exp(np.float32(-0.5) * t * t)
+        shade += np.float32(rng.uniform(0.05, 0.12) * -1.6) * t * g
+        du += np.float32(rng.uniform(-2.5, 2.5)) * g
+    u = u + du
+
+    layers = render_texture(texture, u, v, rng)
+    base = sample_color(color, rng).astype(np.float32)
+    ink_a, ink_b, gain = _inks(base, color, texture, rng)
+    ink_a, ink_b = ink_a.astype(np.float32), ink_b.astype(np.float32)
+    a = layers.a[..., None] * np.float32(gain)
+    b = layers.b[..., None]
+    fabric = base * (1.0 - a) + ink_a * a
+    fabric = fabric * (1.0 - b) + ink_b * b
+    fabric = fabric * layers.m[..., None]
+
+    # lighting gradient across the garment, darker edges, inner parts, seams
+    theta = rng.uniform(0, 2 * np.pi)
+    along = (xx - cx) * np.float32(np.cos(theta)) + (yy - cy) * np.float32(np.sin(theta))
+    light = 1.0 + np.float32(rng.uniform(0.12, 0.25) / size) * along
+    edge = _blur(mask, 4.0 * unit)
+    shade = shade * light * (0.82 + 0.18 * np.clip(edge * 1.6, 0.0, 1.0))
+    shade = shade * (1.0 - 0.35 * inner) * (1.0 - 0.22 * seams)
+    garment_rgb = fabric * shade[..., None]
+    return garment_rgb
+
+
 def render_item(color: str, texture: str, garment: str, *, size: int = 224, rng: np.random.Generator) -> np.ndarray:
     """Render one product photo.
 
@@ -125,46 +197,7 @@ def render_item(color: str, texture: str, garment: str, *, size: int = 224, rng:
     cy = size / 2 + rng.uniform(-0.04, 0.04) * size
     mask, inner, seams = draw_garment(GARMENTS[garment], size, centre=(cx, cy), scale=half, angle=angle, aspect=aspect)
 
-    # fabric coordinates: rotate with the garment, in design pixels
-    zoom = rng.uniform(0.85, 1.15)
-    c, s = np.float32(np.cos(angle)), np.float32(np.sin(angle))
-    dx, dy = xx - cx, yy - cy
-    k = np.float32(1.0 / (unit * zoom))
-    u = (dx * c + dy * s) * k
-    v = (-dx * s + dy * c) * k
-
-    # folds: mostly lengthwise ridges that shade (light/dark side) and pull the print
-    shade = np.ones_like(u)
-    du = np.zeros_like(u)
-    span = half / (unit * zoom)
-    for _ in range(int(rng.integers(2, 5))):
-        alpha = rng.uniform(-0.35, 0.35)
-        pos = rng.uniform(-0.6, 0.6) * span
-        width = rng.uniform(5.0, 14.0)
-        t = (u * np.float32(np.cos(alpha)) + v * np.float32(np.sin(alpha)) - np.float32(pos)) * np.float32(1.0 / width)
-        g = np.exp(np.float32(-0.5) * t * t)
-        shade += np.float32(rng.uniform(0.05, 0.12) * -1.6) * t * g
-        du += np.float32(rng.uniform(-2.5, 2.5)) * g
-    u = u + du
-
-    layers = render_texture(texture, u, v, rng)
-    base = sample_color(color, rng).astype(np.float32)
-    ink_a, ink_b, gain = _inks(base, color, texture, rng)
-    ink_a, ink_b = ink_a.astype(np.float32), ink_b.astype(np.float32)
-    a = layers.a[..., None] * np.float32(gain)
-    b = layers.b[..., None]
-    fabric = base * (1.0 - a) + ink_a * a
-    fabric = fabric * (1.0 - b) + ink_b * b
-    fabric = fabric * layers.m[..., None]
-
-    # lighting gradient across the garment, darker edges, inner parts, seams
-    theta = rng.uniform(0, 2 * np.pi)
-    along = (xx - cx) * np.float32(np.cos(theta)) + (yy - cy) * np.float32(np.sin(theta))
-    light = 1.0 + np.float32(rng.uniform(0.12, 0.25) / size) * along
-    edge = _blur(mask, 4.0 * unit)
-    shade = shade * light * (0.82 + 0.18 * np.clip(edge * 1.6, 0.0, 1.0))
-    shade = shade * (1.0 - 0.35 * inner) * (1.0 - 0.22 * seams)
-    garment_rgb = fabric * shade[..., None]
+    garment_rgb = dress_garment(color, texture, mask, inner, seams, centre=(cx, cy), half=half, angle=angle, rng=rng)
 
     # soft drop shadow under the garment
     shadow = _blur(mask, 6.0 * unit)
