@@ -521,7 +521,11 @@ def run(args: argparse.Namespace) -> int:
         print("Preparing the catalog, the embeddings and every page's results (only slow the first time)...",
               flush=True)
         started = time.perf_counter()
-        emb = warm_cache()
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        from attr_utils.native_logs import filter_native_stderr
+
+        with filter_native_stderr():  # TensorFlow's CUDA probing lines, when the catalog is embedded
+            emb = warm_cache()
         print(f"Ready in {time.perf_counter() - started:.0f} s: {len(emb)} images, {emb.provenance}", flush=True)
     _write_record(lock, url=url, state="running")
     print(f"Dashboard: {url}  (Ctrl+C to stop)", flush=True)
