@@ -312,8 +312,10 @@ def warm_steps(params=None, *, progress: bool = True) -> list[tuple[str, object]
     embedding of ``01b``) and the UMAP coordinate cache
     (:mod:`attr_utils.analysis.umap_cache`; ``02`` clusters a UMAP of every
     block, ``03`` draws every block in 2-D and 3-D, ``04`` fits a UMAP per
-    fold, dimension and protocol for Table 2). The kNN, HDBSCAN and probe
-    computations that remain take seconds.
+    fold, dimension and protocol for Table 2) and the analysis result cache
+    (:mod:`attr_utils.analysis.result_cache`: ``01b``'s probes of every layer
+    and its CKA matrix). The kNN and HDBSCAN computations left to the pages
+    take seconds.
 
     Parameters
     ----------
@@ -377,7 +379,16 @@ def warm_steps(params=None, *, progress: bool = True) -> list[tuple[str, object]
 
         model = ModelSpec(params.backbone, params.weights, taps="all")
         with contextlib.redirect_stdout(io.StringIO()):
-            embed(load_notebook_dataset(params), model=model, engine=params.engine, progress=progress)
+            state["every_layer"] = embed(load_notebook_dataset(params), model=model, engine=params.engine,
+                                         progress=progress)
+
+    def probes():  # 01b: probe_layers(emb, label) for every label, cka_matrix(emb) (cached results)
+        from attr_utils.analysis import cka_matrix, probe_layers
+
+        emb = state["every_layer"]
+        for label in state["labels"]:
+            probe_layers(emb, label)
+        cka_matrix(emb)
 
     return [
         ("embeddings (every page)", embeddings),
@@ -387,6 +398,7 @@ def warm_steps(params=None, *, progress: bool = True) -> list[tuple[str, object]
         ("UMAP explorer 3-D (03)", explorer(3)),
         ("Table 2 reduction sweep (04)", sweep),
         ("every-layer embedding (01b)", every_layer),
+        ("kNN and linear probes of every layer, CKA (01b)", probes),
     ]
 
 
