@@ -102,3 +102,21 @@ def test_a_cka_matrix_is_read_from_disk_identical(tmp_path, monkeypatch):
     assert again.index.name == "tap" and again.columns.name == "other_tap" and again.attrs == first.attrs
     with pytest.raises(AssertionError, match="recomputed"):  # another Embeddings as `other`: its own entry
         cka_matrix(emb, _emb(shift=1.0), cache_dir=tmp_path)
+
+
+def test_clustering_and_sweep_tables_are_cached_where_their_umap_coordinates_are(tmp_path, monkeypatch):
+    from attr_utils.analysis import clustering_metrics, reduction_sweep
+    from attr_utils.analysis import umap_cache
+
+    emb = _emb()
+    table = clustering_metrics(emb, "color", space="both", min_cluster_size=5, umap_neighbors=5, cache_dir=tmp_path)
+    sweep = reduction_sweep(emb, "color", block="block2", dims=[2], folds=3, n_neighbors=5, cache_dir=tmp_path)
+    assert (result_cache_dir(tmp_path) / "clustering_metrics").is_dir()
+    assert (result_cache_dir(tmp_path) / "reduction_sweep").is_dir()
+    assert any((tmp_path / "umap").rglob("*.npz"))  # cache_dir reached the UMAP coordinates too
+    monkeypatch.setattr(umap_cache, "cached_umap", _boom)
+    pd.testing.assert_frame_equal(
+        table, clustering_metrics(emb, "color", space="both", min_cluster_size=5, umap_neighbors=5, cache_dir=tmp_path))
+    again = reduction_sweep(emb, "color", block="block2", dims=[2], folds=3, n_neighbors=5, cache_dir=tmp_path)
+    pd.testing.assert_frame_equal(sweep, again)
+    assert again.attrs == sweep.attrs

@@ -200,19 +200,24 @@ def cached_result(name: str, *, version: int = 1, result_type=None):
         The decorator. The wrapped function takes two more keyword-only
         options: ``cache`` (bool, default True: read and write the cache) and
         ``cache_dir`` (the attr-utils cache root; default that of
-        :func:`attr_utils.cache.cache_root`).
+        :func:`attr_utils.cache.cache_root`); a function that already has
+        both (for its UMAP coordinates) receives them too.
     """
 
     def decorate(func):
         signature = inspect.signature(func)
+        # a function that takes cache/cache_dir itself (for its UMAP coordinates) gets them passed on
+        passes = {"cache", "cache_dir"} <= set(signature.parameters)
 
         @functools.wraps(func)
         def wrapper(emb, *args, cache: bool = True, cache_dir=None, **kwargs):
+            if passes:
+                kwargs.update(cache=cache, cache_dir=cache_dir)
             if not cache:
                 return func(emb, *args, **kwargs)
             bound = signature.bind(emb, *args, **kwargs)
             bound.apply_defaults()
-            options = {k: _plain(v) for k, v in list(bound.arguments.items())[1:]}
+            options = {k: _plain(v) for k, v in list(bound.arguments.items())[1:] if k not in ("cache", "cache_dir")}
             h = hashlib.sha256()
             h.update(json.dumps({"function": name, "version": version, "format": _FORMAT, "options": options,
                                  "versions": _versions()}, sort_keys=True).encode())
@@ -230,12 +235,12 @@ def cached_result(name: str, *, version: int = 1, result_type=None):
                 pass  # not storable as Parquet/JSON, or the folder is read-only: the result stands uncached
             return result
 
-        params = list(signature.parameters.values())
-        extra = [
-            inspect.Parameter("cache", inspect.Parameter.KEYWORD_ONLY, default=True, annotation="bool"),
-            inspect.Parameter("cache_dir", inspect.Parameter.KEYWORD_ONLY, default=None),
-        ]
-        wrapper.__signature__ = signature.replace(parameters=[*params, *extra])
+        if not passes:
+            extra = [
+                inspect.Parameter("cache", inspect.Parameter.KEYWORD_ONLY, default=True, annotation="bool"),
+                inspect.Parameter("cache_dir", inspect.Parameter.KEYWORD_ONLY, default=None),
+            ]
+            wrapper.__signature__ = signature.replace(parameters=[*signature.parameters.values(), *extra])
         return wrapper
 
     return decorate
