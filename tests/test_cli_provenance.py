@@ -136,3 +136,16 @@ def test_embed_stderr_has_no_cuda_probing_lines(tmp_path):
     assert out.stdout.splitlines()[1].startswith("auto: ")  # the auto choice and its reason
     bad = [line for line in out.stderr.splitlines() if "cuda" in line.lower() or "cuinit" in line.lower()]
     assert bad == [], out.stderr[-3000:]
+
+
+def test_the_auto_reason_reads_as_sentences():
+    """Each sentence of the reason starts upper-case (it read "... is used instead. the ResNet-50 ...")."""
+    import re
+
+    from attr_utils.backbones.auto import resolve_backbone
+
+    resolved = resolve_backbone("auto")
+    if resolved.spec.name == "resnet50":
+        pytest.skip("the ResNet-50 ImageNet weights are available here: auto takes them, no fallback reason")
+    assert "is used instead. " in resolved.reason
+    assert re.search(r"\. [a-z]", resolved.reason) is None, resolved.reason
