@@ -321,3 +321,48 @@ def test_a_second_start_while_one_serves_says_so_in_one_line(served):
     assert out.stdout.count("\n") == 1, out.stdout
     assert out.stdout.startswith(f"An attr-utils dashboard is already running on port {port}, pid ")
     assert f"http://127.0.0.1:{port}/voila/render/index.ipynb" in out.stdout
+
+
+# -- the warm-up leaves every page's heavy results cached -----------------------------------------------------------------
+HEAVY_PAGES = ["01_block_accuracy", "01b_probe", "02_clustering", "03_umap_explorer", "04_reduced_space"]
+
+
+def _code_cells(name: str) -> list[str]:
+    import json as _json
+
+    nb = _json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text())
+    return ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+
+
+@pytest.mark.slow
+def test_after_the_warm_up_no_page_fits_umap_or_probes_again(tmp_path, monkeypatch):
+    """Run warm_cache, then every heavy notebook's code as Voilà would: a UMAP fit, a probe or a CKA computation
+    that the warm-up did not leave in the cache fails the test (the notebook and warm_steps drifted apart)."""
+    pytest.importorskip("IPython")
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from attr_utils.analysis import cka as cka_module
+    from attr_utils.analysis import probe as probe_module
+    from attr_utils.analysis import umap_cache
+    from attr_utils.apps.session import notebook_params
+
+    monkeypatch.setenv("ATTR_UTILS_SMOKE", "10")
+    monkeypatch.setenv("ATTR_UTILS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("ATTR_UTILS_ENGINE", raising=False)  # the pages' engine: auto
+    params = notebook_params()
+    dashboard.warm_cache(params=params, progress=False)
+
+    def refit(*args, **kwargs):
+        raise AssertionError("computed on the page although the warm-up should have cached it")
+
+    monkeypatch.setattr(umap_cache, "import_umap", refit)
+    monkeypatch.setattr(probe_module, "stratified_folds", refit)
+    monkeypatch.setattr(cka_module, "linear_cka", refit)
+    shell = InteractiveShell.instance()
+    try:
+        for name in HEAVY_PAGES:
+            for source in _code_cells(name):
+                result = shell.run_cell(source, silent=True)
+                assert result.success, f"{name}: {result.error_in_exec or result.error_before_exec}\n{source}"
+    finally:
+        InteractiveShell.clear_instance()
