@@ -366,3 +366,16 @@ def test_after_the_warm_up_no_page_fits_umap_or_probes_again(tmp_path, monkeypat
                 assert result.success, f"{name}: {result.error_in_exec or result.error_before_exec}\n{source}"
     finally:
         InteractiveShell.clear_instance()
+
+
+def test_voila_culls_idle_kernels_even_with_a_page_open():
+    """A visitor's page holds a kernel (~0.2-0.3 GB, ~1 GB after an upload): idle ones go after 10 minutes,
+    open tab or not, so 10 visitors fit in 8 GB (benchmarks/README.md, dashboard section)."""
+    voila_app = pytest.importorskip("voila.app")
+    app = voila_app.Voila()
+    app.initialize(voila_command(notebooks_dir(), port=9124)[4:])
+    from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
+
+    km = AsyncMappingKernelManager(config=app.config)  # the class Voilà's kernel manager derives from
+    assert (km.cull_idle_timeout, km.cull_interval, km.cull_connected, km.cull_busy) == (600, 60, True, False)
+    assert app.voila_configuration.preheat_kernel is False

@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     if args.html:
         write_html(audit, args.html)
     if args.json:
-        print_json({**audit.to_json(), "backbone_reason": backbone_choice(emb)["backbone_reason"]})
+        print_json({**backbone_choice(emb), **audit.to_json()})
         return 0
     a = audit.attrs
     print(f"{a['provenance']} · {a['label']!r} checked at {a['block']}; near-copies at {a['duplicate_block']} "
