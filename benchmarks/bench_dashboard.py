@@ -11,7 +11,10 @@ or ``$ATTR_UTILS_CHROMIUM``) and measures:
   page, right after it rendered (``/proc/PID/status`` VmRSS), i.e. what one
   visitor holding that page open costs;
 * ``upload_rss_mb``: the same kernel's memory after an image is uploaded to
-  the retrieval app (05), which builds the network (TensorFlow) in the kernel.
+  the retrieval app (05), which embeds it in the kernel (``upload_loaded``:
+  whether TensorFlow or OpenVINO was loaded for it);
+* ``kernel_alive_20s_after_close``: whether Voilà still ran the page's
+  kernel 20 s after the page was closed.
 
 Each page is closed before the next opens (Voilà shuts its kernel down when a
 page is closed). Prints one JSON document on stdout; progress on stderr.
@@ -96,6 +99,14 @@ def rss_mb(pid: int) -> float | None:
     except OSError:
         return None
     return None
+
+
+def loaded(pid: int, library: str) -> bool:
+    """Whether process ``pid`` has a shared library whose path contains ``library`` mapped (e.g. TensorFlow)."""
+    try:
+        return library in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
 
 
 def machine() -> dict:
@@ -200,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
                         upload_to_retrieval_app(page, tmp)
                         row["upload_s"] = round(time.perf_counter() - t1, 1)
                         row["upload_rss_mb"] = sum(rss_mb(k) or 0 for k in kernels) or None
+                        row["upload_loaded"] = {lib: any(loaded(k, lib) for k in kernels)
+                                                for lib in ("libtensorflow", "libopenvino")}
                     except Exception as exc:  # the page changed: report, keep measuring the others
                         row["upload_error"] = f"{type(exc).__name__}: {exc}"[:300]
                 log(json.dumps(row))
@@ -208,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
                 deadline = time.monotonic() + 20  # let Voilà shut the page's kernel down before the next page
                 while set(kernels) & children(proc.pid) and time.monotonic() < deadline:
                     time.sleep(0.5)
+                row["kernel_alive_20s_after_close"] = bool(set(kernels) & children(proc.pid))
             browser.close()
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
