@@ -120,3 +120,21 @@ def test_clustering_and_sweep_tables_are_cached_where_their_umap_coordinates_are
     again = reduction_sweep(emb, "color", block="block2", dims=[2], folds=3, n_neighbors=5, cache_dir=tmp_path)
     pd.testing.assert_frame_equal(sweep, again)
     assert again.attrs == sweep.attrs
+
+
+def test_block_accuracy_is_cached_and_warns_again_when_read(tmp_path, monkeypatch):
+    """A cached result raises the warnings its computation raised (here: a class too small to stratify)."""
+    from attr_utils.analysis import accuracy as accuracy_module
+    from attr_utils.analysis import block_accuracy
+
+    base = _emb()
+    keep = np.r_[0:30][np.r_[np.ones(28, bool), [False, False]]]  # blue keeps 8 of 10
+    small = base.subset(np.r_[keep[:10], keep[10:20], keep[20:22]])  # blue: 2 items < 3 folds
+    with pytest.warns(UserWarning, match="blue") as first_warnings:
+        first = block_accuracy(small, "color", folds=3, drop_small_classes=True, cache_dir=tmp_path)
+    monkeypatch.setattr(accuracy_module, "stratified_folds", _boom)
+    with pytest.warns(UserWarning, match="blue") as again_warnings:
+        again = block_accuracy(small, "color", folds=3, drop_small_classes=True, cache_dir=tmp_path)
+    pd.testing.assert_frame_equal(first, again)
+    assert again.attrs == first.attrs
+    assert [str(w.message) for w in again_warnings] == [str(w.message) for w in first_warnings]

@@ -14,6 +14,10 @@ SHA-256 of
   the function's name and version, and the versions of scikit-learn, NumPy
   and pandas.
 
+Warnings the computation raised (a class left out, a probe that did not
+converge) are stored with the result and raised again when it is read, so a
+cached call warns as the first one did.
+
 A result is stored in ``results/<function>/<key>/`` of the attr-utils cache
 folder (:func:`attr_utils.cache.cache_root`): each DataFrame as a Parquet
 file, everything else (``attrs``, plain fields) as JSON. Nothing is pickled,
@@ -31,8 +35,10 @@ import hashlib
 import inspect
 import json
 import os
+import importlib
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -150,14 +156,24 @@ def _load(folder: Path, result_type):
         for name, columns in meta.get("list_columns", {}).items():
             for column in columns:
                 frames[name][column] = frames[name][column].map(list)
-        return _from_parts(frames, meta, result_type)
+        return _from_parts(frames, meta, result_type), meta.get("warnings", [])
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def _save(folder: Path, result) -> None:
+def _category(path: str) -> type[Warning]:
+    module, _, name = path.rpartition(".")
+    try:
+        found = getattr(importlib.import_module(module or "builtins"), name)
+    except (ImportError, AttributeError):
+        return UserWarning
+    return found if isinstance(found, type) and issubclass(found, Warning) else UserWarning
+
+
+def _save(folder: Path, result, raised: list[dict]) -> None:
     frames, meta = _to_parts(result)
     meta["format"] = _FORMAT
+    meta["warnings"] = raised
     meta["frames"] = list(frames)
     meta["list_columns"] = {
         name: [c for c in frame.columns if frame[c].map(lambda v: isinstance(v, list)).any()]
@@ -227,10 +243,20 @@ def cached_result(name: str, *, version: int = 1, result_type=None):
             if folder.is_dir():
                 found = _load(folder, result_type)
                 if found is not None:
-                    return found
-            result = func(emb, *args, **kwargs)
+                    result, raised = found
+                    for w in raised:  # warn as the computation did
+                        warnings.warn(w["message"], _category(w["category"]), stacklevel=2)
+                    return result
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                result = func(emb, *args, **kwargs)
+            raised = []
+            for w in caught:  # shown now through the caller's filters, and stored for later readers
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+                raised.append({"category": f"{w.category.__module__}.{w.category.__qualname__}",
+                               "message": str(w.message)})
             try:
-                _save(folder, result)
+                _save(folder, result, raised)
             except (OSError, TypeError, ValueError, ImportError):
                 pass  # not storable as Parquet/JSON, or the folder is read-only: the result stands uncached
             return result
