@@ -242,7 +242,10 @@ def _claim_port(port: int):
     except ImportError:  # pragma: no cover - not POSIX
         return None
     path = _lock_path(port)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:  # no writable temporary folder: only the port check applies
+        return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
@@ -407,7 +410,9 @@ def warm_cache(*, params=None, progress: bool = True, file=None):
 
     Generates the default catalog if needed, embeds it, and fills the caches
     every page reads when it opens (see :func:`warm_steps`); a second run
-    finds everything cached and takes seconds.
+    finds everything cached and takes seconds. A step that fails after the
+    embeddings (an analysis whose defaults do not fit a user's dataset, say)
+    is reported in one line and skipped: its page shows the error itself.
 
     Parameters
     ----------
@@ -422,6 +427,11 @@ def warm_cache(*, params=None, progress: bool = True, file=None):
     -------
     Embeddings
         The embeddings every page starts from.
+
+    Raises
+    ------
+    AttrUtilsError
+        The dataset cannot be loaded or embedded (the first step).
     """
     from tqdm.auto import tqdm
 
@@ -429,12 +439,20 @@ def warm_cache(*, params=None, progress: bool = True, file=None):
 
     params = params or notebook_params()
     steps = warm_steps(params, progress=progress)
+    skipped: list[str] = []
     bar = tqdm(total=len(steps), desc="Warming up", unit="step", disable=not progress, file=file or sys.stderr,
                dynamic_ncols=True)
     with bar:
-        for title, step in steps:
+        for i, (title, step) in enumerate(steps):
             bar.set_postfix_str(title, refresh=True)
-            step()
+            try:
+                step()
+            except Exception as exc:  # noqa: BLE001 - a page's own error is the page's to show
+                if i == 0:  # no embeddings: no page can work, as before the warm-up covered the pages
+                    raise
+                skipped.append(title)
+                bar.write(f"warm-up: skipped {title}: {type(exc).__name__}: {' '.join(str(exc).split())} "
+                          "(that page computes it when opened)", file=file or sys.stderr)
             bar.update(1)
     return load_notebook_embeddings(params, progress=False)
 

@@ -379,3 +379,27 @@ def test_voila_culls_idle_kernels_even_with_a_page_open():
     km = AsyncMappingKernelManager(config=app.config)  # the class Voilà's kernel manager derives from
     assert (km.cull_idle_timeout, km.cull_interval, km.cull_connected, km.cull_busy) == (600, 60, True, False)
     assert app.voila_configuration.preheat_kernel is False
+
+
+def test_a_failing_warm_up_step_is_reported_and_skipped(monkeypatch):
+    import io
+
+    from attr_utils.errors import ParameterError
+
+    ran = []
+
+    def fails():
+        raise ParameterError("`min_cluster_size`=50 is above half the 12 items")
+
+    steps = [("embeddings (every page)", lambda: ran.append("emb")), ("UMAP + HDBSCAN per block (02)", fails),
+             ("Table 2 reduction sweep (04)", lambda: ran.append("sweep"))]
+    monkeypatch.setattr(dashboard, "warm_steps", lambda params, progress=True: steps)
+    monkeypatch.setattr("attr_utils.apps.session.load_notebook_embeddings", lambda params, progress=True: "EMB")
+    out = io.StringIO()
+    assert dashboard.warm_cache(params=object(), file=out) == "EMB"
+    assert ran == ["emb", "sweep"]
+    assert ("warm-up: skipped UMAP + HDBSCAN per block (02): ParameterError: `min_cluster_size`=50 is above half "
+            "the 12 items (that page computes it when opened)") in out.getvalue()
+    steps[0] = ("embeddings (every page)", fails)
+    with pytest.raises(ParameterError):  # without embeddings no page works: the start fails, as before
+        dashboard.warm_cache(params=object(), file=io.StringIO())
