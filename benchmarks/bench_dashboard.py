@@ -13,11 +13,11 @@ or ``$ATTR_UTILS_CHROMIUM``) and measures:
 * ``upload_rss_mb``: the same kernel's memory after an image is uploaded to
   the retrieval app (05), which embeds it in the kernel (``upload_loaded``:
   whether TensorFlow or OpenVINO was loaded for it);
-* ``kernel_alive_20s_after_close``: whether Voilà still ran the page's
-  kernel 20 s after the page was closed.
+* ``kernel_alive_20s_after_leaving``: whether Voilà still ran the page's
+  kernel 20 s after the visitor left it (``--leave navigate``, the default:
+  the tab goes to another address; ``--leave close``: the tab is closed).
 
-Each page is closed before the next opens (Voilà shuts its kernel down when a
-page is closed). Prints one JSON document on stdout; progress on stderr.
+Each page is left before the next one opens, in the same tab (``--leave``). Prints one JSON document on stdout; progress on stderr.
 
 Usage::
 
@@ -133,11 +133,19 @@ def start_dashboard(port: int, env: dict, log_path: Path) -> tuple[subprocess.Po
             raise SystemExit(f"the dashboard exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
         time.sleep(0.5)
     warm = time.perf_counter() - started
+    import urllib.error
     import urllib.request
 
-    while True:  # the URL is printed just before Voilà starts listening
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    while True:  # the URL is printed just before Voilà starts listening; `/` answers a redirect (no kernel started)
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/voila/render/index.ipynb", timeout=120).close()
+            opener.open(f"http://127.0.0.1:{port}/", timeout=120).close()
+            break
+        except urllib.error.HTTPError:
             break
         except OSError:
             if proc.poll() is not None:
@@ -167,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache", default=None, help="attr-utils cache folder for the run (default: the user's)")
     p.add_argument("--pages", default=None, help="comma-separated notebooks (default: every one, index first)")
     p.add_argument("--no-upload", action="store_true", help="skip the upload that loads TensorFlow in a kernel")
+    p.add_argument("--leave", choices=["navigate", "close"], default="navigate",
+                   help="how a page is left: navigate away in the same tab (default) or close the tab")
     args = p.parse_args(argv)
 
     env = dict(os.environ)
@@ -191,11 +201,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium(), args=["--no-sandbox", "--disable-gpu"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})  # one tab, as one visitor
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
             for name in pages:
                 before = children(proc.pid)
-                page = browser.new_page(viewport={"width": 1400, "height": 1100})
-                errors: list[str] = []
-                page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+                errors.clear()
+                if args.leave == "close" and page.is_closed():
+                    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+                    page.on("pageerror", lambda exc: errors.append(str(exc)))
                 t0 = time.perf_counter()
                 page.goto(f"http://127.0.0.1:{port}/voila/render/{name}", timeout=TIMEOUT_MS)
                 page.wait_for_selector("#rendered_cells", state="visible", timeout=TIMEOUT_MS)
@@ -204,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
                 seconds = time.perf_counter() - t0
                 kernels = sorted(children(proc.pid) - before)
                 row = {"page": name, "first_render_s": round(seconds, 1),
-                       "kernel_rss_mb": sum(rss_mb(k) or 0 for k in kernels) or None, "page_errors": errors}
+                       "kernel_rss_mb": sum(rss_mb(k) or 0 for k in kernels) or None, "page_errors": list(errors)}
                 if name == "05_retrieval_app.ipynb" and not args.no_upload:
                     try:
                         t1 = time.perf_counter()
@@ -217,11 +231,14 @@ def main(argv: list[str] | None = None) -> int:
                         row["upload_error"] = f"{type(exc).__name__}: {exc}"[:300]
                 log(json.dumps(row))
                 result["pages"].append(row)
-                page.close()
+                if args.leave == "close":
+                    page.close(run_before_unload=True)
+                else:  # the visitor follows a link: the page unloads (Voilà's beforeunload beacon), the tab lives on
+                    page.goto("about:blank")
                 deadline = time.monotonic() + 20  # let Voilà shut the page's kernel down before the next page
                 while set(kernels) & children(proc.pid) and time.monotonic() < deadline:
                     time.sleep(0.5)
-                row["kernel_alive_20s_after_close"] = bool(set(kernels) & children(proc.pid))
+                row["kernel_alive_20s_after_leaving"] = bool(set(kernels) & children(proc.pid))
             browser.close()
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
