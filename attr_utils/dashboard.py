@@ -198,6 +198,11 @@ def _open_browser_when_ready(url: str) -> None:
 def serve(argv: list[str] | None = None) -> None:
     """Run Voilà with ``argv`` (its own options), ``/`` and ``/voila/tree`` redirecting to the landing page.
 
+    Its pages also set the ``_xsrf`` cookie, so that the kernel-shutdown
+    request a page sends when the visitor leaves it is accepted (Voilà
+    0.5.13 does not set it: the request is refused and the page's kernel
+    stays until culled).
+
     Voilà serving a folder answers ``/`` with its file list; the dashboard's
     visitors should land on ``index.ipynb`` instead. Voilà has no setting for
     that, so this runs a subclass of :class:`voila.app.Voila` whose handlers
@@ -205,9 +210,22 @@ def serve(argv: list[str] | None = None) -> None:
     ``voila.json`` apply unchanged (traitlets reads the ``Voila`` section for
     the subclass). ``python -m attr_utils.dashboard --serve-voila ARGS`` calls it.
     """
+    import inspect
+
     from jupyter_server.utils import url_path_join
     from tornado.web import RedirectHandler
     from voila.app import Voila
+    from voila.tornado.handler import TornadoVoilaHandler
+
+    class PageHandler(TornadoVoilaHandler):
+        async def prepare(self, *args, **kwargs):
+            result = super().prepare(*args, **kwargs)
+            if inspect.isawaitable(result):
+                await result
+            # Set the `_xsrf` cookie: when a visitor leaves the page, its script posts the kernel's shutdown
+            # with the cookie's value; without the cookie the post is refused (403 "_xsrf argument missing")
+            # and the kernel lives on until culled (measured: benchmarks/README.md, dashboard section).
+            self.xsrf_token  # noqa: B018 - tornado sets the cookie when the token is first read
 
     class DashboardVoila(Voila):
         def init_handlers(self):
@@ -216,7 +234,11 @@ def serve(argv: list[str] | None = None) -> None:
                 (url_path_join(self.server_url, pattern), RedirectHandler, {"url": landing, "permanent": False})
                 for pattern in ("/?", "/voila/tree/?")
             ]
-            return redirects + super().init_handlers()
+            handlers = [
+                (rule[0], PageHandler, *rule[2:]) if len(rule) > 1 and rule[1] is TornadoVoilaHandler else rule
+                for rule in super().init_handlers()
+            ]
+            return redirects + handlers
 
     DashboardVoila.launch_instance(argv=argv)
 

@@ -403,3 +403,25 @@ def test_a_failing_warm_up_step_is_reported_and_skipped(monkeypatch):
     steps[0] = ("embeddings (every page)", fails)
     with pytest.raises(ParameterError):  # without embeddings no page works: the start fails, as before
         dashboard.warm_cache(params=object(), file=io.StringIO())
+
+
+@pytest.mark.slow
+def test_leaving_a_page_can_shut_its_kernel_down(served):
+    """A page sets the `_xsrf` cookie its unload beacon sends back, so Voilà accepts the kernel's shutdown
+    (without it: 403 '_xsrf argument missing', and every page left kept its kernel until culled)."""
+    import http.cookiejar
+    import re
+    import urllib.parse
+    import urllib.request
+
+    port, _ = served
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    with opener.open(f"http://127.0.0.1:{port}/voila/render/index.ipynb", timeout=120) as resp:
+        html = resp.read().decode()
+    xsrf = {c.name: c.value for c in jar}.get("_xsrf")
+    assert xsrf, "the page set no _xsrf cookie"
+    kernel = re.search(r'"kernelId":\s*"([0-9a-f-]+)"', html).group(1)
+    body = urllib.parse.urlencode({"_xsrf": xsrf}).encode()  # what the page's beforeunload beacon posts
+    with opener.open(f"http://127.0.0.1:{port}/voila/api/shutdown/{kernel}", data=body, timeout=60) as resp:
+        assert resp.status == 204
