@@ -369,8 +369,8 @@ def test_after_the_warm_up_no_page_fits_umap_or_probes_again(tmp_path, monkeypat
 
 
 def test_voila_culls_idle_kernels_even_with_a_page_open():
-    """A visitor's page holds a kernel (~0.2-0.3 GB, ~1 GB after an upload): idle ones go after 10 minutes,
-    open tab or not, so 10 visitors fit in 8 GB (benchmarks/README.md, dashboard section)."""
+    """A visitor's page holds a kernel (0.16-0.34 GB; 0.85 GB after an upload with the Keras engine): idle ones
+    go after 10 minutes, open tab or not, so 10 visitors fit in 8 GB (benchmarks/README.md, dashboard section)."""
     voila_app = pytest.importorskip("voila.app")
     app = voila_app.Voila()
     app.initialize(voila_command(notebooks_dir(), port=9124)[4:])
