@@ -158,10 +158,6 @@ def assert_nav_bar(page, notebook):
     assert target.endswith("/voila/render/04_reduced_space.ipynb")
 
 
-#: what the browser logs when Voilà refuses the kernel shutdown a page sends as it is left (see the xfail below)
-SHUTDOWN_REFUSED = "Failed to load resource: the server responded with a status of 403 (Forbidden)"
-
-
 def _leave_page_by_nav_bar(browser, dashboard):
     page = open_page(browser, f"{dashboard}/voila/render/07_reproduce.ipynb", "nav.attr-utils-nav")
     page.locator("nav.attr-utils-nav a", has_text="Home").click()
@@ -174,21 +170,13 @@ def _leave_page_by_nav_bar(browser, dashboard):
 def test_nav_bar_opens_another_page(browser, dashboard):
     page = _leave_page_by_nav_bar(browser, dashboard)
     try:
-        # the refused kernel shutdown of the page left is the known defect of the next test, nothing else may fail
-        page.attr_utils_errors[:] = [
-            e for e in page.attr_utils_errors if not (SHUTDOWN_REFUSED in e and "/voila/api/shutdown/" in e)
-        ]
         assert_no_errors(page)
     finally:
         page.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Voilà's page sends its kernel shutdown (sendBeacon to /voila/api/shutdown/<id>) with the _xsrf cookie, "
-    "which the dashboard never sets: 403 '_xsrf argument missing', so a left page's kernel lives until culled",
-)
 def test_leaving_a_page_shuts_its_kernel_down(browser, dashboard):
+    """The shutdown Voilà sends for a page left is accepted (the dashboard sets the _xsrf cookie it needs)."""
     page = _leave_page_by_nav_bar(browser, dashboard)
     try:
         assert not [e for e in page.attr_utils_errors if "/voila/api/shutdown/" in e], page.attr_utils_errors

@@ -26,9 +26,10 @@ def _json(capsys, *argv):
 def test_probe_all_taps_json_shape_and_equalities(class_folder, cache, capsys):
     data = _json(capsys, "probe", str(class_folder), *COMMON, "--taps", "all", "--cache-dir", str(cache), "--json")
     layers = list(get_backbone("efficientnet-lite0").layers)
-    assert set(data) == {"backbone", "weights", "pooling", "pretrained", "label", "taps", "rows", "best", "cka"}
+    assert set(data) == {"backbone", "weights", "pooling", "pretrained", "backbone_reason", "label", "taps", "rows", "best", "cka"}
     assert (data["backbone"], data["weights"], data["pretrained"]) == ("efficientnet-lite0", "random:0", False)
     assert data["pooling"] == "average"
+    assert data["backbone_reason"] == "requested"  # named, not chosen by auto
     assert data["taps"] == layers
     assert [r["depth"] for r in data["rows"] if r["probe"] == "knn"] == list(range(18))
     assert {r["probe"] for r in data["rows"]} == {"knn", "linear"} and len(data["rows"]) == 36

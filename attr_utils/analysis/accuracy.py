@@ -29,6 +29,7 @@ from attr_utils.analysis.checks import (
     labels_for_analysis,
     provenance_attrs,
 )
+from attr_utils.analysis.result_cache import cached_result
 from attr_utils.errors import ParameterError
 from attr_utils.validation import check_choice, check_int, check_real, check_seed
 
@@ -224,6 +225,7 @@ def knn_predictions(
     return out
 
 
+@cached_result("block_accuracy")
 def block_accuracy(
     emb,
     label: str,
@@ -273,6 +275,11 @@ def block_accuracy(
         gives one group id per row of ``emb``. Grouped folds are built with
         scikit-learn's ``StratifiedGroupKFold``; without duplicates they are
         the paper's ``StratifiedKFold`` folds, unchanged.
+    cache : bool, default=True
+        Reuse the table cached on disk for the same vectors, labels and
+        options (:mod:`attr_utils.analysis.result_cache`; no pickle).
+    cache_dir : path-like, optional
+        attr-utils cache root (default: :func:`attr_utils.cache.cache_root`).
 
     Returns
     -------

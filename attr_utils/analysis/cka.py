@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from attr_utils.analysis.checks import check_blocks
+from attr_utils.analysis.result_cache import cached_result
 from attr_utils.errors import ParameterError
 
 __all__ = ["cka_matrix", "linear_cka"]
@@ -114,6 +115,7 @@ def _rows_of(emb, other) -> np.ndarray:
     return np.arange(len(b))
 
 
+@cached_result("cka_matrix")
 def cka_matrix(
     emb,
     other=None,
@@ -137,6 +139,11 @@ def cka_matrix(
         network order.
     debiased : bool, default=True
         As in :func:`linear_cka`.
+    cache : bool, default=True
+        Reuse the matrix cached on disk for the same vectors and options
+        (:mod:`attr_utils.analysis.result_cache`; no pickle).
+    cache_dir : path-like, optional
+        attr-utils cache root (default: :func:`attr_utils.cache.cache_root`).
 
     Returns
     -------

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from attr_utils.analysis import umap_cache
+from attr_utils.analysis.result_cache import cached_result
 from attr_utils.analysis.accuracy import split_groups
 from attr_utils.analysis.checks import (
     check_blocks,
@@ -34,6 +35,7 @@ __all__ = ["clustering_metrics"]
 _SPACES = ("raw", "umap", "both")
 
 
+@cached_result("clustering_metrics")
 def clustering_metrics(
     emb,
     label: str,
@@ -81,9 +83,11 @@ def clustering_metrics(
         :mod:`attr_utils.duplicates`). Clustering makes no split, so every
         listed row is clustered and scored whatever ``groups`` is; see Notes.
     cache : bool, default=True
-        Reuse cached UMAP coordinates (see :mod:`attr_utils.analysis.umap_cache`).
+        Reuse cached UMAP coordinates (see :mod:`attr_utils.analysis.umap_cache`)
+        and the result cached for the same vectors, labels and options
+        (:mod:`attr_utils.analysis.result_cache`).
     cache_dir : path-like, optional
-        attr-utils cache root for the UMAP coordinates.
+        attr-utils cache root for both.
 
     Returns
     -------

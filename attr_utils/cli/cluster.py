@@ -14,7 +14,7 @@ from attr_utils.cli._common import (
     warn_duplicates,
 )
 from attr_utils.cli.evaluate import add_figure_option
-from attr_utils.cli.output import embedding_summary, print_json, provenance_header, records
+from attr_utils.cli.output import backbone_choice, embedding_summary, print_json, provenance_header, records
 
 ORDER = 31
 
@@ -77,11 +77,9 @@ def run(args: argparse.Namespace) -> int:
         rows = records(result, ["block", "dim", "space", "ari", "ami", "n_clusters", "noise_fraction"], digits=6)
         print_json(
             {
-                "backbone": emb.backbone,
-                "weights": emb.weights,
+                **backbone_choice(emb),
                 "label": args.label,
                 "rows": rows,
-                "pretrained": bool(emb.pretrained),
                 "hdbscan": {
                     "min_cluster_size": args.min_cluster_size,
                     "min_samples": args.min_samples,

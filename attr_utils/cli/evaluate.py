@@ -13,7 +13,7 @@ from attr_utils.cli._common import (
     groups_from_args,
     warn_duplicates,
 )
-from attr_utils.cli.output import embedding_summary, print_json, print_skipped, provenance_header, records, skipped_records
+from attr_utils.cli.output import backbone_choice, embedding_summary, print_json, print_skipped, provenance_header, records, skipped_records
 
 ORDER = 30
 
@@ -87,8 +87,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(
             {
-                "backbone": emb.backbone,
-                "weights": emb.weights,
+                **backbone_choice(emb),
                 "label": args.label,
                 "rows": records(
                     summary.rename(columns={"mean": "accuracy"}),
@@ -96,7 +95,6 @@ def run(args: argparse.Namespace) -> int:
                     digits=6,
                 ),
                 "best_block": best,
-                "pretrained": bool(emb.pretrained),
                 "protocol": {"k": args.k, "folds": args.folds, "seed": args.seed, "metric": args.metric, "scaling": args.scaling},
                 "duplicates": duplicates_json(per_fold.attrs),
                 "embedding": embedding_summary(emb),

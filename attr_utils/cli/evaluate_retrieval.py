@@ -13,7 +13,15 @@ from attr_utils.cli._common import (
     unit_interval,
     warn_duplicates,
 )
-from attr_utils.cli.output import plain, print_json, print_skipped, records, skipped_records
+from attr_utils.cli.output import (
+    backbone_choice,
+    backbone_reason_line,
+    plain,
+    print_json,
+    print_skipped,
+    records,
+    skipped_records,
+)
 
 ORDER = 62
 
@@ -70,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
     print_skipped(emb.report.skipped)
     print(f"{emb.provenance} · colour {catalog.blocks['color']}, texture {catalog.blocks['texture']} · "
           f"k={args.k} · {int(table['n_queries'].iloc[0])} leave-one-out queries")
+    if backbone_reason_line(emb):
+        print(backbone_reason_line(emb))
     wide = table.assign(method=table["method"].fillna("-")).pivot_table(
         index=["mode", "method", "alpha", "default"], columns="agreement", values=["precision", "sem"], sort=False)
     wide.columns = [f"{a}" if s == "precision" else f"{a} sem" for s, a in wide.columns]
@@ -88,9 +98,7 @@ def to_json(table, emb, catalog) -> dict:
         for r in records(table, ["mode", "method", "alpha", "agreement", "precision", "sem", "chance", "default"])
     ]
     return {
-        "backbone": emb.backbone,
-        "weights": emb.weights,
-        "pretrained": emb.pretrained,
+        **backbone_choice(emb),
         "k": int(table["k"].iloc[0]),
         "blocks": catalog.blocks,
         "n_queries": int(table["n_queries"].iloc[0]),

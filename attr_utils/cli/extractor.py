@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from attr_utils.cli._common import add_embedding_options, add_json_option, embed_from_args, positive_int
-from attr_utils.cli.output import print_json, print_skipped, skipped_records
+from attr_utils.cli.output import backbone_choice, backbone_reason_line, print_json, print_skipped, skipped_records
 
 ORDER = 70
 
@@ -49,6 +49,7 @@ def run_build(args: argparse.Namespace) -> int:
         "backbone": extractor.backbone_,
         "weights": extractor.weights_,
         "pretrained": extractor.pretrained_,
+        "backbone_reason": backbone_choice(emb)["backbone_reason"],
         "label": extractor.label_,
         "block": extractor.block_,
         "k": extractor.k,
@@ -61,6 +62,8 @@ def run_build(args: argparse.Namespace) -> int:
         print_json(summary)
         return 0
     print(f"{emb.provenance} · {extractor.label_!r} on {extractor.block_}, k={extractor.k}")
+    if backbone_reason_line(emb):
+        print(backbone_reason_line(emb))
     print(f"{summary['examples']} examples of {len(counts)} values; unknown beyond distance {extractor.threshold_:.4f}")
     print(f"saved to {folder}")
     print_skipped(emb.report.skipped)

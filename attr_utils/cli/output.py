@@ -14,7 +14,17 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["embedding_summary", "plain", "print_json", "print_skipped", "provenance_header", "records", "skipped_records"]
+__all__ = [
+    "backbone_choice",
+    "backbone_reason_line",
+    "embedding_summary",
+    "plain",
+    "print_json",
+    "print_skipped",
+    "provenance_header",
+    "records",
+    "skipped_records",
+]
 
 #: Skipped files listed one per line on stderr before "... and N more".
 SKIPPED_SHOWN = 20
@@ -82,12 +92,35 @@ def embedding_summary(emb) -> dict:
     return {"images": rep.images, "embedded": rep.embedded, "cached": rep.cached, "skipped": len(rep.skipped)}
 
 
+def backbone_choice(emb) -> dict:
+    """Which network produced the vectors and why, for ``--json``: ``backbone``, ``weights``, ``pretrained``, ``backbone_reason``.
+
+    ``backbone_reason`` is ``"requested"`` when the backbone was named, and
+    says what ``--backbone auto`` chose and why otherwise (e.g. "auto:
+    ResNet-50 ImageNet weights are neither cached nor downloadable, so
+    efficientnet-lite0 ... is used instead ...").
+    """
+    return {
+        "backbone": emb.backbone,
+        "weights": emb.weights,
+        "pretrained": bool(emb.pretrained),
+        "backbone_reason": emb.backbone_reason or "requested",
+    }
+
+
+def backbone_reason_line(emb) -> str | None:
+    """The line a human summary prints when ``--backbone auto`` chose the backbone (its reason); else ``None``."""
+    reason = emb.backbone_reason or "requested"
+    return None if reason == "requested" else reason
+
+
 def provenance_header(emb) -> str:
-    """The first lines of a human summary: backbone, weights, and where the vectors came from."""
+    """The first lines of a human summary: backbone, weights, why (``auto``), and where the vectors came from."""
     rep = emb.report
+    reason = backbone_reason_line(emb)
     return (
-        f"{emb.provenance}\n{len(emb)} images ({rep.embedded} embedded now, {rep.cached} from cache, "
-        f"{len(rep.skipped)} skipped)"
+        f"{emb.provenance}\n" + (f"{reason}\n" if reason else "")
+        + f"{len(emb)} images ({rep.embedded} embedded now, {rep.cached} from cache, {len(rep.skipped)} skipped)"
     )
 
 

@@ -13,7 +13,7 @@ from attr_utils.cli._common import (
     print_json,
     warn_duplicates,
 )
-from attr_utils.cli.output import print_skipped, provenance_header
+from attr_utils.cli.output import backbone_choice, print_skipped, provenance_header
 
 ORDER = 33
 
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         with open(args.figure, "w", encoding="utf-8") as f:
             f.write(f"<!DOCTYPE html><html><head><meta charset='utf-8'></head><body>{html}</body></html>")
     if args.json:
-        data = result.to_dict()
+        data = {**result.to_dict(), **backbone_choice(emb)}
         data["cka"] = {"taps": list(cka.index), "matrix": [[float(v) for v in row] for row in cka.to_numpy()]}
         print_json(data)
         warn_duplicates(result.attrs)

@@ -13,7 +13,7 @@ from attr_utils.cli._common import (
     warn_duplicates,
 )
 from attr_utils.cli.evaluate import add_figure_option, add_knn_options
-from attr_utils.cli.output import embedding_summary, print_json, provenance_header, records
+from attr_utils.cli.output import backbone_choice, embedding_summary, print_json, provenance_header, records
 
 ORDER = 32
 
@@ -86,14 +86,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(
             {
-                "backbone": emb.backbone,
-                "weights": emb.weights,
+                **backbone_choice(emb),
                 "label": args.label,
                 "block": args.block,
                 "rows": records(
                     summary.rename(columns={"mean": "accuracy"}), ["protocol", "dim", "reduced", "accuracy", "std"], digits=6
                 ),
-                "pretrained": bool(emb.pretrained),
                 "protocol": {"k": args.k, "folds": args.folds, "seed": args.seed, "metric": args.metric, "scaling": args.scaling},
                 "duplicates": duplicates_json(per_fold.attrs),
                 "embedding": embedding_summary(emb),

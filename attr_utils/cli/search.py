@@ -12,7 +12,15 @@ from attr_utils.cli._common import (
     positive_int,
     unit_interval,
 )
-from attr_utils.cli.output import plain, print_json, print_skipped, records, skipped_records
+from attr_utils.cli.output import (
+    backbone_choice,
+    backbone_reason_line,
+    plain,
+    print_json,
+    print_skipped,
+    records,
+    skipped_records,
+)
 from attr_utils.retrieval.catalog import DEFAULT_METHOD, METHODS
 
 ORDER = 60
@@ -78,9 +86,7 @@ def run(args: argparse.Namespace) -> int:
     shown = ["rank", "path", "score", "distance_color", "distance_texture"]
     if args.json:
         print_json({
-            "backbone": emb.backbone,
-            "weights": emb.weights,
-            "pretrained": emb.pretrained,
+            **backbone_choice(emb),
             "mode": args.mode,
             "alpha": result.attrs["alpha"],
             "method": result.attrs["method"],
@@ -98,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{emb.provenance} · colour {catalog.blocks['color']}, texture {catalog.blocks['texture']} · "
           f"mode {args.mode}" + (f" ({args.method} fusion, alpha {args.alpha:g})" if args.mode == "both" else ""))
+    if backbone_reason_line(emb):
+        print(backbone_reason_line(emb))
     for i, part in result.groupby("query", sort=False):
         left_out = "" if args.include_self else (
             f" · {result.attrs['excluded'][i]} item(s) with the query's content left out")
