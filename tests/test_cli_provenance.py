@@ -70,7 +70,8 @@ def test_filter_drops_only_native_noise_and_restores_stderr():
     err = out.stderr.decode()
     assert "cuda" not in err.lower().replace("after: i0000", "")  # the filtered lines are gone...
     assert "native kept 1\n" in err and "native kept 2 (no newline)" in err  # ...everything else arrives
-    assert "\rpython progress 50%\rpython progress 100%\n" in err
+    # Python's own writes bypass the filter (fd 2 direct), so they may interleave with the piped native lines
+    assert "\rpython progress 50%" in err and "\rpython progress 100%\n" in err
     assert "after: I0000 00:00:1796007825.513584    3666 x.cc:1] restored, not filtered" in err  # fd 2 restored
 
 
