@@ -390,6 +390,12 @@ class Embedder:
         ``compact=False`` leaves part files as they are (distributed workers
         pass it: one compaction at the end beats one per worker and shard).
 
+        Each file is read and hashed once: the bytes of files that need a
+        forward pass are kept for the decoder (up to :data:`READ_AHEAD_BYTES`;
+        files past it are read again and checked against their hash). The
+        network runs while the next batches decode and the previous one is
+        written to the cache (its own thread, batch order kept).
+
         Returns
         -------
         hashes : list

@@ -22,7 +22,9 @@ Keras for resnet50 and >= 2x for efficientnet-lite0; cold/bare >= 0.9.
 ``--engines keras,openvino,openvino-before`` also times OpenVINO and the input
 path as they were before the streams / fast-decoder / read-once changes
 (``X-before``), in the same rounds; each cold run also reports its CPU ms per
-image (``time.process_time``), less sensitive to other jobs than wall time.
+image (``time.process_time``), less sensitive to other jobs than wall time, and
+``*_paired`` gives the median [min, max] over rounds of each round's own ratio
+(runs seconds apart share the load: steadier than ratios of best rounds).
 ``--onednn`` also times Keras's bare forward pass in two fresh processes,
 ``TF_ENABLE_ONEDNN_OPTS=0`` and ``=1``. The load average is recorded before
 and after: the figures are only comparable within one run.
@@ -160,6 +162,7 @@ def bench_engines(name: str, folder: Path, batch_size: int, engines: list[str], 
             if inputs is None:
                 inputs = np.stack([e.decode(p) for p in paths])
         best = {engine: {"bare": float("inf"), "cold": float("inf"), "cold_cpu": float("inf")} for engine in engines}
+        times = {engine: {"bare": [], "cold": []} for engine in engines}  # every round: paired ratios
         for _ in range(rounds):
             for engine in engines:
                 e, model, _ = embedders[engine]
@@ -174,7 +177,8 @@ def bench_engines(name: str, folder: Path, batch_size: int, engines: list[str], 
 
                     with ThreadPoolExecutor(max_workers=model.streams) as pool:
                         list(pool.map(model, [inputs[s : s + batch_size] for s in range(0, n, batch_size)]))
-                best[engine]["bare"] = min(best[engine]["bare"], time.perf_counter() - t)
+                times[engine]["bare"].append(time.perf_counter() - t)
+                best[engine]["bare"] = min(best[engine]["bare"], times[engine]["bare"][-1])
                 shutil.rmtree(roots[engine] / "embeddings", ignore_errors=True)
                 time.sleep(PAUSE)
                 with _InputPath(before):
@@ -182,6 +186,7 @@ def bench_engines(name: str, folder: Path, batch_size: int, engines: list[str], 
                     emb = au.embed(folder, backbone=name, weights="random", cache_dir=roots[engine], batch_size=batch_size,
                                    engine=base, progress=False)
                     cold, cpu = time.perf_counter() - t, time.process_time() - c
+                times[engine]["cold"].append(cold)
                 if cold < best[engine]["cold"]:
                     best[engine]["cold"], best[engine]["cold_cpu"] = cold, cpu
                 assert emb.report.embedded == n and emb.engine == base, (emb.report, emb.engine)
@@ -199,6 +204,15 @@ def bench_engines(name: str, folder: Path, batch_size: int, engines: list[str], 
             for engine in engines:
                 out[engine]["bare_over_keras"] = round(out[engine]["bare_images_per_s"] / out["keras"]["bare_images_per_s"], 3)
                 out[engine]["cold_over_keras"] = round(out[engine]["cold_images_per_s"] / out["keras"]["cold_images_per_s"], 3)
+                # the same ratios round by round (runs seconds apart see similar load): median and range
+                for kind in ("bare", "cold"):
+                    paired = np.array(times["keras"][kind]) / np.array(times[engine][kind])
+                    out[engine][f"{kind}_over_keras_paired"] = [round(float(np.median(paired)), 3), round(float(paired.min()), 3),
+                                                                round(float(paired.max()), 3)]
+        for engine in engines:
+            paired = np.array(times[engine]["bare"]) / np.array(times[engine]["cold"])
+            out[engine]["cold_over_bare_paired"] = [round(float(np.median(paired)), 3), round(float(paired.min()), 3),
+                                                    round(float(paired.max()), 3)]
         for engine in engines:
             record = getattr(embedders[engine][0], "engine_conversion", None)
             if record:
