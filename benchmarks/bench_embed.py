@@ -135,6 +135,7 @@ def bench_engines(name: str, folder: Path, batch_size: int, engines: list[str], 
     An engine named ``X-before`` is engine ``X`` as it ran before the input-path and runtime changes
     of this benchmark's last update (Pillow decoding every PNG, each file read and hashed twice,
     OpenVINO with the LATENCY hint and one stream, one batch at a time), timed in the same rounds.
+    Only the cache writes on their own thread cannot be turned back: ``X-before`` has them too.
     """
     import shutil
 
