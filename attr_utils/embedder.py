@@ -18,6 +18,7 @@ import os
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,8 +34,8 @@ from attr_utils.datasets import Dataset, load_dataset
 from attr_utils.embeddings import EmbedReport, Embeddings, Skipped
 from attr_utils.engines import default_engine
 from attr_utils.errors import AttrUtilsError, ImageDecodeError, ParameterError
-from attr_utils.hashing import bytes_sha256, read_and_hash
-from attr_utils.images import composite_on_white, decode_image, to_model_input
+from attr_utils.hashing import bytes_sha256, read_bytes_and_hash
+from attr_utils.images import composite_on_white, decode_image, decode_model_input, to_model_input
 from attr_utils.model import ModelSpec, model_spec
 from attr_utils.pooling import encode_mask, graph_pooling, image_mask, mask_to_model_input, pool_maps, uses_mask
 from attr_utils.validation import check_choice, check_int
@@ -163,6 +164,30 @@ def _query_key(i: int, image) -> tuple[str, str | None, str | None]:
         return str(image), None, "is a folder, not an image file"
     except OSError as exc:
         return str(image), None, f"cannot read file: {exc.strerror or exc}"
+
+
+#: Bytes of files still to embed that :meth:`Embedder.fill`'s first read keeps for the decoder,
+#: so that each is read and hashed once; files past this budget are read again (and re-hashed).
+READ_AHEAD_BYTES = 256 * 2**20
+
+
+class _ReadAhead:
+    """The first read of :meth:`Embedder.fill`: hash each file, keep the bytes of those to embed (capped)."""
+
+    def __init__(self, present, limit: int):
+        self.present = present
+        self.left = limit
+        self.kept: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+
+    def read(self, path) -> tuple[str | None, str | None]:
+        data, digest, reason = read_bytes_and_hash(path)
+        if digest is not None and digest not in self.present:
+            with self._lock:
+                if digest not in self.kept and len(data) <= self.left:
+                    self.kept[digest] = data
+                    self.left -= len(data)
+        return digest, reason
 
 
 @dataclass
@@ -363,8 +388,7 @@ class Embedder:
         """
         size = self.spec.input_size
         if not uses_mask(self.pooling):
-            image = decode_image(source, size=size, name=name)
-            return to_model_input(image, size=size, resize=self.resize)
+            return decode_model_input(source, size=size, resize=self.resize, name=name)
         image = decode_image(source, size=size, name=name, keep_alpha=True)
         alpha = None
         if image.mode == "RGBA":
@@ -376,18 +400,25 @@ class Embedder:
             self._count_masks([found])
         return np.concatenate([rgb, encode_mask(found, size)[..., None]], axis=-1)
 
-    def _producer(self, todo: list[tuple[str, str]], out: queue.Queue, bad: dict[str, str], stop: threading.Event) -> None:
+    def _producer(
+        self, todo: list[tuple[str, str]], out: queue.Queue, bad: dict[str, str], stop: threading.Event,
+        kept: dict[str, bytes] | None = None,
+    ) -> None:
+        """Decode ``todo``'s files into batches on ``out``; ``kept`` holds bytes already read and hashed."""
         hashes: list[str] = []
         arrays: list[np.ndarray] = []
+        kept = {} if kept is None else kept
         try:
             for h, path in todo:
                 if stop.is_set():
                     return
                 try:
-                    data = Path(path).read_bytes()
-                    if bytes_sha256(data) != h:
-                        bad[h] = "file changed while embedding; run again"
-                        continue
+                    data = kept.pop(h, None)  # the bytes that were hashed: nothing to check
+                    if data is None:
+                        data = Path(path).read_bytes()
+                        if bytes_sha256(data) != h:
+                            bad[h] = "file changed while embedding; run again"
+                            continue
                     arrays.append(self.decode(data, name=path))
                     hashes.append(h)
                 except ImageDecodeError as exc:
@@ -423,6 +454,12 @@ class Embedder:
         ``compact=False`` leaves part files as they are (distributed workers
         pass it: one compaction at the end beats one per worker and shard).
 
+        Each file is read and hashed once: the bytes of files that need a
+        forward pass are kept for the decoder (up to :data:`READ_AHEAD_BYTES`;
+        files past it are read again and checked against their hash). The
+        network runs while the next batches decode and the previous one is
+        written to the cache (its own thread, batch order kept).
+
         Returns
         -------
         hashes : list
@@ -436,11 +473,13 @@ class Embedder:
         from tqdm.auto import tqdm
 
         self.store.sweep_temporary()
+        present = self.store.hashes()
+        ahead = _ReadAhead(present, READ_AHEAD_BYTES)
         with ThreadPoolExecutor(max_workers=4) as pool:
-            read = list(pool.map(read_and_hash, paths))
+            read = list(pool.map(ahead.read, paths))
         hashes: list[str | None] = [h for h, _ in read]
         skipped = [Skipped(p, reason) for p, (h, reason) in zip(paths, read) if h is None]
-        present = self.store.hashes()
+        del read
         todo: dict[str, str] = {}
         for h, p in zip(hashes, paths):
             if h is not None and h not in present and h not in todo:
@@ -450,25 +489,59 @@ class Embedder:
                 self.store.write(served, vectors)
                 for h in served:
                     del todo[h]
+                    ahead.kept.pop(h, None)
         bad: dict[str, str] = {}
         computed_hashes: set[str] = set()
         if todo:
             q: queue.Queue = queue.Queue(maxsize=3)
             stop = threading.Event()
-            producer = threading.Thread(target=self._producer, args=(list(todo.items()), q, bad, stop), daemon=True)
+            producer = threading.Thread(target=self._producer, args=(list(todo.items()), q, bad, stop, ahead.kept), daemon=True)
             producer.start()
             bar = tqdm(total=len(todo), desc=f"embedding with {self.spec.name}", unit="img", disable=not progress)
+            # The cache is written by its own thread, in batch order (a write waits on fsync: the
+            # network keeps running meanwhile), and the network gets as many batches at once as the
+            # engine runs streams (OpenVINO: one per core), so that a stream that finishes early
+            # takes the next batch instead of waiting for the other.
+            pending: deque = deque()
+            writes: deque = deque()
+            forwards = None
+            writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="attr-utils-write")
+
+            def commit(batch: _Batch, vectors) -> None:
+                self.store.write(batch.hashes, vectors)
+                computed_hashes.update(batch.hashes)
+                bar.update(len(batch.hashes))
+
+            def write(batch: _Batch, vectors) -> None:
+                writes.append(writer.submit(commit, batch, vectors))
+                while len(writes) > 2:  # errors surface here; memory stays bounded
+                    writes.popleft().result()
+
             try:
+                depth = max(1, int(getattr(self.model, "streams", 1)))
+                if depth > 1:
+                    forwards = ThreadPoolExecutor(max_workers=depth, thread_name_prefix="attr-utils-forward")
                 while (item := q.get()) is not None:
                     if isinstance(item, BaseException):
                         raise item
-                    vectors = self.forward(item.images)
-                    self.store.write(item.hashes, vectors)
-                    computed_hashes.update(item.hashes)
-                    bar.update(len(item.hashes))
+                    if forwards is None:
+                        write(item, self.forward(item.images))
+                        continue
+                    pending.append((item, forwards.submit(self.forward, item.images)))
+                    while len(pending) >= depth:
+                        batch, future = pending.popleft()
+                        write(batch, future.result())
+                while pending:
+                    batch, future = pending.popleft()
+                    write(batch, future.result())
+                while writes:
+                    writes.popleft().result()
                 bar.update(len(todo) - bar.n)
             finally:
                 stop.set()
+                if forwards is not None:
+                    forwards.shutdown(wait=True, cancel_futures=True)
+                writer.shutdown(wait=True, cancel_futures=True)
                 bar.close()
                 while producer.is_alive():  # drain so the producer can exit
                     try:

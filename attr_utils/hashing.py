@@ -6,7 +6,7 @@ import hashlib
 import os
 from pathlib import Path
 
-__all__ = ["bytes_sha256", "file_sha256", "read_and_hash"]
+__all__ = ["bytes_sha256", "file_sha256", "read_and_hash", "read_bytes_and_hash"]
 
 _CHUNK = 1 << 20
 _FILE_MEMO: dict[tuple[str, int, int], str] = {}
@@ -45,12 +45,23 @@ def read_and_hash(path: str | os.PathLike) -> tuple[str | None, str | None]:
     embedder, the Dask workers, catalog tagging): a missing, unreadable or
     empty file is a reason to report, never an exception.
     """
+    _, digest, reason = read_bytes_and_hash(path)
+    return digest, reason
+
+
+def read_bytes_and_hash(path: str | os.PathLike) -> tuple[bytes | None, str | None, str | None]:
+    """``(data, sha256, None)`` of a file, or ``(None, None, reason)`` when it cannot be used.
+
+    :func:`read_and_hash` that also returns the bytes it hashed, so that a
+    caller that decodes them next (the embedder) reads and hashes each file
+    once; same reasons.
+    """
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:
-        return None, "missing file"
+        return None, None, "missing file"
     except OSError as exc:
-        return None, f"cannot read file: {exc.strerror or exc}"
+        return None, None, f"cannot read file: {exc.strerror or exc}"
     if not data:
-        return None, "empty file"
-    return bytes_sha256(data), None
+        return None, None, "empty file"
+    return data, bytes_sha256(data), None

@@ -19,6 +19,12 @@ bare forward pass and the cold end-to-end run (decoding included, a fresh
 embedding cache each time; the converted model is built before timing), with
 each engine's ratio to Keras. Targets: cold end-to-end with openvino >= 1.3x
 Keras for resnet50 and >= 2x for efficientnet-lite0; cold/bare >= 0.9.
+``--engines keras,openvino,openvino-before`` also times OpenVINO and the input
+path as they were before the streams / fast-decoder / read-once changes
+(``X-before``), in the same rounds; each cold run also reports its CPU ms per
+image (``time.process_time``), less sensitive to other jobs than wall time, and
+``*_paired`` gives the median [min, max] over rounds of each round's own ratio
+(runs seconds apart share the load: steadier than ratios of best rounds).
 ``--onednn`` also times Keras's bare forward pass in two fresh processes,
 ``TF_ENABLE_ONEDNN_OPTS=0`` and ``=1``. The load average is recorded before
 and after: the figures are only comparable within one run.
@@ -30,6 +36,8 @@ over the images, 5 at least; no model is built): the first read and hash of
 ``decode_image``, ``to_model_input`` and batch stacking. CPU time, not wall
 time, so that other jobs on the machine change the figures less.
 ``--folder DIR`` times the images of a folder instead of generated ones.
+``input_path_before`` and ``input_path_now`` add up the stages before and after
+the fast PNG decoder and the single read and hash.
 
 ``--memory N`` also embeds N images in a fresh process and reports its peak
 RSS (target: <= 3 GB for 1,000 images: images stream, they are not all held).
@@ -90,8 +98,45 @@ def cpu_model() -> str:
     return platform.processor()
 
 
+def _before(model, folder: Path, name: str) -> None:
+    """Give an OpenVINO runner the configuration it had before this run's changes: LATENCY hint, one stream."""
+    import threading
+
+    import openvino as ov
+
+    xml = next((folder / "engines").glob(f"{name}-*/model.xml"))
+    model.compiled = ov.Core().compile_model(str(xml), "CPU", {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"})
+    model._outputs = {o.get_any_name(): o for o in model.compiled.outputs}
+    model.streams, model._pool, model._local = 1, None, threading.local()
+
+
+class _InputPath:
+    """The embedder's input path as it is (``before=False``) or as it was: Pillow's PNG decoder and a second read and hash."""
+
+    def __init__(self, before: bool):
+        self.before = before
+
+    def __enter__(self):
+        from attr_utils import embedder, images
+
+        self.saved = images.FAST_PNG, embedder.READ_AHEAD_BYTES
+        if self.before:
+            images.FAST_PNG, embedder.READ_AHEAD_BYTES = False, 0
+
+    def __exit__(self, *exc):
+        from attr_utils import embedder, images
+
+        images.FAST_PNG, embedder.READ_AHEAD_BYTES = self.saved
+
+
 def bench_engines(name: str, folder: Path, batch_size: int, engines: list[str], rounds: int) -> dict:
-    """Bare and cold end-to-end img/s per engine, interleaved, best of ``rounds``."""
+    """Bare and cold end-to-end img/s per engine, interleaved, best of ``rounds``.
+
+    An engine named ``X-before`` is engine ``X`` as it ran before the input-path and runtime changes
+    of this benchmark's last update (Pillow decoding every PNG, each file read and hashed twice,
+    OpenVINO with the LATENCY hint and one stream, one batch at a time), timed in the same rounds.
+    Only the cache writes on their own thread cannot be turned back: ``X-before`` has them too.
+    """
     import shutil
 
     import attr_utils as au
@@ -99,33 +144,53 @@ def bench_engines(name: str, folder: Path, batch_size: int, engines: list[str], 
 
     paths = sorted(str(p) for p in folder.glob("*.png"))
     n = len(paths)
-    root = Path(tempfile.mkdtemp(prefix="bench-engines-"))
+    top = Path(tempfile.mkdtemp(prefix="bench-engines-"))
+    roots = {engine: top / engine for engine in engines}  # one cache each: their runners are distinct objects
     try:
         embedders, inputs = {}, None
         for engine in engines:
+            base, before = engine.removesuffix("-before"), engine.endswith("-before")
+            converted = [roots[e] / "engines" for e in embedders if (roots[e] / "engines").exists()]
+            if converted:
+                shutil.copytree(converted[0], roots[engine] / "engines")
             t = time.perf_counter()
-            e = Embedder(name, "random", cache_dir=root, batch_size=batch_size, engine=engine)
+            e = Embedder(name, "random", cache_dir=roots[engine], batch_size=batch_size, engine=base)
             model = e.model  # converts (or loads the conversion) outside the timed region
+            if before and base == "openvino":
+                _before(model, roots[engine], name)
             model(np.zeros((batch_size, 224, 224, 3), dtype=np.uint8))
             embedders[engine] = (e, model, round(time.perf_counter() - t, 2))
             if inputs is None:
                 inputs = np.stack([e.decode(p) for p in paths])
-        best = {engine: {"bare": float("inf"), "cold": float("inf")} for engine in engines}
+        best = {engine: {"bare": float("inf"), "cold": float("inf"), "cold_cpu": float("inf")} for engine in engines}
+        times = {engine: {"bare": [], "cold": []} for engine in engines}  # every round: paired ratios
         for _ in range(rounds):
             for engine in engines:
                 e, model, _ = embedders[engine]
+                base, before = engine.removesuffix("-before"), engine.endswith("-before")
                 time.sleep(PAUSE)
                 t = time.perf_counter()
-                for s in range(0, n, batch_size):
-                    model(inputs[s : s + batch_size])
-                best[engine]["bare"] = min(best[engine]["bare"], time.perf_counter() - t)
-                shutil.rmtree(root / "embeddings", ignore_errors=True)
+                if before or base != "openvino":
+                    for s in range(0, n, batch_size):
+                        model(inputs[s : s + batch_size])
+                else:  # as the embedder runs it: `streams` batches in flight
+                    from concurrent.futures import ThreadPoolExecutor
+
+                    with ThreadPoolExecutor(max_workers=model.streams) as pool:
+                        list(pool.map(model, [inputs[s : s + batch_size] for s in range(0, n, batch_size)]))
+                times[engine]["bare"].append(time.perf_counter() - t)
+                best[engine]["bare"] = min(best[engine]["bare"], times[engine]["bare"][-1])
+                shutil.rmtree(roots[engine] / "embeddings", ignore_errors=True)
                 time.sleep(PAUSE)
-                t = time.perf_counter()
-                emb = au.embed(folder, backbone=name, weights="random", cache_dir=root, batch_size=batch_size,
-                               engine=engine, progress=False)
-                best[engine]["cold"] = min(best[engine]["cold"], time.perf_counter() - t)
-                assert emb.report.embedded == n and emb.engine == engine, (emb.report, emb.engine)
+                with _InputPath(before):
+                    t, c = time.perf_counter(), time.process_time()
+                    emb = au.embed(folder, backbone=name, weights="random", cache_dir=roots[engine], batch_size=batch_size,
+                                   engine=base, progress=False)
+                    cold, cpu = time.perf_counter() - t, time.process_time() - c
+                times[engine]["cold"].append(cold)
+                if cold < best[engine]["cold"]:
+                    best[engine]["cold"], best[engine]["cold_cpu"] = cold, cpu
+                assert emb.report.embedded == n and emb.engine == base, (emb.report, emb.engine)
         out = {}
         for engine in engines:
             bare, cold = n / best[engine]["bare"], n / best[engine]["cold"]
@@ -133,12 +198,22 @@ def bench_engines(name: str, folder: Path, batch_size: int, engines: list[str], 
                 "bare_images_per_s": round(bare, 2),
                 "cold_images_per_s": round(cold, 2),
                 "cold_over_bare": round(cold / bare, 3),
+                "cold_cpu_ms_per_image": round(best[engine]["cold_cpu"] / n * 1e3, 2),
                 "setup_seconds": embedders[engine][2],
             }
         if "keras" in out:
             for engine in engines:
                 out[engine]["bare_over_keras"] = round(out[engine]["bare_images_per_s"] / out["keras"]["bare_images_per_s"], 3)
                 out[engine]["cold_over_keras"] = round(out[engine]["cold_images_per_s"] / out["keras"]["cold_images_per_s"], 3)
+                # the same ratios round by round (runs seconds apart see similar load): median and range
+                for kind in ("bare", "cold"):
+                    paired = np.array(times["keras"][kind]) / np.array(times[engine][kind])
+                    out[engine][f"{kind}_over_keras_paired"] = [round(float(np.median(paired)), 3), round(float(paired.min()), 3),
+                                                                round(float(paired.max()), 3)]
+        for engine in engines:
+            paired = np.array(times[engine]["bare"]) / np.array(times[engine]["cold"])
+            out[engine]["cold_over_bare_paired"] = [round(float(np.median(paired)), 3), round(float(paired.min()), 3),
+                                                    round(float(paired.max()), 3)]
         for engine in engines:
             record = getattr(embedders[engine][0], "engine_conversion", None)
             if record:
@@ -150,7 +225,7 @@ def bench_engines(name: str, folder: Path, batch_size: int, engines: list[str], 
                 }
         return out
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(top, ignore_errors=True)
 
 
 ONEDNN_SCRIPT = """
@@ -251,22 +326,39 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 def bench_decode(folder: Path, rounds: int, size: int = 224) -> dict:
-    """CPU ms per image of each stage of the embedder's input path (median over ``rounds`` passes)."""
+    """CPU ms per image of each stage of the embedder's input path (median over ``rounds`` passes).
+
+    ``input_path_before``: the path before this benchmark's last update (fill's read and hash, the
+    producer's second read and hash, Pillow's decode, ``to_model_input``, stacking);
+    ``input_path_now``: fill's one read and hash (the bytes kept for the decoder), the fast PNG
+    decoder when installed (``decode_model_input``), stacking.
+    """
     import hashlib
 
-    from attr_utils.hashing import read_and_hash
-    from attr_utils.images import decode_image, is_image_name, to_model_input
+    from attr_utils import images
+    from attr_utils.hashing import read_bytes_and_hash
+    from attr_utils.images import decode_image, decode_model_input, is_image_name, to_model_input
 
     paths = sorted(str(p) for p in folder.iterdir() if is_image_name(p.name))
     datas = [Path(p).read_bytes() for p in paths]
-    images = [decode_image(d, size=size) for d in datas]
-    arrays = [to_model_input(img, size=size) for img in images]
+    images_ = [decode_image(d, size=size) for d in datas]
+    arrays = [to_model_input(img, size=size) for img in images_]
+
+    def pillow(i):
+        saved, images.FAST_PNG = images.FAST_PNG, False
+        try:
+            return to_model_input(decode_image(datas[i], size=size), size=size)
+        finally:
+            images.FAST_PNG = saved
+
     stages = {
-        "fill_read_and_hash": lambda i: read_and_hash(paths[i]),
+        "fill_read_and_hash": lambda i: read_bytes_and_hash(paths[i]),
         "read": lambda i: Path(paths[i]).read_bytes(),
         "sha256": lambda i: hashlib.sha256(datas[i]).hexdigest(),
         "decode_image": lambda i: decode_image(datas[i], size=size),
-        "to_model_input": lambda i: to_model_input(images[i], size=size),
+        "to_model_input": lambda i: to_model_input(images_[i], size=size),
+        "pillow_decode_and_to_model_input": pillow,
+        "decode_model_input": lambda i: decode_model_input(datas[i], size=size),
         "stack_per_image": lambda i: np.stack(arrays[i : i + 32]) if i % 32 == 0 else None,
     }
     times: dict[str, list[float]] = {k: [] for k in stages}
@@ -277,7 +369,10 @@ def bench_decode(folder: Path, rounds: int, size: int = 224) -> dict:
                 stage(i)
             times[name].append((time.process_time() - start) / len(paths) * 1e3)
     result = {k: round(float(np.median(v)), 4) for k, v in times.items()}
-    result["producer_total"] = round(sum(result[k] for k in ("read", "sha256", "decode_image", "to_model_input", "stack_per_image")), 4)
+    result["input_path_before"] = round(sum(result[k] for k in (
+        "fill_read_and_hash", "read", "sha256", "pillow_decode_and_to_model_input", "stack_per_image")), 4)
+    result["input_path_now"] = round(sum(result[k] for k in ("fill_read_and_hash", "decode_model_input", "stack_per_image")), 4)
+    result["fast_png_decoder"] = images._spng_decode() is not None and images.FAST_PNG
     result["images"] = len(paths)
     result["mean_file_kb"] = round(sum(map(len, datas)) / len(datas) / 1024, 1)
     return result
@@ -299,7 +394,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--backbones", default="resnet50,efficientnet-lite0")
     parser.add_argument("--memory", type=int, default=1000, help="images for the peak-memory run (0 to skip)")
-    parser.add_argument("--engines", default="keras,openvino", help="engines to compare, interleaved (empty to skip)")
+    parser.add_argument("--engines", default="keras,openvino",
+                        help="engines to compare, interleaved (empty to skip); X-before: engine X as it was before the last update")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds per engine (best kept)")
     parser.add_argument("--onednn", action="store_true", help="also time Keras with TF_ENABLE_ONEDNN_OPTS=0 and 1")
     parser.add_argument("--skip-naive", action="store_true", help="skip the issue-2 figures (naive, warm, keras cold/bare)")
