@@ -623,6 +623,7 @@ def probe_poolings(
     backbone: str | None = None,
     weights: str | None = None,
     cache_dir=None,
+    batch_size: int = 32,
     engine: str | None = None,
     progress: bool = False,
     **options,
@@ -640,7 +641,7 @@ def probe_poolings(
     model : ModelSpec, optional
         Backbone, weights, resize, taps and mask source (its ``pooling`` is
         replaced by each of ``poolings``); exclusive with ``backbone`` and ``weights``.
-    backbone, weights, cache_dir, engine, progress
+    backbone, weights, cache_dir, batch_size, engine, progress
         As in :func:`attr_utils.embed`.
     **options
         Passed to :func:`compare_poolings` (``taps``, ``probes``, ``k``, ``folds``, ``seed``, ``groups``...).
@@ -672,5 +673,6 @@ def probe_poolings(
     embeddings = {}
     for name in names:
         variant = replace(spec, pooling=name, mask=spec.mask if uses_mask(name) else "auto")
-        embeddings[name] = embed(dataset, model=variant, cache_dir=cache_dir, engine=engine, progress=progress)
+        embeddings[name] = embed(dataset, model=variant, cache_dir=cache_dir, batch_size=batch_size, engine=engine,
+                                progress=progress)
     return compare_poolings(embeddings, label, **options)

@@ -76,10 +76,10 @@ def run(args: argparse.Namespace) -> int:
     probes = [p.strip() for p in args.probes.split(",") if p.strip()]
     if not probes or not set(probes) <= set(PROBES):  # before any image goes through the network
         raise ParameterError(f"--probes must be a comma-separated subset of {','.join(PROBES)}, got {args.probes!r}")
+    if args.compare_poolings is not None:
+        return _run_compare(args, probes)
     model = replace(model_from_args(args), taps=taps_from_text(args.taps))
     model.resolve()  # an unknown tap fails here, listing the valid layer names
-    if args.compare_poolings is not None:
-        return _run_compare(args, model, probes)
     dataset = load_dataset(args.data, path_column=args.path_column)
     dataset.require_label(args.label)
     emb = embed(dataset, model=model, cache_dir=args.cache_dir, batch_size=args.batch_size,
@@ -123,16 +123,39 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_compare(args: argparse.Namespace, model, probes) -> int:
-    """``--compare-poolings``: :func:`attr_utils.analysis.probe_poolings`'s table."""
+def _run_compare(args: argparse.Namespace, probes) -> int:
+    """``--compare-poolings``: :func:`attr_utils.analysis.probe_poolings`'s table.
+
+    Options this mode cannot honour are refused before any image is embedded
+    (``--pooling``: the poolings are the list's; ``--figure``, ``--reference``:
+    not drawn / not tested here; ``--mask`` when no listed pooling uses a mask).
+    """
+    from dataclasses import replace
+
     from attr_utils.analysis import probe_poolings
     from attr_utils.datasets import load_dataset
+    from attr_utils.errors import ParameterError
+    from attr_utils.pooling import check_pooling, uses_mask
 
-    poolings = [p.strip() for p in args.compare_poolings.split(",") if p.strip()]
+    poolings = [check_pooling(p.strip()) for p in args.compare_poolings.split(",") if p.strip()]
+    why = {"--pooling": "the poolings compared are the list's", "--figure": "the comparison draws no figure",
+           "--reference": "the comparison tests each pooling against the first, not taps against a reference"}
+    for flag, value in (("--pooling", args.pooling), ("--figure", args.figure), ("--reference", args.reference)):
+        if value is not None:
+            raise ParameterError(f"{flag} cannot be combined with --compare-poolings ({why[flag]}); leave it out")
+    masked = [p for p in poolings if uses_mask(p)]
+    if args.mask is not None and not masked:
+        raise ParameterError(
+            f"--mask applies only to the poolings foreground or interior, and --compare-poolings {args.compare_poolings} has neither"
+        )
+    # the spec's pooling is replaced by each listed one; a mask pooling carries --mask to every masked one
+    base = argparse.Namespace(**{**vars(args), "pooling": masked[0] if masked else None})
+    model = replace(model_from_args(base), taps=taps_from_text(args.taps))
+    model.resolve()  # an unknown tap fails here, listing the valid layer names
     dataset = load_dataset(args.data, path_column=args.path_column)
     dataset.require_label(args.label)
     table = probe_poolings(
-        dataset, args.label, poolings=poolings, model=model, cache_dir=args.cache_dir, engine=args.engine,
+        dataset, args.label, poolings=poolings, model=model, cache_dir=args.cache_dir, batch_size=args.batch_size, engine=args.engine,
         progress=not args.json, probes=probes, k=args.k, folds=args.folds, seed=args.seed,
         groups=groups_from_args(args), C=args.C, drop_small_classes=args.drop_small_classes,
     )
