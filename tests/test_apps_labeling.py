@@ -330,3 +330,14 @@ def test_explorer_suspects_button_fills_gallery(explorer):
     assert n and len(explorer.gallery.children) == n  # the catalog's half-red, half-green 4th cluster
     assert "suspect color label(s)" in explorer.label_status.value
     assert "suggested:" in explorer.gallery.children[0].children[1].value
+
+
+def test_blank_catalog_labels_are_missing_not_a_value(tmp_path):
+    emb = make_catalog()
+    table = emb.table.copy()
+    table["color"] = table["color"].astype(object)
+    table.loc[:1, "color"] = ["", "   "]
+    s = LabelSession(replace(emb, table=table), attribute="color", output_dir=tmp_path)
+    assert s.values() == ["blue", "green", "red"]
+    assert s.current_labels()[:2].tolist() == [None, None]
+    assert "" not in s.extractor.classes_

@@ -236,3 +236,15 @@ def test_load_foreign_json(tmp_path, extractor):
     (tmp_path / "ex" / "extractor.json").write_text('{"kind": "other", "format": 1}')
     with pytest.raises(ValueError):
         AttributeExtractor.load(tmp_path / "ex")
+
+
+def test_blank_labels_are_left_out_with_a_warning_never_a_value(centres):
+    emb = examples_emb(centres)
+    table = emb.table.copy()
+    table["color"] = table["color"].astype(object)
+    table.loc[:2, "color"] = ["", "  ", None]
+    from dataclasses import replace
+
+    with pytest.warns(UserWarning, match="3 example"):
+        ex = AttributeExtractor("block3").fit(replace(emb, table=table), "color")
+    assert "" not in ex.classes_ and "  " not in ex.classes_ and len(ex.examples_) == len(emb) - 3

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from attr_utils.datasets import missing_labels
 from attr_utils.errors import DatasetError, ParameterError
 from attr_utils.validation import check_choice, check_int
 
@@ -204,7 +205,8 @@ class LabelSession:
         ndarray of object, shape (n_items,)
             str values; None where the item has no value.
         """
-        out = np.array([None if pd.isna(v) else str(v) for v in self.emb.labels(self.attribute)], dtype=object)
+        catalog = self.emb.labels(self.attribute)
+        out = np.array([None if m else str(v) for v, m in zip(catalog, missing_labels(catalog))], dtype=object)
         for row, value in self._named.items():
             out[row] = value
         return out

@@ -39,12 +39,14 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from attr_utils.datasets import missing_labels
 from attr_utils.embeddings import Embeddings
 from attr_utils.errors import (
     BackboneError,
@@ -245,8 +247,10 @@ class AttributeExtractor:
             raise ImageDecodeError(f"no image could be read: {len(skipped)} file(s) skipped "
                                    f"({skipped[0].path}: {skipped[0].reason}{more})")
         values = emb.labels(label)
-        keep = pd.notna(values)
+        keep = ~missing_labels(values)  # None, NaN and blank cells: never a value ""
         if not keep.all():
+            warnings.warn(f"{int((~keep).sum())} example(s) without a {label!r} label are left out", UserWarning,
+                          stacklevel=2)
             emb = emb.subset(np.flatnonzero(keep))
             values = values[keep]
         if len(emb) == 0:
