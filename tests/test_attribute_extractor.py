@@ -248,3 +248,14 @@ def test_blank_labels_are_left_out_with_a_warning_never_a_value(centres):
     with pytest.warns(UserWarning, match="3 example"):
         ex = AttributeExtractor("block3").fit(replace(emb, table=table), "color")
     assert "" not in ex.classes_ and "  " not in ex.classes_ and len(ex.examples_) == len(emb) - 3
+
+
+@pytest.mark.parametrize("value", ["unknown", "UNKNOWN", "a\tb", "two\nlines", "", 3])
+def test_add_examples_refuses_reserved_or_multiline_value_names(centres, value):
+    from attr_utils.errors import ParameterError
+
+    emb = examples_emb(centres)
+    ex = AttributeExtractor("block3").fit(emb, "color")
+    with pytest.raises(ParameterError):
+        ex.add_examples(value, emb.subset([0, 1]))
+    assert len(ex.examples_) == len(emb)

@@ -60,7 +60,42 @@ from attr_utils.errors import (
 from attr_utils.retrieval.index import normalize_rows
 from attr_utils.validation import check_int, check_real, check_seed
 
-__all__ = ["AttributeExtractor", "reliability_table", "threshold_for_precision"]
+__all__ = ["RESERVED_VALUE", "AttributeExtractor", "check_value_name", "reliability_table", "threshold_for_precision"]
+
+#: The verdict of an image no example is near; never a value's name.
+RESERVED_VALUE = "unknown"
+
+
+def check_value_name(value) -> str:
+    """An attribute value's name, checked: a non-empty one-line string, not the reserved verdict.
+
+    Parameters
+    ----------
+    value : str
+        The name; surrounding spaces are stripped.
+
+    Returns
+    -------
+    str
+        The stripped name.
+
+    Raises
+    ------
+    ParameterError
+        Not a string, empty, holding a control character (tab, newline...:
+        the CLI prints one value per line and column), or ``"unknown"``
+        (any case: the verdict of an image no example is near).
+    """
+    if not isinstance(value, str):
+        raise ParameterError(f"the value must be a string, got {type(value).__name__}")
+    value = value.strip()
+    if not value:
+        raise ParameterError("the value is empty: type a name for the selection")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ParameterError(f"the value must be one line without tabs or control characters, got {value!r}")
+    if value.casefold() == RESERVED_VALUE:
+        raise ParameterError(f"{value!r} is reserved for the verdict of an image no example is near; choose another name")
+    return value
 
 _FORMAT = 1
 _META = "extractor.json"
@@ -333,7 +368,8 @@ class AttributeExtractor:
         Parameters
         ----------
         value : str
-            The attribute value the images show.
+            The attribute value the images show: one line, not ``"unknown"``
+            (surrounding spaces stripped).
         images : Embeddings, ndarray or iterable of images
             Example images (paths, bytes, PIL), their Embeddings (same
             backbone/weights), or vectors of the extractor's block.
@@ -341,8 +377,14 @@ class AttributeExtractor:
         Returns
         -------
         self
+
+        Raises
+        ------
+        ParameterError
+            ``value`` is not a valid name (:func:`check_value_name`), or ``images`` is empty.
         """
         self._check_fitted()
+        value = check_value_name(value)
         x, names = self._vectors_of(images)
         if len(x) == 0:
             raise ParameterError("`images` is empty")
