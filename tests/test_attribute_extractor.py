@@ -259,3 +259,15 @@ def test_add_examples_refuses_reserved_or_multiline_value_names(centres, value):
     with pytest.raises(ParameterError):
         ex.add_examples(value, emb.subset([0, 1]))
     assert len(ex.examples_) == len(emb)
+
+
+def test_saved_params_record_the_model_the_examples_came_from(tmp_path, centres):
+    from dataclasses import replace
+
+    emb = replace(examples_emb(centres, backbone="efficientnet-lite0", weights="random:0"),
+                  weights_spec="random:0", resize="pad")
+    AttributeExtractor("block3").fit(emb, "color").save(tmp_path / "ex")  # constructor defaults: resnet50
+    params = json.loads((tmp_path / "ex" / "extractor.json").read_text())["params"]
+    assert (params["backbone"], params["weights"], params["resize"]) == ("efficientnet-lite0", "random:0", "pad")
+    loaded = AttributeExtractor.load(tmp_path / "ex")
+    assert (loaded.backbone, loaded.weights, loaded.resize) == ("efficientnet-lite0", "random:0", "pad")

@@ -189,6 +189,12 @@ class AttributeExtractor:
         return embed(dataset, backbone=self.backbone, weights=self.weights, cache_dir=self.cache_dir,
                      resize=self.resize, progress=False)
 
+    def _model_params(self) -> dict:
+        """``backbone``, ``weights``, ``resize`` of the fitted examples (the constructor's for vectors from arrays)."""
+        if getattr(self, "backbone_", "arrays") == "arrays" or not getattr(self, "weights_spec_", None):
+            return {"backbone": self.backbone, "weights": self.weights, "resize": self.resize}
+        return {"backbone": self.backbone_, "weights": self.weights_spec_, "resize": self.resize_}
+
     def _embed_images(self, images, on_error: str = "raise") -> Embeddings:
         from attr_utils.embedder import embed_images
 
@@ -692,9 +698,10 @@ class AttributeExtractor:
         pq.write_table(table, folder / _EXAMPLES)
         meta = {
             "format": _FORMAT, "kind": "attr_utils.AttributeExtractor",
+            # the model the examples were embedded with, not the constructor's defaults (fit(Embeddings)
+            # takes the vectors as they are): a loaded extractor embeds new examples the same way
             "params": {"block": self.block, "k": self.k, "unknown_quantile": self.unknown_quantile,
-                       "unknown_margin": self.unknown_margin, "backbone": self.backbone, "weights": self.weights,
-                       "resize": self.resize},
+                       "unknown_margin": self.unknown_margin, **self._model_params()},
             "label": self.label_, "block": self.block_, "dim": dim, "n_examples": len(self.vectors_),
             "classes": self.classes_, "threshold": self.threshold_ if np.isfinite(self.threshold_) else None,
             "backbone": self.backbone_, "weights": self.weights_, "weights_label": self.weights_label_,
