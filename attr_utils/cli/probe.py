@@ -113,8 +113,9 @@ def run(args: argparse.Namespace) -> int:
         mark = "  <- best" if r.tap == result.best(r.probe) else ""
         print(f"{r.tap:<20}{r.block:<8}{int(r.depth):>5}{int(r.dim):>6}  {r.probe:<7}{r.mean:>8.3f}  [{r.ci_low:.3f}, {r.ci_high:.3f}]{mark}")
     for c in result.comparisons.itertuples():
-        verdict = ("NOT distinguishable (degenerate interval: every fold differs by the same amount)" if c.degenerate
-                   else "distinguishable" if c.distinguishable else "NOT distinguishable")
+        verdict = ("NOT distinguishable (" + ("equal on every fold)" if c.mean_diff == 0 else
+                                              "degenerate interval: every fold differs by the same amount)")
+                   if c.degenerate else "distinguishable" if c.distinguishable else "NOT distinguishable")
         print(
             f"{c.probe}: best {c.best} vs {c.comparison} {c.other}: difference {c.mean_diff:+.3f} "
             f"[{c.ci_low:+.3f}, {c.ci_high:+.3f}] -> {verdict}"
@@ -174,7 +175,8 @@ def _run_compare(args: argparse.Namespace, probes) -> int:
     for r in table.itertuples():
         diff = "" if r.pooling == r.base else (
             f"{r.mean_diff:+.3f} [{r.diff_ci_low:+.3f}, {r.diff_ci_high:+.3f}]"
-            + (" n.s. (degenerate: every fold differs by the same amount)" if r.degenerate
+            + ((" n.s. (equal on every fold)" if r.mean_diff == 0 else
+                " n.s. (degenerate: every fold differs by the same amount)") if r.degenerate
                else "" if r.distinguishable else " n.s."))
         print(f"{r.pooling:<12}{r.tap:<20}{r.probe:<7}{r.mean:>8.3f}  [{r.ci_low:.3f}, {r.ci_high:.3f}]  {diff}")
     return 0
