@@ -418,3 +418,17 @@ def test_explorer_oversize_selection_clears_the_gallery(explorer):
     explorer.labels.max_items = 3
     _select(explorer, list(range(10)))
     assert len(explorer.gallery.children) == 0 and "emptied" in explorer.label_status.value
+
+
+def test_first_value_of_an_attribute_with_only_blank_cells(tmp_path):
+    emb = make_catalog()
+    table = emb.table.copy()
+    table["style"] = [""] * len(table)  # a blank column: read as missing, so no value exists yet
+    s = LabelSession(replace(emb, table=table, label_columns=(*emb.label_columns, "style")), attribute="style",
+                     output_dir=tmp_path)
+    assert s.values() == []
+    s.select(CLUSTER)
+    update = s.add("boho")
+    assert update.new_value and update.added == PER and s.extractor.classes_ == ["boho"]
+    s.select([0, 1])
+    assert s.add("plain").values == 2 and s.values() == ["boho", "plain"]

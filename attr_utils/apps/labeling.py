@@ -421,6 +421,13 @@ class LabelSession:
         rows = self.kept.tolist()
         if not rows:
             raise ParameterError("the selection is empty: select items on the map (or show the suspects) first")
+        if self._extractor is None and all(v is None for v in self.current_labels()):
+            # an attribute no item has a value of yet (a blank column): this selection is the first value
+            self._named.update({int(r): value for r in rows})
+            self._rebuild()
+            ex = self._extractor
+            return LabelUpdate(attribute=self.attribute, value=value, new_value=True, added=len(rows), moved=0,
+                               unchanged=0, examples=len(ex.examples_), values=len(ex.classes_), rebuilt=False)
         extractor = self.extractor
         new_value = value not in extractor.classes_
         where = {row: i for i, row in enumerate(self._example_rows)}
