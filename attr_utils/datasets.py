@@ -42,6 +42,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from attr_utils.embeddings import INTERNAL_COLUMNS, Skipped, user_column_name
@@ -56,6 +57,7 @@ __all__ = [
     "ManifestWarning",
     "RejectedRow",
     "load_dataset",
+    "missing_labels",
     "read_manifest",
     "scan_folder",
 ]
@@ -278,6 +280,34 @@ def iter_image_files(root: Path):
     """Yield image files below ``root`` in sorted order (see :func:`scan_folder` for the rest)."""
     for path, _ in scan_folder(Path(root), classes=False)[0]:
         yield path
+
+
+def missing_labels(values) -> np.ndarray:
+    """Where a label is missing: the toolkit's one definition, used wherever labels are read.
+
+    Parameters
+    ----------
+    values : array-like, shape (n_items,)
+        Label values of one column (``Embeddings.labels(column)``, a Series, a list).
+
+    Returns
+    -------
+    ndarray of bool, shape (n_items,)
+        True for ``None``, NaN / ``pd.NA`` and strings that are empty or only
+        whitespace (a blank CSV cell); False for every other value.
+    """
+    return np.fromiter((_is_missing(v) for v in list(values)), dtype=bool, count=len(values))
+
+
+def _is_missing(value) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # array-like cells are values, not missing
+        return False
 
 
 def _load_folder(root: Path) -> Dataset:
@@ -618,6 +648,11 @@ def _finish_manifest(
         )
     skipped = list(rejected) + [Skipped(p or "<empty path>", "missing file") for p, ok in zip(paths, exists) if not ok]
     labels = list(table.columns)
+    table = table.copy()
+    for column in labels:  # a blank cell is a missing label (NaN), never the value ""
+        blank = missing_labels(table[column])
+        if blank.any():
+            table[column] = table[column].where(~blank)
     out = table.assign(path=paths)[["path", *labels]]
     out = out[exists].reset_index(drop=True)
     return Dataset(out, labels, root, kind, skipped)

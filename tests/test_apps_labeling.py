@@ -159,7 +159,7 @@ def test_add_empty_selection_raises(session):
         session.add("teal")
 
 
-@pytest.mark.parametrize("value", ["", "   ", "two\nlines", 3])
+@pytest.mark.parametrize("value", ["", "   ", "two\nlines", 3, "unknown", "Unknown ", "tab\there", "bell\x07"])
 def test_invalid_value_raises(session, value):
     session.select([0])
     with pytest.raises(ParameterError):
@@ -171,6 +171,63 @@ def test_changing_attribute_starts_a_new_extractor(session):
     session.add("teal")
     session.set_attribute("shape")
     assert session.extractor.label_ == "shape" and "teal" not in session.values()
+
+
+def test_switching_attribute_back_keeps_the_names_given(session):
+    session.select(CLUSTER)
+    session.add("teal")
+    session.set_attribute("shape")
+    session.select([0, 1])
+    session.add("oval")
+    assert session.named == {"color": PER, "shape": 2}
+    session.set_attribute("color")
+    assert "teal" in session.values() and "teal" in session.extractor.classes_ and "oval" not in session.values()
+    session.set_attribute("shape")
+    assert "oval" in session.extractor.classes_
+
+
+def test_boolean_mask_selects_its_true_rows(session):
+    mask = np.zeros(len(session.emb), dtype=bool)
+    mask[[2, 7]] = True
+    assert session.select(mask)["row"].tolist() == [2, 7]
+    with pytest.raises(ParameterError, match="one value per catalog item"):
+        session.select(np.array([True, False, True]))
+
+
+@pytest.mark.parametrize("rows", [[1.7, 2.2], ["a"], [0.5]])
+def test_non_integer_rows_raise(session, rows):
+    with pytest.raises(ParameterError, match="integers"):
+        session.select(rows)
+
+
+def test_integral_float_rows_are_rows(session):
+    assert session.select([3.0, 1.0])["row"].tolist() == [3, 1]
+
+
+def test_include_row_not_in_gallery_raises_like_exclude(session):
+    session.select([1, 2])
+    with pytest.raises(ParameterError, match="not in the gallery"):
+        session.include([30])
+    with pytest.raises(ParameterError, match="not in the gallery"):
+        session.exclude([30])
+
+
+def test_refused_oversize_selection_empties_the_gallery(tmp_path):
+    s = LabelSession(make_catalog(), attribute="color", max_items=3, output_dir=tmp_path)
+    s.select([0, 1])
+    with pytest.raises(ParameterError, match="emptied"):
+        s.select([0, 1, 2, 3])
+    assert s.count == 0 and len(s.gallery()) == 0
+    with pytest.raises(ParameterError, match="empty"):
+        s.add("red")  # nothing the map no longer highlights can be added
+
+
+def test_is_saved_tells_a_replacement(session):
+    session.select([0])
+    session.add("red")
+    assert not session.is_saved("ex")
+    first = session.save("ex")
+    assert session.is_saved("ex") and session.save("ex") == first
 
 
 # -- suspects -------------------------------------------------------------------------------------------------------
@@ -318,7 +375,9 @@ def test_explorer_box_selection_fills_gallery_then_name_add_save(explorer):
     explorer.save_name.value = "teal-1"
     explorer.save_button.click()
     folder = explorer.labels.output_dir.resolve() / "teal-1"
-    assert str(folder) in explorer.label_status.value
+    assert str(folder) in explorer.label_status.value and "replaced" not in explorer.label_status.value
+    explorer.save_button.click()
+    assert "replaced the extractor saved at that folder" in explorer.label_status.value
     kept = [r for r in rows if r != int(explorer.labels.gallery()["row"].iloc[0])]
     pred = AttributeExtractor.load(folder).predict(explorer.emb.subset(kept))
     assert (pred["value"] == "teal").all()
@@ -330,3 +389,46 @@ def test_explorer_suspects_button_fills_gallery(explorer):
     assert n and len(explorer.gallery.children) == n  # the catalog's half-red, half-green 4th cluster
     assert "suspect color label(s)" in explorer.label_status.value
     assert "suggested:" in explorer.gallery.children[0].children[1].value
+
+
+def test_blank_catalog_labels_are_missing_not_a_value(tmp_path):
+    emb = make_catalog()
+    table = emb.table.copy()
+    table["color"] = table["color"].astype(object)
+    table.loc[:1, "color"] = ["", "   "]
+    s = LabelSession(replace(emb, table=table), attribute="color", output_dir=tmp_path)
+    assert s.values() == ["blue", "green", "red"]
+    assert s.current_labels()[:2].tolist() == [None, None]
+    assert "" not in s.extractor.classes_
+
+
+def test_explorer_attribute_switch_says_names_are_kept(explorer):
+    _select(explorer, CLUSTER.tolist())
+    explorer.value_name.value = "teal"
+    explorer.add_button.click()
+    explorer.attribute.value = "shape"
+    assert "are kept" in explorer.label_status.value and "&#x27;color&#x27;" in explorer.label_status.value
+    explorer.attribute.value = "color"
+    assert "given before are back" in explorer.label_status.value and "teal" in explorer.value_name.options
+
+
+def test_explorer_oversize_selection_clears_the_gallery(explorer):
+    _select(explorer, [0, 1])
+    assert len(explorer.gallery.children) == 2
+    explorer.labels.max_items = 3
+    _select(explorer, list(range(10)))
+    assert len(explorer.gallery.children) == 0 and "emptied" in explorer.label_status.value
+
+
+def test_first_value_of_an_attribute_with_only_blank_cells(tmp_path):
+    emb = make_catalog()
+    table = emb.table.copy()
+    table["style"] = [""] * len(table)  # a blank column: read as missing, so no value exists yet
+    s = LabelSession(replace(emb, table=table, label_columns=(*emb.label_columns, "style")), attribute="style",
+                     output_dir=tmp_path)
+    assert s.values() == []
+    s.select(CLUSTER)
+    update = s.add("boho")
+    assert update.new_value and update.added == PER and s.extractor.classes_ == ["boho"]
+    s.select([0, 1])
+    assert s.add("plain").values == 2 and s.values() == ["boho", "plain"]

@@ -236,3 +236,38 @@ def test_load_foreign_json(tmp_path, extractor):
     (tmp_path / "ex" / "extractor.json").write_text('{"kind": "other", "format": 1}')
     with pytest.raises(ValueError):
         AttributeExtractor.load(tmp_path / "ex")
+
+
+def test_blank_labels_are_left_out_with_a_warning_never_a_value(centres):
+    emb = examples_emb(centres)
+    table = emb.table.copy()
+    table["color"] = table["color"].astype(object)
+    table.loc[:2, "color"] = ["", "  ", None]
+    from dataclasses import replace
+
+    with pytest.warns(UserWarning, match="3 example"):
+        ex = AttributeExtractor("block3").fit(replace(emb, table=table), "color")
+    assert "" not in ex.classes_ and "  " not in ex.classes_ and len(ex.examples_) == len(emb) - 3
+
+
+@pytest.mark.parametrize("value", ["unknown", "UNKNOWN", "a\tb", "two\nlines", "", 3])
+def test_add_examples_refuses_reserved_or_multiline_value_names(centres, value):
+    from attr_utils.errors import ParameterError
+
+    emb = examples_emb(centres)
+    ex = AttributeExtractor("block3").fit(emb, "color")
+    with pytest.raises(ParameterError):
+        ex.add_examples(value, emb.subset([0, 1]))
+    assert len(ex.examples_) == len(emb)
+
+
+def test_saved_params_record_the_model_the_examples_came_from(tmp_path, centres):
+    from dataclasses import replace
+
+    emb = replace(examples_emb(centres, backbone="efficientnet-lite0", weights="random:0"),
+                  weights_spec="random:0", resize="pad")
+    AttributeExtractor("block3").fit(emb, "color").save(tmp_path / "ex")  # constructor defaults: resnet50
+    params = json.loads((tmp_path / "ex" / "extractor.json").read_text())["params"]
+    assert (params["backbone"], params["weights"], params["resize"]) == ("efficientnet-lite0", "random:0", "pad")
+    loaded = AttributeExtractor.load(tmp_path / "ex")
+    assert (loaded.backbone, loaded.weights, loaded.resize) == ("efficientnet-lite0", "random:0", "pad")

@@ -98,3 +98,23 @@ def test_catalog_folder_is_read_through_its_labels_csv(tmp_path):
     (tmp_path / "labels.csv").write_text("file,color,texture,garment\nimages/000001.png,red,basic,sock\n")
     ds = load_dataset(tmp_path)
     assert ds.kind == "csv" and ds.label_columns == ["color", "texture", "garment"]
+
+
+def test_missing_labels_is_one_definition():
+    import numpy as np
+    import pandas as pd
+
+    from attr_utils.datasets import missing_labels
+
+    values = ["red", "", "  ", None, float("nan"), pd.NA, "\t", "0", 0, "unknown"]
+    assert missing_labels(values).tolist() == [False, True, True, True, True, True, True, False, False, False]
+    assert missing_labels(np.array([], dtype=object)).tolist() == []
+
+
+def test_blank_label_cells_are_missing_not_empty_strings(tmp_path):
+    make_image(tmp_path / "img" / "a.png", (200, 0, 0))
+    make_image(tmp_path / "img" / "b.png", (0, 0, 200))
+    (tmp_path / "m.csv").write_text("file,color,texture\nimg/a.png,,basic\nimg/b.png,blue,\n")
+    ds = load_dataset(tmp_path / "m.csv")
+    assert ds.table["color"].isna().tolist() == [True, False] and ds.table["color"].iloc[1] == "blue"
+    assert ds.table["texture"].isna().tolist() == [False, True] and ds.table["texture"].iloc[0] == "basic"

@@ -128,10 +128,18 @@ def test_paired_difference_on_constructed_data():
     assert noisy["p_value"] == pytest.approx(p)
     half = stats.t.ppf(0.975, 4) * noisy["std_diff"] / np.sqrt(5)
     assert noisy["ci_high"] - noisy["mean_diff"] == pytest.approx(half)
+    assert not clear["degenerate"] and not noisy["degenerate"]
     same = paired_difference(a, a)
-    assert same["mean_diff"] == 0 and not same["distinguishable"] and same["p_value"] == 1.0
-    constant = paired_difference([0.9] * 5, [0.8] * 5)
-    assert constant["distinguishable"] and constant["p_value"] == 0.0
+    assert same["mean_diff"] == 0 and not same["distinguishable"] and same["degenerate"]
+
+
+def test_zero_width_paired_interval_is_degenerate_not_significant():
+    # 30 images, 3 folds: every fold one item (1/10) apart -> all differences equal, a zero-width interval
+    constant = paired_difference([0.9, 0.8, 0.7], [0.8, 0.7, 0.6])
+    assert constant["ci_low"] == pytest.approx(constant["ci_high"]) == pytest.approx(0.1)
+    assert constant["degenerate"] and not constant["distinguishable"] and np.isnan(constant["p_value"])
+    two = paired_difference([0.9, 0.8, 0.8], [0.8, 0.7, 0.8])  # 2 distinct differences: a real interval
+    assert not two["degenerate"]
 
 
 def test_explicit_reference_and_unprobed_reference(emb5):

@@ -77,8 +77,13 @@ def test_interior_texture_follows_the_pattern_not_the_garment(shop):
     assert app.catalog.blocks == {"color": "c", "texture": "t" + INTERIOR_SUFFIX}
     assert _texture_precision(app) == 1.0
     assert "interior pooling" in app.status.value
+    # the page names the block as a person reads it, never the internal block name
+    assert "t, garment interior pooling" in app.status.value and INTERIOR_SUFFIX not in app.status.value
+    assert "texture search t, garment interior pooling vectors" in app.help_text.value
+    assert INTERIOR_SUFFIX not in app.help_text.value
     app.texture_source.value = "image"
     assert not app.interior_active and _texture_precision(app) == 0.0
+    assert "texture search t vectors" in app.help_text.value
 
 
 def test_interior_is_computed_on_demand_once(shop):

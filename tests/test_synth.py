@@ -646,3 +646,12 @@ def test_cli_synth_rejects_an_unknown_variant(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["synth", str(tmp_path / "x"), "--variant", "street"])
     assert exc.value.code == 2
+
+
+def test_cli_synth_into_existing_catalog_names_the_option_once(tmp_path, capsys):
+    from attr_utils.cli import main
+
+    (tmp_path / "labels.csv").write_text("file,color\n")
+    assert main(["synth", str(tmp_path), "--per-class", "10", "--size", "32", "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "pass --overwrite to replace it" in err and "CLI:" not in err and err.count("--overwrite") == 1

@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from attr_utils.datasets import missing_labels
 from attr_utils.errors import DatasetError, ParameterError
 from attr_utils.validation import check_choice, check_int, check_seed
 
@@ -160,7 +161,7 @@ def labels_for_analysis(
             f"no label column {plain(label)!r}; available label columns: {[plain(c) for c in emb.label_columns]}"
         )
     values = emb.table[label]
-    missing = values.isna().to_numpy() | (values.astype(str).str.strip() == "").to_numpy()
+    missing = missing_labels(values)
     if missing.any():
         warnings.warn(
             f"{int(missing.sum())} item(s) without a {label!r} label are left out",

@@ -152,8 +152,12 @@ def paired_difference(a, b, *, confidence: float = 0.95) -> dict:
     dict
         ``mean_diff``, ``std_diff`` (sample std of the differences),
         ``ci_low``, ``ci_high`` (``mean ± t((1 + confidence) / 2, n - 1) ·
-        std / sqrt(n)``), ``p_value`` (two-sided paired t-test) and
-        ``distinguishable`` (the interval excludes 0).
+        std / sqrt(n)``), ``p_value`` (two-sided paired t-test),
+        ``distinguishable`` (the interval excludes 0 and is not degenerate)
+        and ``degenerate``: every fold differs by the same amount (fewer than
+        2 distinct differences, zero variance, e.g. few items per fold), so
+        the interval has zero width and says nothing about the spread; then
+        ``p_value`` is NaN and ``distinguishable`` False.
 
     Raises
     ------
@@ -178,19 +182,24 @@ def paired_difference(a, b, *, confidence: float = 0.95) -> dict:
     n = len(d)
     mean, std = float(d.mean()), float(d.std(ddof=1))
     half = float(stats.t.ppf((1 + confidence) / 2, n - 1)) * std / np.sqrt(n)
-    if std > 0:
-        p = float(2 * stats.t.sf(abs(mean) / (std / np.sqrt(n)), n - 1))
-    else:  # identical differences on every fold: certain if non-zero
-        p = 1.0 if mean == 0 else 0.0
     low, high = mean - half, mean + half
+    # fewer than 2 distinct differences (e.g. 30 images, 3 folds: every fold one item apart): the
+    # zero-width interval measures nothing about the spread, so it never makes a difference significant
+    degenerate = bool(np.ptp(d) <= _DEGENERATE_SPREAD)
+    p = float("nan") if degenerate else float(2 * stats.t.sf(abs(mean) / (std / np.sqrt(n)), n - 1))
     return {
         "mean_diff": mean,
         "std_diff": std,
         "ci_low": low,
         "ci_high": high,
         "p_value": p,
-        "distinguishable": bool(low > 0 or high < 0),
+        "distinguishable": bool(not degenerate and (low > 0 or high < 0)),
+        "degenerate": degenerate,
     }
+
+
+#: Fold differences closer than this are one value (accuracies are fractions of items: floating-point noise only).
+_DEGENERATE_SPREAD = 1e-12
 
 
 @dataclass(frozen=True)
@@ -269,6 +278,7 @@ class ProbeResult:
                     "ci_high": float(c.ci_high),
                     "p_value": float(c.p_value),
                     "distinguishable": bool(c.distinguishable),
+                    "degenerate": bool(c.degenerate),
                 }
             best[probe] = entry
         a = self.attrs
@@ -470,7 +480,7 @@ def probe_layers(
 
 
 _COMPARISON_COLUMNS = ["probe", "comparison", "best", "other", "other_block", "best_mean", "other_mean",
-                       "mean_diff", "std_diff", "ci_low", "ci_high", "p_value", "distinguishable"]
+                       "mean_diff", "std_diff", "ci_low", "ci_high", "p_value", "distinguishable", "degenerate"]
 
 
 def _comparisons(summary: pd.DataFrame, probes, ref: str | None, confidence: float) -> pd.DataFrame:
@@ -552,9 +562,10 @@ def compare_poolings(
         ``depth``, ``dim``, ``n_folds``, ``mean``, ``std``, ``ci_low``,
         ``ci_high``, and against the base pooling's same (probe, tap): ``base``,
         ``mean_diff``, ``diff_ci_low``, ``diff_ci_high``, ``p_value``,
-        ``distinguishable`` (paired over folds, :func:`paired_difference`; NaN
-        and False on the base's own rows). ``attrs`` holds the base's
-        provenance and protocol, and ``provenance`` per pooling.
+        ``distinguishable``, ``degenerate`` (paired over folds,
+        :func:`paired_difference`; NaN and False on the base's own rows).
+        ``attrs`` holds the base's provenance and protocol, and ``poolings``:
+        ``{pooling: provenance string}`` in the given order.
 
     Raises
     ------
@@ -598,16 +609,17 @@ def compare_poolings(
         for row in summary.itertuples(index=False):
             if name == base_name:
                 diffs.append({"mean_diff": np.nan, "diff_ci_low": np.nan, "diff_ci_high": np.nan, "p_value": np.nan,
-                              "distinguishable": False})
+                              "distinguishable": False, "degenerate": False})
                 continue
             other = base_summary.loc[(row.probe, row.tap)]
             test = paired_difference(row.fold_accuracies, other["fold_accuracies"], confidence=confidence)
             diffs.append({"mean_diff": test["mean_diff"], "diff_ci_low": test["ci_low"], "diff_ci_high": test["ci_high"],
-                          "p_value": test["p_value"], "distinguishable": test["distinguishable"]})
+                          "p_value": test["p_value"], "distinguishable": test["distinguishable"],
+                          "degenerate": test["degenerate"]})
         tables.append(pd.concat([summary.reset_index(drop=True), pd.DataFrame(diffs)], axis=1))
     table = pd.concat(tables, ignore_index=True)
     first = ["pooling", "probe", "tap", "layer", "block", "depth", "dim", "n_folds", "mean", "std", "ci_low", "ci_high",
-             "base", "mean_diff", "diff_ci_low", "diff_ci_high", "p_value", "distinguishable"]
+             "base", "mean_diff", "diff_ci_low", "diff_ci_high", "p_value", "distinguishable", "degenerate"]
     table = table[[c for c in first if c in table.columns] + [c for c in table.columns if c not in first]]
     table.attrs = dict(results[base_name].attrs, groups=group_name,
                        poolings={name: emb.provenance for name, emb in named.items()})
@@ -623,6 +635,7 @@ def probe_poolings(
     backbone: str | None = None,
     weights: str | None = None,
     cache_dir=None,
+    batch_size: int = 32,
     engine: str | None = None,
     progress: bool = False,
     **options,
@@ -640,7 +653,7 @@ def probe_poolings(
     model : ModelSpec, optional
         Backbone, weights, resize, taps and mask source (its ``pooling`` is
         replaced by each of ``poolings``); exclusive with ``backbone`` and ``weights``.
-    backbone, weights, cache_dir, engine, progress
+    backbone, weights, cache_dir, batch_size, engine, progress
         As in :func:`attr_utils.embed`.
     **options
         Passed to :func:`compare_poolings` (``taps``, ``probes``, ``k``, ``folds``, ``seed``, ``groups``...).
@@ -672,5 +685,6 @@ def probe_poolings(
     embeddings = {}
     for name in names:
         variant = replace(spec, pooling=name, mask=spec.mask if uses_mask(name) else "auto")
-        embeddings[name] = embed(dataset, model=variant, cache_dir=cache_dir, engine=engine, progress=progress)
+        embeddings[name] = embed(dataset, model=variant, cache_dir=cache_dir, batch_size=batch_size, engine=engine,
+                                progress=progress)
     return compare_poolings(embeddings, label, **options)

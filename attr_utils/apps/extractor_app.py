@@ -241,7 +241,10 @@ class ExtractorApp:
 
     # -- setup ------------------------------------------------------------------
     def _values(self) -> list[str]:
-        return sorted({str(v) for v in self.emb.labels(self.attribute.value) if pd.notna(v)})
+        from attr_utils.datasets import missing_labels
+
+        values = self.emb.labels(self.attribute.value)
+        return sorted({str(v) for v, m in zip(values, missing_labels(values)) if not m})
 
     def _fill_holdout(self, holdout) -> None:
         values = self._values()

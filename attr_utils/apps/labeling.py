@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from attr_utils.datasets import missing_labels
 from attr_utils.errors import DatasetError, ParameterError
 from attr_utils.validation import check_choice, check_int
 
@@ -180,6 +181,8 @@ class LabelSession:
         self.excluded: set[int] = set()
         self.source = ""
         self.suspects: pd.DataFrame | None = None
+        self.attribute: str | None = None
+        self._kept: dict[str, tuple[dict[int, str], object, list[int]]] = {}  # other attributes' names and extractors
         self.set_attribute(attribute or emb.label_columns[0])
 
     # -- attribute and labels -----------------------------------------------------------------------
@@ -189,12 +192,27 @@ class LabelSession:
         return list(self.emb.label_columns)
 
     def set_attribute(self, attribute: str) -> None:
-        """Name selections in ``attribute`` from now on; starts a new extractor for it."""
-        self.attribute = check_choice("attribute", attribute, self.attributes)
-        self._named: dict[int, str] = {}
-        self._extractor = None
-        self._example_rows: list[int] = []
+        """Name selections in ``attribute`` from now on.
+
+        Each attribute keeps its own names and extractor for the session:
+        switching to another attribute and back finds the names given before
+        (nothing named is thrown away); an attribute met for the first time
+        starts a new extractor.
+        """
+        attribute = check_choice("attribute", attribute, self.attributes)
+        if getattr(self, "attribute", None) is not None:
+            self._kept[self.attribute] = (self._named, self._extractor, self._example_rows)
+        self.attribute = attribute
+        self._named, self._extractor, self._example_rows = self._kept.pop(attribute, ({}, None, []))
         self.suspects = None
+
+    @property
+    def named(self) -> dict[str, int]:
+        """Items named in this session per attribute (attributes with none left out)."""
+        counts = {a: len(named) for a, (named, _, _) in self._kept.items() if named}
+        if self._named:
+            counts[self.attribute] = len(self._named)
+        return counts
 
     def current_labels(self) -> np.ndarray:
         """Every catalog row's value of the attribute: the catalog's, overridden by the names given here.
@@ -204,7 +222,8 @@ class LabelSession:
         ndarray of object, shape (n_items,)
             str values; None where the item has no value.
         """
-        out = np.array([None if pd.isna(v) else str(v) for v in self.emb.labels(self.attribute)], dtype=object)
+        catalog = self.emb.labels(self.attribute)
+        out = np.array([None if m else str(v) for v, m in zip(catalog, missing_labels(catalog))], dtype=object)
         for row, value in self._named.items():
             out[row] = value
         return out
@@ -217,19 +236,28 @@ class LabelSession:
     def select(self, rows, *, source: str = "selection") -> pd.DataFrame:
         """Fill the gallery with catalog ``rows`` (duplicates dropped, order kept); clears exclusions.
 
+        Parameters
+        ----------
+        rows : sequence of int, or boolean mask of shape (n_items,)
+            Catalog rows (integers, or integral floats such as 3.0), or one
+            boolean per catalog item (its True rows, in catalog order).
+
         Raises
         ------
         ParameterError
-            A row outside the catalog, or more than ``max_items`` rows.
+            A row that is not an integer or outside the catalog, a boolean mask
+            of another length than the catalog, or more than ``max_items``
+            rows: then the gallery is emptied, so nothing the map no longer
+            highlights can be added.
         """
-        rows = np.asarray(list(rows), dtype=np.int64).reshape(-1)
-        if len(rows) and (rows.min() < 0 or rows.max() >= len(self.emb)):
-            raise ParameterError(f"selected rows must be in [0, {len(self.emb) - 1}], got {rows.min()}..{rows.max()}")
+        rows = _check_rows(rows, len(self.emb))
         _, first = np.unique(rows, return_index=True)
         rows = rows[np.sort(first)]
         if len(rows) > self.max_items:
+            self.items, self.excluded, self.source = np.zeros(0, dtype=np.int64), set(), ""
             raise ParameterError(
-                f"{len(rows)} items selected; the gallery shows at most {self.max_items}: select a smaller region"
+                f"{len(rows)} items selected; the gallery shows at most {self.max_items}: select a smaller region "
+                "(the gallery was emptied)"
             )
         self.items = rows
         self.excluded = set()
@@ -279,17 +307,20 @@ class LabelSession:
         self.select(suspects["row"].to_numpy(), source="suspects")
         return suspects
 
-    def exclude(self, rows) -> None:
-        """Leave gallery items ``rows`` out of the selection (rows not in the gallery raise)."""
-        rows = {int(r) for r in np.atleast_1d(rows)}
+    def _gallery_rows(self, rows) -> set[int]:
+        rows = {int(r) for r in _check_rows(np.atleast_1d(rows), len(self.emb), masks=False)}
         missing = rows - set(self.items.tolist())
         if missing:
             raise ParameterError(f"rows {sorted(missing)} are not in the gallery")
-        self.excluded |= rows
+        return rows
+
+    def exclude(self, rows) -> None:
+        """Leave gallery items ``rows`` out of the selection (rows not in the gallery raise ParameterError)."""
+        self.excluded |= self._gallery_rows(rows)
 
     def include(self, rows) -> None:
-        """Take excluded gallery items ``rows`` back into the selection."""
-        self.excluded -= {int(r) for r in np.atleast_1d(rows)}
+        """Take excluded gallery items ``rows`` back into the selection (rows not in the gallery raise ParameterError)."""
+        self.excluded -= self._gallery_rows(rows)
 
     @property
     def kept(self) -> np.ndarray:
@@ -390,6 +421,13 @@ class LabelSession:
         rows = self.kept.tolist()
         if not rows:
             raise ParameterError("the selection is empty: select items on the map (or show the suspects) first")
+        if self._extractor is None and all(v is None for v in self.current_labels()):
+            # an attribute no item has a value of yet (a blank column): this selection is the first value
+            self._named.update({int(r): value for r in rows})
+            self._rebuild()
+            ex = self._extractor
+            return LabelUpdate(attribute=self.attribute, value=value, new_value=True, added=len(rows), moved=0,
+                               unchanged=0, examples=len(ex.examples_), values=len(ex.classes_), rebuilt=False)
         extractor = self.extractor
         new_value = value not in extractor.classes_
         where = {row: i for i, row in enumerate(self._example_rows)}
@@ -426,10 +464,15 @@ class LabelSession:
             raise ParameterError(f"the folder name {name!r} leads outside {str(root)!r}")
         return folder
 
+    def is_saved(self, name: str) -> bool:
+        """Whether a saved extractor is at ``output_dir / name`` (:meth:`save` would replace it)."""
+        return (self.folder_for(name) / "extractor.json").is_file()
+
     def save(self, name: str) -> Path:
         """Save the extractor to ``output_dir / name`` (its own format: ``extractor.json`` + ``examples.parquet``).
 
-        A folder of that name that already holds a saved extractor is replaced.
+        A folder of that name that already holds a saved extractor is replaced
+        (ask :meth:`is_saved` first to say so).
 
         Returns
         -------
@@ -442,17 +485,33 @@ class LabelSession:
             An invalid ``name``, or a folder of that name holding something else.
         """
         folder = self.folder_for(name)
-        if folder.exists() and any(folder.iterdir()) and not (folder / "extractor.json").is_file():
+        if folder.exists() and any(folder.iterdir()) and not self.is_saved(name):
             raise ParameterError(f"{str(folder)!r} exists and is not a saved extractor; choose another name")
         return self.extractor.save(folder)
 
 
 def _check_value(value) -> str:
-    if not isinstance(value, str):
-        raise ParameterError(f"the value must be a string, got {type(value).__name__}")
-    value = value.strip()
-    if not value:
-        raise ParameterError("the value is empty: type a name for the selection")
-    if "\n" in value or "\r" in value:
-        raise ParameterError(f"the value must be one line, got {value!r}")
-    return value
+    from attr_utils.retrieval.extractor import check_value_name
+
+    return check_value_name(value)
+
+
+def _check_rows(rows, n: int, *, masks: bool = True) -> np.ndarray:
+    """Catalog rows as int64: integers (or integral floats) in [0, n), or (``masks``) a boolean mask of length n."""
+    values = np.asarray(list(rows) if not isinstance(rows, np.ndarray) else rows).reshape(-1)
+    if values.dtype == bool:
+        if not masks:
+            raise ParameterError("rows must be integers, got booleans")
+        if len(values) != n:
+            raise ParameterError(f"a boolean selection needs one value per catalog item ({n}), got {len(values)}")
+        return np.flatnonzero(values).astype(np.int64)
+    if not len(values):
+        return np.zeros(0, dtype=np.int64)
+    if values.dtype.kind == "f" and np.all(np.isfinite(values)) and np.all(values == np.round(values)):
+        values = values.astype(np.int64)
+    if values.dtype.kind not in "iu":
+        shown = [v.item() if hasattr(v, "item") else v for v in values[:3]]
+        raise ParameterError(f"rows must be integers (catalog row numbers), got {shown}")
+    if values.min() < 0 or values.max() >= n:
+        raise ParameterError(f"selected rows must be in [0, {n - 1}], got {values.min()}..{values.max()}")
+    return values.astype(np.int64)

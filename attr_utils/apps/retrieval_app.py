@@ -38,7 +38,7 @@ from attr_utils.errors import AttrUtilsError, ParameterError
 from attr_utils.retrieval.catalog import DEFAULT_METHOD
 from attr_utils.validation import check_choice, check_int, check_real
 
-__all__ = ["RetrievalApp", "TEXTURE_SOURCES", "interior_available", "interior_embeddings", "query_matches",
+__all__ = ["RetrievalApp", "TEXTURE_SOURCES", "block_label", "interior_available", "interior_embeddings", "query_matches",
            "query_precision", "retrieval_app", "with_interior_texture"]
 
 MODE_OPTIONS = (("Colour", "color"), ("Texture", "texture"), ("Both", "both"))
@@ -104,6 +104,13 @@ def query_precision(results: pd.DataFrame, query_labels: dict[str, object]) -> p
     if len(query_labels) > 1:
         rows.append({"agreement": "all", "precision": float(every.mean()) if k else float("nan"), "k": k})
     return pd.DataFrame(rows)
+
+
+def block_label(block: str) -> str:
+    """A block name as the page shows it: ``"block4@interior"`` reads ``"block4, garment interior pooling"``."""
+    if block.endswith(INTERIOR_SUFFIX):
+        return f"{block[: -len(INTERIOR_SUFFIX)]}, garment interior pooling"
+    return block
 
 
 def interior_available(emb) -> bool:
@@ -367,17 +374,7 @@ class RetrievalApp:
         self.metrics = widgets.HTML()
         self.results_box = widgets.VBox()
         self.results_box.add_class("attr-utils-results")
-        blocks = self.catalog.blocks
-        help_text = widgets.HTML(
-            info_html(
-                f"Colour search compares {blocks['color']} vectors, texture search {blocks['texture']} vectors; "
-                f"'both' asks for both at once: by default reciprocal-rank fusion adds 1/(60 + colour rank) and "
-                f"1/(60 + texture rank) (weighted by alpha, how much colour counts), so a result close in both "
-                f"collects both terms. "
-                f"Under each result, \u2713/\u2717 says whether its colour and texture labels match the query's. "
-                f"Uploads: one image, at most {self.max_upload_bytes // 1048576} MB."
-            )
-        )
+        self.help_text = help_text = widgets.HTML(self._help_html())
         controls = widgets.VBox(
             [
                 widgets.HBox([self.query_picker, self.upload]),
@@ -412,6 +409,19 @@ class RetrievalApp:
             self.texture_source.value = "interior"  # computes and refreshes
         else:
             self.refresh()
+
+    def _help_html(self) -> str:
+        """The help line, naming the vectors each mode compares now (the interior ones when active)."""
+        blocks = self.catalog.blocks
+        return info_html(
+            f"Colour search compares {block_label(blocks['color'])} vectors, texture search "
+            f"{block_label(blocks['texture'])} vectors; "
+            f"'both' asks for both at once: by default reciprocal-rank fusion adds 1/(60 + colour rank) and "
+            f"1/(60 + texture rank) (weighted by alpha, how much colour counts), so a result close in both "
+            f"collects both terms. "
+            f"Under each result, \u2713/\u2717 says whether its colour and texture labels match the query's. "
+            f"Uploads: one image, at most {self.max_upload_bytes // 1048576} MB."
+        )
 
     # -- texture from the garment interior -----------------------------------------
     def _interior_source(self, interior):
@@ -500,6 +510,7 @@ class RetrievalApp:
                 return
         else:
             self.catalog = self._catalogs["image"]
+        self.help_text.value = self._help_html()
         self.refresh()
 
     # -- state changes ------------------------------------------------------------
@@ -579,7 +590,7 @@ class RetrievalApp:
             return
         self.results = results
         self.status.value = (
-            info_html(f"Texture read from the garment interior: {self.catalog.blocks['texture']} vectors pooled over "
+            info_html(f"Texture read from the garment interior: {block_label(self.catalog.blocks['texture'])} vectors pooled over "
                       f"the eroded garment mask ({self.emb.backbone} · {self.emb.weights_label or self.emb.weights}, "
                       "interior pooling); colour from the catalog's own vectors.")
             if self.interior_active and self.mode.value != "color" else ""

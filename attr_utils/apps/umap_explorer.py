@@ -212,6 +212,7 @@ class UmapExplorer:
             self.labels.select(rows, source=source)
         except Exception as exc:
             self.label_status.value = error_html(str(exc))
+            self._draw_gallery()  # a refused selection empties the gallery: nothing unseen can be added
             return
         self.label_status.value = ""
         self._draw_gallery()
@@ -285,10 +286,16 @@ class UmapExplorer:
     def _on_attribute(self, change) -> None:
         from attr_utils.apps._ui import info_html
 
+        before = change.get("old")
         self.labels.set_attribute(change["new"])
         self.value_name.options = self.labels.values()
         self._draw_gallery()
-        self.label_status.value = info_html(f"Naming values of {change['new']!r} now (a new extractor for it).")
+        named = self.labels.named
+        kept = (f" The {named[before]} name(s) given to {before!r} items are kept: switch back to go on."
+                if before in named else "")
+        now = (f"its {named[change['new']]} name(s) given before are back" if change["new"] in named
+               else "a new extractor for it")
+        self.label_status.value = info_html(f"Naming values of {change['new']!r} now ({now}).{kept}")
 
     def add_selection(self, value: str | None = None) -> None:
         """Name the selection (gallery minus unticked items) and add it to the session's extractor."""
@@ -310,6 +317,7 @@ class UmapExplorer:
 
         name = self.save_name.value if name is None else name
         try:
+            replaced = self.labels.is_saved(name)
             folder = self.labels.save(name)
         except Exception as exc:
             self.label_status.value = error_html(f"not saved: {exc}")
@@ -318,7 +326,8 @@ class UmapExplorer:
         self.label_status.value = (
             f"<div class='attr-utils-message attr-utils-saved'>Saved the {html.escape(repr(ex.label_))} extractor "
             f"({len(ex.examples_)} examples of {len(ex.classes_)} values) to "
-            f"<code class='attr-utils-saved-folder'>{html.escape(str(folder))}</code>: "
+            f"<code class='attr-utils-saved-folder'>{html.escape(str(folder))}</code>"
+            + (" (replaced the extractor saved at that folder)" if replaced else "") + ": "
             f"<code>attr-utils predict IMAGE --extractor {html.escape(str(folder))}</code></div>"
         )
 

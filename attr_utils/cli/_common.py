@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from typing import Any
@@ -66,16 +65,17 @@ def add_embedding_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--pooling",
         choices=["average", "max", "foreground", "interior"],
-        default="average",
+        default=None,
         help="how each block's feature map becomes a vector: average (the paper's, default), max, foreground "
         "(average over the product only, by a per-image mask), interior (over the inside of the mask: texture without shape)",
     )
     g.add_argument(
         "--mask",
         choices=["auto", "alpha", "border", "saliency"],
-        default="auto",
+        default=None,
         help="foreground mask of --pooling foreground/interior: the alpha channel, the border colour (studio background), "
-        "the network's own saliency, or auto (alpha, else border, else saliency, each when plausible; default)",
+        "the network's own saliency, or auto (alpha, else border, else saliency, each when plausible; default); "
+        "refused with any other pooling",
     )
 
 
@@ -87,9 +87,14 @@ def model_from_args(args: argparse.Namespace):
     """The :class:`~attr_utils.model.ModelSpec` of ``--backbone --weights --resize --pooling --mask``."""
     from attr_utils.model import ModelSpec
 
-    pooling = getattr(args, "pooling", "average")
-    mask = getattr(args, "mask", "auto") if pooling in ("foreground", "interior") else "auto"
-    return ModelSpec(args.backbone, args.weights, resize=args.resize, pooling=pooling, mask=mask)
+    from attr_utils.errors import ParameterError
+    from attr_utils.pooling import uses_mask
+
+    pooling = getattr(args, "pooling", None) or "average"
+    mask = getattr(args, "mask", None)
+    if mask is not None and not uses_mask(pooling):  # an option that would do nothing is refused, not dropped
+        raise ParameterError(f"--mask applies only to --pooling foreground or interior, got --mask {mask} with --pooling {pooling}")
+    return ModelSpec(args.backbone, args.weights, resize=args.resize, pooling=pooling, mask=mask or "auto")
 
 
 def embed_from_args(args: argparse.Namespace, data: str, *, label: str | None = None, progress: bool | None = None):
@@ -111,11 +116,13 @@ def embed_from_args(args: argparse.Namespace, data: str, *, label: str | None = 
 
 
 def print_json(obj: Any) -> None:
-    """Write ``obj`` (plain data, or a result with ``to_dict()``) as one JSON document on stdout."""
-    if hasattr(obj, "to_dict") and callable(obj.to_dict):
-        obj = obj.to_dict()
-    json.dump(obj, sys.stdout, indent=2, default=str)
-    sys.stdout.write("\n")
+    """Write ``obj`` (plain data, or a result with ``to_dict()``) as one JSON document on stdout.
+
+    The one printer of :func:`attr_utils.cli.output.print_json` (NaN printed as ``null``).
+    """
+    from attr_utils.cli import output
+
+    output.print_json(obj)
 
 
 def add_groups_option(parser: argparse.ArgumentParser) -> None:

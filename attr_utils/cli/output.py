@@ -80,10 +80,30 @@ def print_json(obj: Any) -> None:
     """Write ``obj`` as one JSON document on stdout.
 
     Result objects with ``to_dict()`` and DataFrames (as records) may appear
-    anywhere in ``obj``; numpy scalars become Python numbers, paths strings.
+    anywhere in ``obj``; numpy scalars become Python numbers, paths strings,
+    and NaN / infinity ``null`` (the output is always valid JSON).
     """
-    json.dump(obj, sys.stdout, indent=2, default=_default)
+    json.dump(_finite(obj), sys.stdout, indent=2, default=_default, allow_nan=False)
     sys.stdout.write("\n")
+
+
+def _finite(obj: Any):
+    """``obj`` with results as plain data and NaN / infinity as ``None`` (JSON has no NaN: it prints ``null``)."""
+    if isinstance(obj, dict):
+        return {key: _finite(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(value) for value in obj]
+    if isinstance(obj, (str, bytes, bool, int)) or obj is None:
+        return obj
+    if hasattr(obj, "tolist") and getattr(obj, "ndim", 0):  # numpy arrays
+        return _finite(obj.tolist())
+    if hasattr(obj, "to_dict") and callable(obj.to_dict):
+        return _finite(_default(obj))
+    if hasattr(obj, "item"):  # numpy scalars
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
 
 
 def embedding_summary(emb) -> dict:

@@ -76,10 +76,10 @@ def run(args: argparse.Namespace) -> int:
     probes = [p.strip() for p in args.probes.split(",") if p.strip()]
     if not probes or not set(probes) <= set(PROBES):  # before any image goes through the network
         raise ParameterError(f"--probes must be a comma-separated subset of {','.join(PROBES)}, got {args.probes!r}")
+    if args.compare_poolings is not None:
+        return _run_compare(args, probes)
     model = replace(model_from_args(args), taps=taps_from_text(args.taps))
     model.resolve()  # an unknown tap fails here, listing the valid layer names
-    if args.compare_poolings is not None:
-        return _run_compare(args, model, probes)
     dataset = load_dataset(args.data, path_column=args.path_column)
     dataset.require_label(args.label)
     emb = embed(dataset, model=model, cache_dir=args.cache_dir, batch_size=args.batch_size,
@@ -113,7 +113,9 @@ def run(args: argparse.Namespace) -> int:
         mark = "  <- best" if r.tap == result.best(r.probe) else ""
         print(f"{r.tap:<20}{r.block:<8}{int(r.depth):>5}{int(r.dim):>6}  {r.probe:<7}{r.mean:>8.3f}  [{r.ci_low:.3f}, {r.ci_high:.3f}]{mark}")
     for c in result.comparisons.itertuples():
-        verdict = "distinguishable" if c.distinguishable else "NOT distinguishable"
+        verdict = ("NOT distinguishable (" + ("equal on every fold)" if c.mean_diff == 0 else
+                                              "degenerate interval: every fold differs by the same amount)")
+                   if c.degenerate else "distinguishable" if c.distinguishable else "NOT distinguishable")
         print(
             f"{c.probe}: best {c.best} vs {c.comparison} {c.other}: difference {c.mean_diff:+.3f} "
             f"[{c.ci_low:+.3f}, {c.ci_high:+.3f}] -> {verdict}"
@@ -123,16 +125,39 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_compare(args: argparse.Namespace, model, probes) -> int:
-    """``--compare-poolings``: :func:`attr_utils.analysis.probe_poolings`'s table."""
+def _run_compare(args: argparse.Namespace, probes) -> int:
+    """``--compare-poolings``: :func:`attr_utils.analysis.probe_poolings`'s table.
+
+    Options this mode cannot honour are refused before any image is embedded
+    (``--pooling``: the poolings are the list's; ``--figure``, ``--reference``:
+    not drawn / not tested here; ``--mask`` when no listed pooling uses a mask).
+    """
+    from dataclasses import replace
+
     from attr_utils.analysis import probe_poolings
     from attr_utils.datasets import load_dataset
+    from attr_utils.errors import ParameterError
+    from attr_utils.pooling import check_pooling, uses_mask
 
-    poolings = [p.strip() for p in args.compare_poolings.split(",") if p.strip()]
+    poolings = [check_pooling(p.strip()) for p in args.compare_poolings.split(",") if p.strip()]
+    why = {"--pooling": "the poolings compared are the list's", "--figure": "the comparison draws no figure",
+           "--reference": "the comparison tests each pooling against the first, not taps against a reference"}
+    for flag, value in (("--pooling", args.pooling), ("--figure", args.figure), ("--reference", args.reference)):
+        if value is not None:
+            raise ParameterError(f"{flag} cannot be combined with --compare-poolings ({why[flag]}); leave it out")
+    masked = [p for p in poolings if uses_mask(p)]
+    if args.mask is not None and not masked:
+        raise ParameterError(
+            f"--mask applies only to the poolings foreground or interior, and --compare-poolings {args.compare_poolings} has neither"
+        )
+    # the spec's pooling is replaced by each listed one; a mask pooling carries --mask to every masked one
+    base = argparse.Namespace(**{**vars(args), "pooling": masked[0] if masked else None})
+    model = replace(model_from_args(base), taps=taps_from_text(args.taps))
+    model.resolve()  # an unknown tap fails here, listing the valid layer names
     dataset = load_dataset(args.data, path_column=args.path_column)
     dataset.require_label(args.label)
     table = probe_poolings(
-        dataset, args.label, poolings=poolings, model=model, cache_dir=args.cache_dir, engine=args.engine,
+        dataset, args.label, poolings=poolings, model=model, cache_dir=args.cache_dir, batch_size=args.batch_size, engine=args.engine,
         progress=not args.json, probes=probes, k=args.k, folds=args.folds, seed=args.seed,
         groups=groups_from_args(args), C=args.C, drop_small_classes=args.drop_small_classes,
     )
@@ -149,6 +174,9 @@ def _run_compare(args: argparse.Namespace, model, probes) -> int:
     print(f"{'pooling':<12}{'tap':<20}{'probe':<7}{'accuracy':>8}  95% interval      vs {table['base'].iloc[0]}")
     for r in table.itertuples():
         diff = "" if r.pooling == r.base else (
-            f"{r.mean_diff:+.3f} [{r.diff_ci_low:+.3f}, {r.diff_ci_high:+.3f}]" + ("" if r.distinguishable else " n.s."))
+            f"{r.mean_diff:+.3f} [{r.diff_ci_low:+.3f}, {r.diff_ci_high:+.3f}]"
+            + ((" n.s. (equal on every fold)" if r.mean_diff == 0 else
+                " n.s. (degenerate: every fold differs by the same amount)") if r.degenerate
+               else "" if r.distinguishable else " n.s."))
         print(f"{r.pooling:<12}{r.tap:<20}{r.probe:<7}{r.mean:>8.3f}  [{r.ci_low:.3f}, {r.ci_high:.3f}]  {diff}")
     return 0

@@ -39,12 +39,14 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from attr_utils.datasets import missing_labels
 from attr_utils.embeddings import Embeddings
 from attr_utils.errors import (
     BackboneError,
@@ -58,7 +60,42 @@ from attr_utils.errors import (
 from attr_utils.retrieval.index import normalize_rows
 from attr_utils.validation import check_int, check_real, check_seed
 
-__all__ = ["AttributeExtractor", "reliability_table", "threshold_for_precision"]
+__all__ = ["RESERVED_VALUE", "AttributeExtractor", "check_value_name", "reliability_table", "threshold_for_precision"]
+
+#: The verdict of an image no example is near; never a value's name.
+RESERVED_VALUE = "unknown"
+
+
+def check_value_name(value) -> str:
+    """An attribute value's name, checked: a non-empty one-line string, not the reserved verdict.
+
+    Parameters
+    ----------
+    value : str
+        The name; surrounding spaces are stripped.
+
+    Returns
+    -------
+    str
+        The stripped name.
+
+    Raises
+    ------
+    ParameterError
+        Not a string, empty, holding a control character (tab, newline...:
+        the CLI prints one value per line and column), or ``"unknown"``
+        (any case: the verdict of an image no example is near).
+    """
+    if not isinstance(value, str):
+        raise ParameterError(f"the value must be a string, got {type(value).__name__}")
+    value = value.strip()
+    if not value:
+        raise ParameterError("the value is empty: type a name for the selection")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ParameterError(f"the value must be one line without tabs or control characters, got {value!r}")
+    if value.casefold() == RESERVED_VALUE:
+        raise ParameterError(f"{value!r} is reserved for the verdict of an image no example is near; choose another name")
+    return value
 
 _FORMAT = 1
 _META = "extractor.json"
@@ -151,6 +188,12 @@ class AttributeExtractor:
         dataset.require_label(label)
         return embed(dataset, backbone=self.backbone, weights=self.weights, cache_dir=self.cache_dir,
                      resize=self.resize, progress=False)
+
+    def _model_params(self) -> dict:
+        """``backbone``, ``weights``, ``resize`` of the fitted examples (the constructor's for vectors from arrays)."""
+        if getattr(self, "backbone_", "arrays") == "arrays" or not getattr(self, "weights_spec_", None):
+            return {"backbone": self.backbone, "weights": self.weights, "resize": self.resize}
+        return {"backbone": self.backbone_, "weights": self.weights_spec_, "resize": self.resize_}
 
     def _embed_images(self, images, on_error: str = "raise") -> Embeddings:
         from attr_utils.embedder import embed_images
@@ -245,8 +288,10 @@ class AttributeExtractor:
             raise ImageDecodeError(f"no image could be read: {len(skipped)} file(s) skipped "
                                    f"({skipped[0].path}: {skipped[0].reason}{more})")
         values = emb.labels(label)
-        keep = pd.notna(values)
+        keep = ~missing_labels(values)  # None, NaN and blank cells: never a value ""
         if not keep.all():
+            warnings.warn(f"{int((~keep).sum())} example(s) without a {label!r} label are left out", UserWarning,
+                          stacklevel=2)
             emb = emb.subset(np.flatnonzero(keep))
             values = values[keep]
         if len(emb) == 0:
@@ -329,7 +374,8 @@ class AttributeExtractor:
         Parameters
         ----------
         value : str
-            The attribute value the images show.
+            The attribute value the images show: one line, not ``"unknown"``
+            (surrounding spaces stripped).
         images : Embeddings, ndarray or iterable of images
             Example images (paths, bytes, PIL), their Embeddings (same
             backbone/weights), or vectors of the extractor's block.
@@ -337,8 +383,14 @@ class AttributeExtractor:
         Returns
         -------
         self
+
+        Raises
+        ------
+        ParameterError
+            ``value`` is not a valid name (:func:`check_value_name`), or ``images`` is empty.
         """
         self._check_fitted()
+        value = check_value_name(value)
         x, names = self._vectors_of(images)
         if len(x) == 0:
             raise ParameterError("`images` is empty")
@@ -646,9 +698,10 @@ class AttributeExtractor:
         pq.write_table(table, folder / _EXAMPLES)
         meta = {
             "format": _FORMAT, "kind": "attr_utils.AttributeExtractor",
+            # the model the examples were embedded with, not the constructor's defaults (fit(Embeddings)
+            # takes the vectors as they are): a loaded extractor embeds new examples the same way
             "params": {"block": self.block, "k": self.k, "unknown_quantile": self.unknown_quantile,
-                       "unknown_margin": self.unknown_margin, "backbone": self.backbone, "weights": self.weights,
-                       "resize": self.resize},
+                       "unknown_margin": self.unknown_margin, **self._model_params()},
             "label": self.label_, "block": self.block_, "dim": dim, "n_examples": len(self.vectors_),
             "classes": self.classes_, "threshold": self.threshold_ if np.isfinite(self.threshold_) else None,
             "backbone": self.backbone_, "weights": self.weights_, "weights_label": self.weights_label_,

@@ -359,7 +359,7 @@ def generate_dataset(
     if (existing or (out / "labels.csv").exists()) and not overwrite:
         raise DatasetError(
             f"{out} already holds a catalog (labels.csv or images/*.png); "
-            "pass overwrite=True (CLI: --overwrite) to replace it, or choose another folder"
+            "pass overwrite=True to replace it, or choose another folder"
         )
     for name in ("catalog.json", "labels.csv", "contact_sheet.png"):
         with contextlib.suppress(FileNotFoundError):
