@@ -165,6 +165,26 @@ def _query_key(i: int, image) -> tuple[str, str | None, str | None]:
         return str(image), None, f"cannot read file: {exc.strerror or exc}"
 
 
+def _with_saliency_tap(spec):
+    """``(saliency_tap, run_spec, extra)``: the block the saliency mask is read from, the spec the network runs.
+
+    The saliency tap is the backbone's deepest block (its last of the five,
+    block5); when ``spec``'s taps lack its layer, ``run_spec`` adds it (named
+    by its layer, in depth order) and ``extra`` is True.
+    """
+    from dataclasses import replace
+
+    from attr_utils.backbones import Tap, get_backbone
+
+    deepest = get_backbone(spec.name).taps[-1]
+    for tap in spec.taps:
+        if tap.layer == deepest.layer:
+            return tap.block, spec, False
+    extra = Tap(deepest.layer, deepest.layer, deepest.dim)
+    taps = tuple(sorted(spec.taps + (extra,), key=lambda t: spec.depth(t.layer)))
+    return extra.block, replace(spec, taps=taps), True
+
+
 @dataclass
 class _Batch:
     hashes: list[str]
@@ -212,6 +232,9 @@ class Embedder:
         mask source (``"alpha"``, ``"border"``, ``"saliency"``, with
         ``"+interior"``, or ``"none: <reason>"`` for the plain-average
         fallback, e.g. ``"none: border foreground < 5%"``).
+    saliency_tap : str
+        With a mask pooling: the output the saliency masks are read from (the
+        backbone's deepest block, whatever the taps); ``""`` otherwise.
     """
 
     def __init__(
@@ -243,6 +266,11 @@ class Embedder:
         self.spec = self.resolved.spec
         self.resize = self.model_spec.resize
         self.signature = self.model_spec.signature(self.resolved)
+        # The saliency mask always comes from the backbone's deepest block (block5), whatever the taps:
+        # the network computes it as an extra output when not requested, and forward() drops it.
+        self.saliency_tap, self._run_spec, self._extra_tap = "", self.spec, False
+        if uses_mask(self.pooling):
+            self.saliency_tap, self._run_spec, self._extra_tap = _with_saliency_tap(self.spec)
         cache = EmbeddingCache(cache_dir)
         self.cache = cache
         self.cache_root = cache.root
@@ -256,7 +284,8 @@ class Embedder:
 
         if self.pooling == "average":
             return signature_hash(self.signature)
-        return signature_hash({**self.signature, "pooling": self.graph})
+        taps = [[t.block, t.layer, t.dim] for t in self._run_spec.taps]
+        return signature_hash({**self.signature, "pooling": self.graph, "taps": taps})
 
     def _keras_model(self):
         """The Keras multi-output model, built once per process and graph."""
@@ -269,7 +298,7 @@ class Embedder:
                 from attr_utils.backbones.efficientnet_lite0 import cache_root
 
                 with cache_root(self.store.cache_root):  # converted weights beside the embeddings
-                    model = BlockModel(self.spec, self.resolved.weights, graph=self.graph)
+                    model = BlockModel(self._run_spec, self.resolved.weights, graph=self.graph)
                 _MODELS[key] = model
         return model
 
@@ -283,7 +312,7 @@ class Embedder:
             resolved = _ENGINES.get(key)
         if resolved is None:
             resolved = resolve_engine(
-                self.engine, self.spec, self.resolved.weights, cache_root=self.cache_root, build_keras=self._keras_model,
+                self.engine, self._run_spec, self.resolved.weights, cache_root=self.cache_root, build_keras=self._keras_model,
                 graph=self.graph,
             )
             with _MODELS_LOCK:
@@ -302,7 +331,10 @@ class Embedder:
         :func:`attr_utils.pooling.pool_maps` pools them with the masks (the
         saliency masks from these same activations); 3-channel input gets
         the masks of the activations (``mask`` "auto"/"saliency") or the plain
-        average.
+        average. The saliency mask is always read from the backbone's deepest
+        block (:attr:`saliency_tap`, block5), computed as an extra output when
+        the taps do not include it, so a tap's vector does not depend on
+        which other taps were asked for.
         """
         self.forward_passes += 1
         if not uses_mask(self.pooling):
@@ -310,7 +342,9 @@ class Embedder:
         channel = images[..., 3] if images.shape[-1] == 4 else None
         maps = self.model(np.ascontiguousarray(images[..., :3]))
         vectors, masks = pool_maps(maps, channel, pooling=self.pooling, mask=self.model_spec.mask,
-                                   size=self.spec.input_size)
+                                   saliency_tap=self.saliency_tap, size=self.spec.input_size)
+        if self._extra_tap:
+            vectors.pop(self.saliency_tap, None)
         self._count_masks(masks)
         return vectors
 
@@ -358,7 +392,7 @@ class Embedder:
         With a mask pooling the result is ``(size, size, 4)``: the fourth
         channel is the image's foreground mask, computed here once from the
         decoded pixels and alpha (:func:`attr_utils.pooling.image_mask`,
-        :func:`attr_utils.pooling.encode_mask`; all zero when it is to come
+        :func:`attr_utils.pooling.encode_mask`; all 255 (:data:`attr_utils.pooling.FROM_ACTIVATIONS`) when it is to come
         from the activations).
         """
         size = self.spec.input_size

@@ -69,6 +69,7 @@ from attr_utils.validation import check_choice
 
 __all__ = [
     "BORDER_TOLERANCE",
+    "FROM_ACTIVATIONS",
     "BORDER_UNIFORM",
     "BORDER_WIDTH",
     "INTERIOR_EROSION",
@@ -103,7 +104,7 @@ MASK_POOLINGS = ("foreground", "interior")
 #: Accepted values of ``mask=`` (where a foreground mask comes from).
 MASK_SOURCES = ("auto", "alpha", "border", "saliency")
 #: Names the mask computation and its constants; part of the cache signature of the mask poolings.
-MASK_VERSION = "masks-v1"
+MASK_VERSION = "masks-v2"
 #: Width of the border band the background colour is estimated from, as a fraction of the side (at least 1 px).
 BORDER_WIDTH = 0.03
 #: RGB (0-255) Euclidean distance to the background colour above which a pixel is foreground.
@@ -296,12 +297,27 @@ def saliency_mask(feature_map: np.ndarray, size: int) -> Mask:
 
 
 def erode_interior(mask: Mask, *, fraction: float = INTERIOR_EROSION) -> Mask:
-    """``mask`` binarised at 0.5 and eroded by ``fraction`` of the object's size (a square element).
+    """The interior of a mask: binarised at 0.5 and eroded by ``fraction`` of the object's size.
 
-    The object's size is the square root of its foreground pixel count; the
-    erosion radius is ``ceil(fraction * size)`` pixels. A mask whose interior
-    would be implausibly small keeps its binary mask, with source
-    ``"<source>+no-interior"``. A ``"none"`` mask is returned as is.
+    Parameters
+    ----------
+    mask : Mask
+        A mask of :func:`alpha_mask`, :func:`border_mask` or
+        :func:`saliency_mask`; a ``"none"`` mask (no weights) is returned as is.
+    fraction : float, default=INTERIOR_EROSION
+        Erosion radius as a fraction of the object's size (the square root of
+        its binarised foreground pixel count); the radius is
+        ``ceil(fraction * size)`` pixels, with a square structuring element and
+        the outside of the image counting as background.
+
+    Returns
+    -------
+    Mask
+        Binary float32 weights ``(h, w)`` (1 inside the eroded object), source
+        ``"<source>+interior"``; or, when the interior would be smaller than
+        ``MIN_FOREGROUND / 4`` of the pixels (a thin object, or a translucent
+        alpha with no pixel at or above 0.5), the whole input mask unchanged
+        (soft weights kept), source ``"<source>+no-interior"``.
     """
     if mask.weights is None:
         return mask
@@ -309,7 +325,7 @@ def erode_interior(mask: Mask, *, fraction: float = INTERIOR_EROSION) -> Mask:
     radius = int(np.ceil(fraction * np.sqrt(binary.sum())))
     inner = _erode(binary, radius) if radius > 0 else binary
     if inner.mean() < MIN_FOREGROUND / 4 or not inner.any():
-        return Mask(binary.astype(np.float32), f"{mask.source}+no-interior", float(binary.mean()))
+        return Mask(mask.weights, f"{mask.source}+no-interior", mask.fraction)
     return Mask(inner.astype(np.float32), f"{mask.source}+interior", float(inner.mean()))
 
 
@@ -383,25 +399,42 @@ def image_mask(image: np.ndarray, alpha: np.ndarray | None = None, *, pooling: s
     return erode_interior(found) if pooling == "interior" else found
 
 
+#: The :func:`encode_mask` value that means "no decode-time mask: take the saliency of the activations".
+#: Weights are stored in 0..254, so no mask can take it (all-zero is a valid encoding of nothing; it is not a flag).
+FROM_ACTIVATIONS = 255
+
+
 def encode_mask(found: Mask | None, size: int) -> np.ndarray:
     """A mask as the uint8 ``(size, size)`` fourth channel of the network input.
 
-    Weights are stored as ``round(255 * w)``; a ``"none"`` mask is all 255
-    (plain average); None (saliency to come from the forward pass) is all 0,
-    a value no plausible mask has.
+    Parameters
+    ----------
+    found : Mask or None
+        The decode-time mask (:func:`image_mask`); None when it is to come
+        from the activations.
+    size : int
+        Side of the network input.
+
+    Returns
+    -------
+    ndarray
+        uint8 ``(size, size)``: weights stored as ``round(254 * w)`` (0..254);
+        a ``"none"`` mask (plain average) is all 254; None is all
+        :data:`FROM_ACTIVATIONS` (255), a value no mask takes, so every image
+        is resolved (and counted) exactly once.
     """
     if found is None:
-        return np.zeros((size, size), dtype=np.uint8)
+        return np.full((size, size), FROM_ACTIVATIONS, dtype=np.uint8)
     if found.weights is None:
-        return np.full((size, size), 255, dtype=np.uint8)
-    return np.clip(np.rint(found.weights * 255.0), 0, 255).astype(np.uint8)
+        return np.full((size, size), 254, dtype=np.uint8)
+    return np.clip(np.rint(found.weights * 254.0), 0, 254).astype(np.uint8)
 
 
 def decode_mask(channel: np.ndarray) -> np.ndarray | None:
-    """Weights ``(size, size)`` float32 of an :func:`encode_mask` channel; None for "from the activations"."""
-    if not channel.any():
+    """Weights float32 ``(size, size)`` in [0, 1] of an :func:`encode_mask` channel; None for "from the activations"."""
+    if channel.size and channel.flat[0] == FROM_ACTIVATIONS and (channel == FROM_ACTIVATIONS).all():
         return None
-    return channel.astype(np.float32) / 255.0
+    return channel.astype(np.float32) / 254.0
 
 
 def _area_matrix(src: int, dst: int) -> np.ndarray:
@@ -491,6 +524,8 @@ def pool_maps(
         total = m.sum(axis=1)
         out = np.empty((n, f.shape[-1]), dtype=np.float32)
         for i in range(n):  # float64 sums, one image at a time (a batch of float64 maps would be large)
-            out[i] = (m[i] @ f[i].reshape(-1, f.shape[-1]).astype(np.float64)) / (total[i] if total[i] > 0 else 1.0)
+            flat = f[i].reshape(-1, f.shape[-1]).astype(np.float64)
+            # an all-zero mask (no weight anywhere) cannot be averaged over: plain average
+            out[i] = (m[i] @ flat) / total[i] if total[i] > 0 else flat.mean(axis=0)
         vectors[name] = out
     return vectors, resolved

@@ -1,0 +1,87 @@
+"""Regression tests for the pooling review: saliency tap, mask encoding, blank images, API and provenance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from attr_utils import pooling as P
+from attr_utils.embedder import Embedder, embed
+from attr_utils.model import ModelSpec
+
+LITE = "efficientnet-lite0"
+
+
+def _noise_folder(root, n=3, seed=3):
+    """Images without alpha or uniform border: "auto" must end with the saliency of the activations."""
+    folder = root / "data" / "x"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        img = rng.integers(0, 256, size=(224, 224, 3), dtype=np.uint8)
+        img[60:160, 70:170] = (200, 30, 40)
+        Image.fromarray(img).save(folder / f"{i}.png")
+    return folder.parent
+
+
+# -- 1. the saliency mask comes from block5 whatever the taps ---------------------------------------------------
+
+
+def test_saliency_tap_is_block5_whatever_the_taps(tmp_path):
+    one = Embedder(model=ModelSpec(LITE, pooling="foreground", taps=("stem_relu",)), cache_dir=tmp_path)
+    blocks = Embedder(model=ModelSpec(LITE, pooling="foreground"), cache_dir=tmp_path)
+    assert one.saliency_tap == "head_relu" and blocks.saliency_tap == "block5"
+    folder = _noise_folder(tmp_path)
+    x = np.stack([one.decode(p.read_bytes()) for p in sorted(folder.rglob("*.png"))])
+    got = one.forward(x)
+    assert list(got) == ["stem_relu"]  # the extra saliency output is dropped
+    assert set(one.mask_sources) <= {"saliency"} or all(k.startswith("none: saliency") for k in one.mask_sources)
+
+
+def test_tap_list_vectors_do_not_depend_on_the_cache_history(tmp_path):
+    """The same request gives the same vectors fresh and when reused from an earlier "blocks" folder."""
+    data = _noise_folder(tmp_path)
+    one = ModelSpec(LITE, pooling="foreground", taps=("stem_relu",))
+    fresh = embed(data, model=one, cache_dir=tmp_path / "a", progress=False)
+    embed(data, model=ModelSpec(LITE, pooling="foreground"), cache_dir=tmp_path / "b", progress=False)
+    reused = embed(data, model=one, cache_dir=tmp_path / "b", progress=False)
+    assert reused.report.embedded == 0  # served from the blocks folder
+    ia, ib = np.argsort(fresh.paths), np.argsort(reused.paths)
+    np.testing.assert_allclose(fresh["stem_relu"][ia], reused["stem_relu"][ib], rtol=1e-5, atol=1e-6)
+
+
+# -- 2. mask encoding: "from the activations" is a flag, not all-zero ------------------------------------------
+
+
+def test_encoding_keeps_an_all_zero_mask_apart_from_the_activations_flag():
+    zero = P.Mask(np.zeros((8, 8), dtype=np.float32), "alpha", 0.0)
+    np.testing.assert_array_equal(P.decode_mask(P.encode_mask(zero, 8)), np.zeros((8, 8)))
+    assert P.decode_mask(P.encode_mask(None, 8)) is None
+    np.testing.assert_array_equal(P.decode_mask(P.encode_mask(P.Mask(None, "none"), 8)), np.ones((8, 8)))
+    soft = P.Mask(np.full((8, 8), 0.25, dtype=np.float32), "alpha", 0.25)
+    np.testing.assert_allclose(P.decode_mask(P.encode_mask(soft, 8)), 0.25, atol=1 / 254)
+
+
+def test_translucent_alpha_keeps_its_soft_mask_for_interior():
+    found = P.alpha_mask(np.full((32, 32), 100, dtype=np.uint8))  # every pixel < 128: no binary interior
+    inner = P.erode_interior(found)
+    assert inner.source == "alpha+no-interior"
+    np.testing.assert_array_equal(inner.weights, found.weights)
+
+
+@pytest.mark.parametrize("pooling", ["foreground", "interior"])
+def test_translucent_alpha_is_counted_once_and_pooled_with_its_alpha(tmp_path, pooling):
+    folder = tmp_path / "data" / "g"
+    folder.mkdir(parents=True)
+    rgba = np.zeros((224, 224, 4), dtype=np.uint8)
+    rgba[..., :3] = (30, 160, 60)
+    rgba[40:180, 60:160] = (200, 30, 40, 100)  # a translucent "ghost" product
+    Image.fromarray(rgba, "RGBA").save(folder / "ghost.png")
+    fg = Embedder(model=ModelSpec(LITE, pooling=pooling), cache_dir=tmp_path / "c")
+    emb = fg.embed(folder.parent, progress=False)
+    assert sum(fg.mask_sources.values()) == 1
+    assert set(fg.mask_sources) == {"alpha" if pooling == "foreground" else "alpha+no-interior"}
+    if pooling == "interior":  # no interior: pooled exactly as foreground (the whole soft alpha)
+        ref = embed(folder.parent, model=ModelSpec(LITE, pooling="foreground"), cache_dir=tmp_path / "c", progress=False)
+        np.testing.assert_allclose(emb["block1"], ref["block1"], rtol=1e-5, atol=1e-6)
