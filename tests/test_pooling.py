@@ -149,7 +149,11 @@ def test_implausible_border_mask_falls_back(box, why):
     found = P.border_mask(img)
     assert found.weights is None and found.source == "none" and why in found.reason
     assert P.image_mask(img, None, mask="border").weights is None  # explicit source: plain average
-    assert P.image_mask(img, None, mask="auto") is None  # auto: the saliency of the forward pass is next
+    auto = P.image_mask(img, None, mask="auto")
+    if why == "not uniform":
+        assert auto is None  # auto: the saliency of the forward pass is next
+    else:  # a uniform border with (almost) no foreground: blank, plain average without trying saliency
+        assert auto.weights is None and auto.kind == P.BLANK_KIND
     assert (P.encode_mask(P.image_mask(img, None, mask="border"), 224) == 254).all()  # plain average: uniform weights
 
 

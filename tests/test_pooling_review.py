@@ -85,3 +85,34 @@ def test_translucent_alpha_is_counted_once_and_pooled_with_its_alpha(tmp_path, p
     if pooling == "interior":  # no interior: pooled exactly as foreground (the whole soft alpha)
         ref = embed(folder.parent, model=ModelSpec(LITE, pooling="foreground"), cache_dir=tmp_path / "c", progress=False)
         np.testing.assert_allclose(emb["block1"], ref["block1"], rtol=1e-5, atol=1e-6)
+
+
+# -- 3. blank images: plain average, not the saliency map's padding artefact -------------------------------------
+
+
+def _blank_images(folder):
+    folder.mkdir(parents=True)
+    Image.fromarray(np.full((224, 224, 3), 255, np.uint8)).save(folder / "white.png")
+    Image.fromarray(np.array([[[90, 120, 200]]], np.uint8)).save(folder / "one.png")  # 1 x 1, stretched
+    shirt = np.full((224, 224, 3), 255, np.uint8)
+    shirt[40:180, 60:160] = 245  # a white shirt on white: within the border tolerance
+    Image.fromarray(shirt).save(folder / "shirt.png")
+
+
+@pytest.mark.parametrize("mask", ["auto", "saliency"])
+def test_blank_images_fall_back_to_the_plain_average(tmp_path, mask):
+    _blank_images(tmp_path / "data" / "x")
+    fg = Embedder(model=ModelSpec(LITE, pooling="foreground", mask=mask), cache_dir=tmp_path / "c")
+    emb = fg.embed(tmp_path / "data", progress=False)
+    assert dict(fg.mask_sources) == {f"none: {P.BLANK_KIND}": 3}
+    avg = embed(tmp_path / "data", backbone=LITE, cache_dir=tmp_path / "c", progress=False)
+    assert avg.paths == emb.paths
+    for block in ("block1", "block5"):  # pooled in float64: equal to the graph's float32 average to rounding
+        np.testing.assert_allclose(emb[block], avg[block], rtol=1e-4, atol=1e-5)
+
+
+def test_blank_mask_keeps_saliency_for_busy_images():
+    rng = np.random.default_rng(0)
+    busy = rng.integers(0, 256, size=(224, 224, 3), dtype=np.uint8)
+    assert P.image_mask(busy, None, mask="auto") is None
+    assert P.image_mask(busy, None, mask="saliency") is None
