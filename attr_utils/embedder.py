@@ -200,8 +200,9 @@ class Embedder:
         Shorthands for ``model=ModelSpec(backbone, weights)`` (default
         ``"resnet50"`` and its pretrained weights).
     model : ModelSpec, optional
-        The model (backbone, weights, resize, seed, taps, pooling); exclusive
-        with ``backbone``, ``weights``, ``resize``, ``seed`` and ``pooling``.
+        The model (backbone, weights, resize, seed, taps, pooling, mask);
+        exclusive with ``backbone``, ``weights``, ``resize``, ``seed``,
+        ``pooling`` and ``mask``.
     cache_dir : path-like, optional
         Cache folder (default: :func:`attr_utils.cache.cache_root`).
     batch_size : int, default=32
@@ -213,6 +214,8 @@ class Embedder:
     pooling : {"average", "max", "foreground", "interior"}, optional
         Shorthand for ``ModelSpec(pooling=...)`` (default ``"average"``, the
         paper's; see :mod:`attr_utils.pooling`).
+    mask : {"auto", "alpha", "border", "saliency"}, optional
+        Shorthand for ``ModelSpec(mask=...)`` (default ``"auto"``; mask poolings only).
     engine : {"auto", "keras", "openvino"}, optional
         What runs the network (see :mod:`attr_utils.engines`). Default:
         ``$ATTR_UTILS_ENGINE``, else ``"auto"`` (OpenVINO when installed and
@@ -249,10 +252,12 @@ class Embedder:
         seed: int | None = None,
         engine: str | None = None,
         pooling: str | None = None,
+        mask: str | None = None,
     ):
         from collections import Counter
 
-        self.model_spec = model_spec(model, backbone=backbone, weights=weights, resize=resize, seed=seed, pooling=pooling)
+        self.model_spec = model_spec(model, backbone=backbone, weights=weights, resize=resize, seed=seed, pooling=pooling,
+                                     mask=mask)
         self.pooling = self.model_spec.pooling
         self.graph = graph_pooling(self.pooling)
         self.mask_sources: Counter = Counter()
@@ -614,6 +619,7 @@ def embed(
     scheduler=None,
     engine: str | None = None,
     pooling: str | None = None,
+    mask: str | None = None,
 ) -> Embeddings:
     """Embed every image of a dataset into per-block vectors.
 
@@ -623,9 +629,10 @@ def embed(
         A folder, a CSV manifest, a Kaggle ``styles.csv`` or a loaded
         :class:`~attr_utils.datasets.Dataset`.
     model : ModelSpec, optional
-        Backbone, weights, resize policy and seed in one value
-        (:class:`attr_utils.model.ModelSpec`). Exclusive with the four
-        shorthands below, which build one.
+        Backbone, weights, resize policy, seed, taps, pooling and mask in one
+        value (:class:`attr_utils.model.ModelSpec`). Exclusive with the
+        shorthands below (``backbone``, ``weights``, ``resize``, ``seed``,
+        ``pooling``, ``mask``), which build one.
     backbone : str, default="resnet50"
         The paper's ResNet-50, another registered backbone, or ``"auto"``
         (ResNet-50 when its ImageNet weights can be had, else the offline
@@ -665,8 +672,13 @@ def embed(
         How each tap's feature map becomes a vector: the paper's global
         average, global max, or the average over the product only
         (``"foreground"``) or over its interior (``"interior"``), with a
-        per-image mask (``ModelSpec(mask=...)`` picks its source; see
+        per-image mask (``mask=`` picks its source; see
         :mod:`attr_utils.pooling`). Part of the cache signature.
+    mask : {"auto", "alpha", "border", "saliency"}, optional
+        Shorthand for ``ModelSpec(mask=...)``: where the mask of ``"foreground"``
+        and ``"interior"`` pooling comes from (default ``"auto"``; the CLI's
+        ``--mask``). Any other value with another pooling raises
+        :class:`~attr_utils.errors.ParameterError`.
 
     Returns
     -------
@@ -691,7 +703,7 @@ def embed(
     """
     runner = _runner(runner, workers, scheduler)
     embedder = Embedder(backbone, weights, model=model, cache_dir=cache_dir, batch_size=batch_size, resize=resize, seed=seed,
-                        engine=engine, pooling=pooling)
+                        engine=engine, pooling=pooling, mask=mask)
     return embedder.embed(data, progress=progress, runner=runner)
 
 
@@ -709,13 +721,14 @@ def fill_cache(
     runner=None,
     engine: str | None = None,
     pooling: str | None = None,
+    mask: str | None = None,
 ) -> EmbedReport:
     """Embed a dataset into the cache without loading the vectors back (large catalogs).
 
     Same parameters as :func:`embed`; returns only the :class:`EmbedReport`.
     """
     embedder = Embedder(backbone, weights, model=model, cache_dir=cache_dir, batch_size=batch_size, resize=resize, seed=seed,
-                        engine=engine, pooling=pooling)
+                        engine=engine, pooling=pooling, mask=mask)
     return embedder.fill_dataset(data, progress=progress, runner=runner)
 
 
@@ -732,6 +745,7 @@ def embed_images(
     on_error: str = "skip",
     engine: str | None = None,
     pooling: str | None = None,
+    mask: str | None = None,
 ) -> Embeddings:
     """Embed query images (paths, uploaded bytes or PIL images).
 
@@ -744,8 +758,8 @@ def embed_images(
         exactly as ``emb`` was.
     like : Embeddings, optional
         Same as ``model=ModelSpec.from_embeddings(like)``; overrides
-        ``backbone``, ``weights``, ``resize`` and ``pooling``.
-    backbone, weights, cache_dir, resize, seed, engine, pooling
+        ``backbone``, ``weights``, ``resize``, ``pooling`` and ``mask``.
+    backbone, weights, cache_dir, resize, seed, engine, pooling, mask
         As in :func:`embed`.
     on_error : {"skip", "raise"}, default="skip"
         ``"skip"``: images that cannot be read or decoded are left out and
@@ -777,8 +791,8 @@ def embed_images(
         like_spec = ModelSpec.from_embeddings(like)
         model = ModelSpec(like_spec.backbone, like_spec.weights, resize=like_spec.resize, seed=0 if seed is None else seed,
                           taps=like_spec.taps, pooling=like_spec.pooling, mask=like_spec.mask)  # queries as the embeddings
-        backbone = weights = resize = seed = pooling = None
+        backbone = weights = resize = seed = pooling = mask = None
     on_error = check_choice("on_error", on_error, ("skip", "raise"))
     embedder = Embedder(backbone, weights, model=model, cache_dir=cache_dir, resize=resize, seed=seed, engine=engine,
-                        pooling=pooling)
+                        pooling=pooling, mask=mask)
     return embedder.embed_images(images, on_error=on_error)

@@ -116,3 +116,43 @@ def test_blank_mask_keeps_saliency_for_busy_images():
     busy = rng.integers(0, 256, size=(224, 224, 3), dtype=np.uint8)
     assert P.image_mask(busy, None, mask="auto") is None
     assert P.image_mask(busy, None, mask="saliency") is None
+
+
+# -- 4. the API takes mask=; errors name the field that differs ------------------------------------------------
+
+
+def test_embed_takes_mask(tmp_path):
+    from attr_utils.embedder import embed_images, fill_cache
+
+    _blank_images(tmp_path / "data" / "x")
+    emb = embed(tmp_path / "data", backbone=LITE, pooling="foreground", mask="border", cache_dir=tmp_path / "c",
+                progress=False)
+    assert emb.mask == "border"
+    assert fill_cache(tmp_path / "data", backbone=LITE, pooling="foreground", mask="border",
+                      cache_dir=tmp_path / "c", progress=False).cached == 3
+    q = embed_images([tmp_path / "data" / "x" / "white.png"], backbone=LITE, pooling="foreground", mask="border",
+                     cache_dir=tmp_path / "c")
+    assert q.mask == "border" and q.signature == emb.signature
+
+
+def test_embed_mask_without_mask_pooling_raises(tmp_path):
+    from attr_utils.errors import ParameterError
+
+    with pytest.raises(ParameterError):
+        embed(tmp_path, backbone=LITE, mask="border", cache_dir=tmp_path / "c", progress=False)
+
+
+def test_catalog_names_the_pooling_that_differs():
+    from dataclasses import replace
+
+    from attr_utils.embeddings import Embeddings
+    from attr_utils.errors import WeightsError
+    from attr_utils.retrieval.catalog import Catalog
+
+    rng = np.random.default_rng(0)
+    base = Embeddings.from_arrays({"block1": rng.normal(size=(6, 4)), "block5": rng.normal(size=(6, 4))},
+                                  {"color": list("aabbcc"), "texture": list("xyxyxy")}, weights="imagenet")
+    fg = replace(base, pooling="foreground", mask="auto", signature="fg")
+    avg = replace(base, pooling="average", mask="", signature="avg")
+    with pytest.raises(WeightsError, match="pooling 'average' but the catalog with 'foreground'"):
+        Catalog(fg, blocks={"color": "block1", "texture": "block5"}).search(avg.subset([0]), mode="color")
