@@ -156,3 +156,40 @@ def test_catalog_names_the_pooling_that_differs():
     avg = replace(base, pooling="average", mask="", signature="avg")
     with pytest.raises(WeightsError, match="pooling 'average' but the catalog with 'foreground'"):
         Catalog(fg, blocks={"color": "block1", "texture": "block5"}).search(avg.subset([0]), mode="color")
+
+
+# -- 4. provenance names the pooling ----------------------------------------------------------------------------
+
+
+def _toy(pooling="average", mask=""):
+    from dataclasses import replace
+
+    from attr_utils.embeddings import Embeddings
+
+    rng = np.random.default_rng(0)
+    emb = Embeddings.from_arrays({"block1": rng.normal(size=(4, 3))}, {"color": list("abab")}, backbone=LITE,
+                                 weights="imagenet")
+    return replace(emb, pooling=pooling, mask=mask, pretrained=True)
+
+
+def test_banner_names_a_pooling_other_than_average():
+    from attr_utils.apps.banner import provenance_html
+
+    assert "pooling" not in provenance_html(_toy())
+    text = provenance_html(_toy("foreground", "auto"))
+    assert "foreground pooling (auto mask), not the paper&#x27;s average" in text
+    assert "<b>pooling:</b> foreground pooling (auto mask)" in text
+
+
+def test_cache_info_shows_pooling_and_taps(tmp_path):
+    from attr_utils.cache import EmbeddingCache
+
+    cache = EmbeddingCache(tmp_path)
+    blocks = {"backbone": "toy", "weights": "w", "resize": "stretch", "pooling": "global_average",
+              "taps": [["block1", "l1", 2], ["block2", "l2", 3]]}
+    fg = {**blocks, "pooling": P.pooling_signature("foreground", "border"), "taps": [["stem_relu", "stem_relu", 2]]}
+    for sig in (blocks, fg):
+        dims = {t[0]: t[2] for t in sig["taps"]}
+        cache.store(sig, dims).write(["a"], {k: np.zeros((1, d), np.float32) for k, d in dims.items()})
+    info = cache.info().sort_values("pooling")
+    assert info[["pooling", "taps"]].values.tolist() == [["average", "blocks"], ["foreground (border mask)", "stem_relu"]]
