@@ -110,16 +110,28 @@ MASK_SOURCES = ("auto", "alpha", "border", "saliency")
 #: Names the mask computation and its constants; part of the cache signature of the mask poolings.
 MASK_VERSION = "masks-v2"
 #: Width of the border band the background colour is estimated from, as a fraction of the side (at least 1 px).
+#: Chosen (about 7 px at 224 px: wide enough for a stable median, narrow enough to stay off centred products);
+#: see docs/pooling.md.
 BORDER_WIDTH = 0.03
 #: RGB (0-255) Euclidean distance to the background colour above which a pixel is foreground.
+#: Chosen, not measured on a dataset: background noise below it leaves the mask exact (tests), and a saturated
+#: garment on white lies far above it (a white shirt on white does not: a documented failure); see docs/pooling.md.
 BORDER_TOLERANCE = 32.0
 #: Share of border pixels that must lie within the tolerance for the background to count as uniform.
+#: Chosen: tolerates a product touching up to a tenth of the border; textured backgrounds (the scene variant)
+#: fall far below it; see docs/pooling.md.
 BORDER_UNIFORM = 0.9
 #: Smallest plausible foreground share of the pixels (below: plain average).
+#: Chosen: under 5 % of a 224 px input is under 1.3 cells of block5's 7 x 7 map, too little to pool over;
+#: see docs/pooling.md.
 MIN_FOREGROUND = 0.05
 #: Largest plausible foreground share of the pixels (above: plain average).
+#: Chosen, symmetric to :data:`MIN_FOREGROUND`: a mask over 95 % of the image differs little from the plain
+#: average and usually means the estimate failed (e.g. an opaque alpha); see docs/pooling.md.
 MAX_FOREGROUND = 0.95
 #: ``"interior"`` erodes the mask by this fraction of the object's size (sqrt of its area in pixels).
+#: Chosen, not tuned on the benchmark: on a garment about 100 px across it erodes 15 px, about one block4 cell
+#: (16 px at 224 px), so the interior keeps off the outline; its effect is measured in docs/protocols.md.
 INTERIOR_EROSION = 0.15
 
 
@@ -152,10 +164,26 @@ def graph_pooling(pooling: str) -> str:
 def pooling_signature(pooling: str, mask: str = "auto"):
     """The ``"pooling"`` entry of the model signature (:meth:`attr_utils.model.ModelSpec.signature`).
 
-    ``"global_average"`` for ``"average"`` (unchanged from earlier releases, so
-    their caches stay valid), ``"global_max"`` for ``"max"``, and for the mask
-    poolings a dict naming the pooling, the mask source, :data:`MASK_VERSION`
-    and every constant the masks depend on.
+    Parameters
+    ----------
+    pooling : {"average", "max", "foreground", "interior"}
+        The pooling.
+    mask : {"auto", "alpha", "border", "saliency"}, default="auto"
+        The mask source (used by the mask poolings only).
+
+    Returns
+    -------
+    str or dict
+        ``"global_average"`` for ``"average"`` (unchanged from earlier
+        releases, so their caches stay valid), ``"global_max"`` for ``"max"``;
+        for the mask poolings a JSON-serialisable dict naming the pooling
+        (``kind``), the mask source, :data:`MASK_VERSION` and every constant
+        the masks depend on, so changing any of them changes the cache folder.
+
+    Raises
+    ------
+    ParameterError
+        ``pooling`` or ``mask`` is not one of the accepted values.
     """
     graph = graph_pooling(pooling)
     if graph != "spatial":
@@ -350,10 +378,23 @@ def _erode(binary: np.ndarray, radius: int) -> np.ndarray:
 
 
 def mask_to_model_input(alpha, *, size: int, resize: str = "stretch") -> np.ndarray:
-    """An alpha channel (PIL ``"L"`` image) through the same geometry as :func:`attr_utils.images.to_model_input`.
+    """An alpha channel through the same geometry as :func:`attr_utils.images.to_model_input`.
 
-    ``"pad"`` pads with 0 (the white padding is background), ``"crop"`` takes
-    the central square, then a bilinear resize to ``size``; uint8 ``(size, size)``.
+    Parameters
+    ----------
+    alpha : PIL.Image.Image
+        The image's alpha channel, mode ``"L"``, at the decoded image's size.
+    size : int
+        Side of the network input in pixels.
+    resize : {"stretch", "pad", "crop"}, default="stretch"
+        The image's resize policy: ``"pad"`` pads to a square with 0 (the
+        white padding is background), ``"crop"`` takes the central square,
+        ``"stretch"`` neither; then a bilinear resize to ``size``.
+
+    Returns
+    -------
+    ndarray
+        uint8 ``(size, size)``, 255 = opaque.
     """
     from PIL import Image, ImageOps
 
@@ -480,6 +521,19 @@ def area_resize(weights: np.ndarray, height: int, width: int) -> np.ndarray:
 
     A block mean when the sizes divide (the usual 224 -> 112, 56, 28, 14, 7),
     else two matrix products with the exact overlap weights.
+
+    Parameters
+    ----------
+    weights : array-like
+        ``(n, H, W)`` mask weights (converted to float32).
+    height, width : int
+        Output size (a tap's feature-map size).
+
+    Returns
+    -------
+    ndarray
+        float32 ``(n, height, width)``; each cell the mean of the input it
+        covers, so the mask's mean (its mass) is kept.
     """
     weights = np.asarray(weights, dtype=np.float32)
     n, big_h, big_w = weights.shape

@@ -467,8 +467,14 @@ def test_notebook_params_invalid_pooling(monkeypatch):
     from attr_utils.apps.session import notebook_params
 
     monkeypatch.setenv("ATTR_UTILS_POOLING", "median")
-    with pytest.raises(ParameterError):
+    with pytest.raises(ParameterError, match=r"`\$ATTR_UTILS_POOLING` must be one of"):  # names the variable
         notebook_params()
+    monkeypatch.delenv("ATTR_UTILS_POOLING")
+    monkeypatch.setenv("ATTR_UTILS_MASK", "edges")
+    with pytest.raises(ParameterError, match=r"`\$ATTR_UTILS_MASK` must be one of"):
+        notebook_params()
+    with pytest.raises(ParameterError, match="`pooling` must be one of"):  # a keyword argument is named as such
+        notebook_params(pooling="median", mask="auto")
 
 
 def test_extractor_embeds_queries_with_its_pooling(squares, tmp_path):
