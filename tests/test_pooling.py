@@ -441,6 +441,12 @@ def test_cli_pooling_reaches_the_signature(squares, tmp_path, capsys):
     assert out["signature"] == expected.store.signature_id
     assert out["pooling"] == "foreground" and out["mask_sources"] == {"border": 4}  # the cut-out is composited on white: a border too
     assert expected.store.signature["pooling"]["mask"] == "border"
+    assert out["mask_sources_counted"] == 4
+    # warm cache: nothing embedded now, nothing counted, and the output says how many the count covers
+    assert main(["embed", str(squares[0].parent), "--backbone", LITE, "--cache-dir", str(tmp_path),
+                 "--pooling", "foreground", "--mask", "border", "--json"]) == 0
+    warm = json.loads(capsys.readouterr().out)
+    assert warm["mask_sources"] == {} and warm["mask_sources_counted"] == 0
     assert out["signature"] != Embedder(LITE, cache_dir=tmp_path).store.signature_id
     assert len(list((EmbeddingCache(tmp_path).root / "embeddings").iterdir())) >= 1
 
