@@ -61,6 +61,26 @@ def model_signature(resolved: ResolvedBackbone, resize: str) -> dict:
     return ModelSpec(resize=resize).signature(resolved)
 
 
+def _with_saliency_tap(spec):
+    """``(saliency_tap, run_spec, extra)``: the block the saliency mask is read from, the spec the network runs.
+
+    The saliency tap is the backbone's deepest block (its last of the five,
+    block5); when ``spec``'s taps lack its layer, ``run_spec`` adds it (named
+    by its layer, in depth order) and ``extra`` is True.
+    """
+    from dataclasses import replace
+
+    from attr_utils.backbones import Tap, get_backbone
+
+    deepest = get_backbone(spec.name).taps[-1]
+    for tap in spec.taps:
+        if tap.layer == deepest.layer:
+            return tap.block, spec, False
+    extra = Tap(deepest.layer, deepest.layer, deepest.dim)
+    taps = tuple(sorted(spec.taps + (extra,), key=lambda t: spec.depth(t.layer)))
+    return extra.block, replace(spec, taps=taps), True
+
+
 # -- runners ---------------------------------------------------------------------------
 
 
@@ -163,26 +183,6 @@ def _query_key(i: int, image) -> tuple[str, str | None, str | None]:
         return str(image), None, "is a folder, not an image file"
     except OSError as exc:
         return str(image), None, f"cannot read file: {exc.strerror or exc}"
-
-
-def _with_saliency_tap(spec):
-    """``(saliency_tap, run_spec, extra)``: the block the saliency mask is read from, the spec the network runs.
-
-    The saliency tap is the backbone's deepest block (its last of the five,
-    block5); when ``spec``'s taps lack its layer, ``run_spec`` adds it (named
-    by its layer, in depth order) and ``extra`` is True.
-    """
-    from dataclasses import replace
-
-    from attr_utils.backbones import Tap, get_backbone
-
-    deepest = get_backbone(spec.name).taps[-1]
-    for tap in spec.taps:
-        if tap.layer == deepest.layer:
-            return tap.block, spec, False
-    extra = Tap(deepest.layer, deepest.layer, deepest.dim)
-    taps = tuple(sorted(spec.taps + (extra,), key=lambda t: spec.depth(t.layer)))
-    return extra.block, replace(spec, taps=taps), True
 
 
 @dataclass
