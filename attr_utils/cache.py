@@ -750,7 +750,13 @@ class EmbeddingCache:
         return out
 
     def info(self) -> pd.DataFrame:
-        """One row per signature: backbone, weights, rows, unique images, parts, bytes."""
+        """One row per signature: backbone, weights, resize, pooling, taps, rows, unique images, parts, bytes.
+
+        ``pooling`` reads ``"average"``, ``"max"`` or ``"foreground (auto mask)"``
+        (``"?"`` for a folder without a signature); ``taps`` reads ``"blocks"``
+        for the backbone's five blocks, else the layer names (the first and
+        last with a count when more than three).
+        """
         rows = []
         if self.embeddings_dir.is_dir():
             for folder in sorted(p for p in self.embeddings_dir.iterdir() if p.is_dir()):
@@ -771,12 +777,16 @@ class EmbeddingCache:
                     "backbone": sig.get("backbone", "?"),
                     "weights": sig.get("weights", "?"),
                     "resize": sig.get("resize", "?"),
+                    "pooling": _pooling_label(sig.get("pooling", "?")),
+                    "taps": _taps_label(sig.get("taps")),
                     "rows": n_rows,
                     "images": len(store.hashes()),
                     "parts": len(parts),
                     "bytes": sum(f.stat().st_size for f in folder.iterdir() if f.is_file()),
                 })
-        return pd.DataFrame(rows, columns=["folder", "backbone", "weights", "resize", "rows", "images", "parts", "bytes"])
+        return pd.DataFrame(
+            rows, columns=["folder", "backbone", "weights", "resize", "pooling", "taps", "rows", "images", "parts", "bytes"]
+        )
 
     def clear(self) -> int:
         """Delete every cached embedding. Returns the number of signatures removed."""
@@ -786,3 +796,20 @@ class EmbeddingCache:
         for folder in folders:
             shutil.rmtree(folder, ignore_errors=True)
         return len(folders)
+
+
+def _pooling_label(pooling) -> str:
+    """A signature's ``"pooling"`` entry for :meth:`EmbeddingCache.info`."""
+    if isinstance(pooling, dict):
+        return f"{pooling.get('kind', '?')} ({pooling.get('mask', '?')} mask)"
+    return {"global_average": "average", "global_max": "max"}.get(str(pooling), str(pooling))
+
+
+def _taps_label(taps) -> str:
+    """A signature's ``"taps"`` entry (``[[block, layer, dim], ...]``) for :meth:`EmbeddingCache.info`."""
+    if not taps:
+        return "?"
+    names = [str(t[0]) for t in taps]
+    if all(t[0] != t[1] for t in taps):  # named blocks (block1 ...), not layers
+        return "blocks"
+    return ", ".join(names) if len(names) <= 3 else f"{len(names)} layers: {names[0]} ... {names[-1]}"

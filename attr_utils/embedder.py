@@ -62,6 +62,26 @@ def model_signature(resolved: ResolvedBackbone, resize: str) -> dict:
     return ModelSpec(resize=resize).signature(resolved)
 
 
+def _with_saliency_tap(spec):
+    """``(saliency_tap, run_spec, extra)``: the block the saliency mask is read from, the spec the network runs.
+
+    The saliency tap is the backbone's deepest block (its last of the five,
+    block5); when ``spec``'s taps lack its layer, ``run_spec`` adds it (named
+    by its layer, in depth order) and ``extra`` is True.
+    """
+    from dataclasses import replace
+
+    from attr_utils.backbones import Tap, get_backbone
+
+    deepest = get_backbone(spec.name).taps[-1]
+    for tap in spec.taps:
+        if tap.layer == deepest.layer:
+            return tap.block, spec, False
+    extra = Tap(deepest.layer, deepest.layer, deepest.dim)
+    taps = tuple(sorted(spec.taps + (extra,), key=lambda t: spec.depth(t.layer)))
+    return extra.block, replace(spec, taps=taps), True
+
+
 # -- runners ---------------------------------------------------------------------------
 
 
@@ -205,8 +225,9 @@ class Embedder:
         Shorthands for ``model=ModelSpec(backbone, weights)`` (default
         ``"resnet50"`` and its pretrained weights).
     model : ModelSpec, optional
-        The model (backbone, weights, resize, seed, taps, pooling); exclusive
-        with ``backbone``, ``weights``, ``resize``, ``seed`` and ``pooling``.
+        The model (backbone, weights, resize, seed, taps, pooling, mask);
+        exclusive with ``backbone``, ``weights``, ``resize``, ``seed``,
+        ``pooling`` and ``mask``.
     cache_dir : path-like, optional
         Cache folder (default: :func:`attr_utils.cache.cache_root`).
     batch_size : int, default=32
@@ -218,6 +239,8 @@ class Embedder:
     pooling : {"average", "max", "foreground", "interior"}, optional
         Shorthand for ``ModelSpec(pooling=...)`` (default ``"average"``, the
         paper's; see :mod:`attr_utils.pooling`).
+    mask : {"auto", "alpha", "border", "saliency"}, optional
+        Shorthand for ``ModelSpec(mask=...)`` (default ``"auto"``; mask poolings only).
     engine : {"auto", "keras", "openvino"}, optional
         What runs the network (see :mod:`attr_utils.engines`). Default:
         ``$ATTR_UTILS_ENGINE``, else ``"auto"`` (OpenVINO when installed and
@@ -237,6 +260,9 @@ class Embedder:
         mask source (``"alpha"``, ``"border"``, ``"saliency"``, with
         ``"+interior"``, or ``"none: <reason>"`` for the plain-average
         fallback, e.g. ``"none: border foreground < 5%"``).
+    saliency_tap : str
+        With a mask pooling: the output the saliency masks are read from (the
+        backbone's deepest block, whatever the taps); ``""`` otherwise.
     """
 
     def __init__(
@@ -251,10 +277,12 @@ class Embedder:
         seed: int | None = None,
         engine: str | None = None,
         pooling: str | None = None,
+        mask: str | None = None,
     ):
         from collections import Counter
 
-        self.model_spec = model_spec(model, backbone=backbone, weights=weights, resize=resize, seed=seed, pooling=pooling)
+        self.model_spec = model_spec(model, backbone=backbone, weights=weights, resize=resize, seed=seed, pooling=pooling,
+                                     mask=mask)
         self.pooling = self.model_spec.pooling
         self.graph = graph_pooling(self.pooling)
         self.mask_sources: Counter = Counter()
@@ -268,6 +296,11 @@ class Embedder:
         self.spec = self.resolved.spec
         self.resize = self.model_spec.resize
         self.signature = self.model_spec.signature(self.resolved)
+        # The saliency mask always comes from the backbone's deepest block (block5), whatever the taps:
+        # the network computes it as an extra output when not requested, and forward() drops it.
+        self.saliency_tap, self._run_spec, self._extra_tap = "", self.spec, False
+        if uses_mask(self.pooling):
+            self.saliency_tap, self._run_spec, self._extra_tap = _with_saliency_tap(self.spec)
         cache = EmbeddingCache(cache_dir)
         self.cache = cache
         self.cache_root = cache.root
@@ -281,7 +314,8 @@ class Embedder:
 
         if self.pooling == "average":
             return signature_hash(self.signature)
-        return signature_hash({**self.signature, "pooling": self.graph})
+        taps = [[t.block, t.layer, t.dim] for t in self._run_spec.taps]
+        return signature_hash({**self.signature, "pooling": self.graph, "taps": taps})
 
     def _keras_model(self):
         """The Keras multi-output model, built once per process and graph."""
@@ -294,7 +328,7 @@ class Embedder:
                 from attr_utils.backbones.efficientnet_lite0 import cache_root
 
                 with cache_root(self.store.cache_root):  # converted weights beside the embeddings
-                    model = BlockModel(self.spec, self.resolved.weights, graph=self.graph)
+                    model = BlockModel(self._run_spec, self.resolved.weights, graph=self.graph)
                 _MODELS[key] = model
         return model
 
@@ -308,7 +342,7 @@ class Embedder:
             resolved = _ENGINES.get(key)
         if resolved is None:
             resolved = resolve_engine(
-                self.engine, self.spec, self.resolved.weights, cache_root=self.cache_root, build_keras=self._keras_model,
+                self.engine, self._run_spec, self.resolved.weights, cache_root=self.cache_root, build_keras=self._keras_model,
                 graph=self.graph,
             )
             with _MODELS_LOCK:
@@ -327,7 +361,10 @@ class Embedder:
         :func:`attr_utils.pooling.pool_maps` pools them with the masks (the
         saliency masks from these same activations); 3-channel input gets
         the masks of the activations (``mask`` "auto"/"saliency") or the plain
-        average.
+        average. The saliency mask is always read from the backbone's deepest
+        block (:attr:`saliency_tap`, block5), computed as an extra output when
+        the taps do not include it, so a tap's vector does not depend on
+        which other taps were asked for.
         """
         self.forward_passes += 1
         if not uses_mask(self.pooling):
@@ -335,7 +372,9 @@ class Embedder:
         channel = images[..., 3] if images.shape[-1] == 4 else None
         maps = self.model(np.ascontiguousarray(images[..., :3]))
         vectors, masks = pool_maps(maps, channel, pooling=self.pooling, mask=self.model_spec.mask,
-                                   size=self.spec.input_size)
+                                   saliency_tap=self.saliency_tap, size=self.spec.input_size)
+        if self._extra_tap:
+            vectors.pop(self.saliency_tap, None)
         self._count_masks(masks)
         return vectors
 
@@ -383,7 +422,7 @@ class Embedder:
         With a mask pooling the result is ``(size, size, 4)``: the fourth
         channel is the image's foreground mask, computed here once from the
         decoded pixels and alpha (:func:`attr_utils.pooling.image_mask`,
-        :func:`attr_utils.pooling.encode_mask`; all zero when it is to come
+        :func:`attr_utils.pooling.encode_mask`; all 255 (:data:`attr_utils.pooling.FROM_ACTIVATIONS`) when it is to come
         from the activations).
         """
         size = self.spec.input_size
@@ -653,6 +692,7 @@ def embed(
     scheduler=None,
     engine: str | None = None,
     pooling: str | None = None,
+    mask: str | None = None,
 ) -> Embeddings:
     """Embed every image of a dataset into per-block vectors.
 
@@ -662,9 +702,10 @@ def embed(
         A folder, a CSV manifest, a Kaggle ``styles.csv`` or a loaded
         :class:`~attr_utils.datasets.Dataset`.
     model : ModelSpec, optional
-        Backbone, weights, resize policy and seed in one value
-        (:class:`attr_utils.model.ModelSpec`). Exclusive with the four
-        shorthands below, which build one.
+        Backbone, weights, resize policy, seed, taps, pooling and mask in one
+        value (:class:`attr_utils.model.ModelSpec`). Exclusive with the
+        shorthands below (``backbone``, ``weights``, ``resize``, ``seed``,
+        ``pooling``, ``mask``), which build one.
     backbone : str, default="resnet50"
         The paper's ResNet-50, another registered backbone, or ``"auto"``
         (ResNet-50 when its ImageNet weights can be had, else the offline
@@ -704,8 +745,13 @@ def embed(
         How each tap's feature map becomes a vector: the paper's global
         average, global max, or the average over the product only
         (``"foreground"``) or over its interior (``"interior"``), with a
-        per-image mask (``ModelSpec(mask=...)`` picks its source; see
+        per-image mask (``mask=`` picks its source; see
         :mod:`attr_utils.pooling`). Part of the cache signature.
+    mask : {"auto", "alpha", "border", "saliency"}, optional
+        Shorthand for ``ModelSpec(mask=...)``: where the mask of ``"foreground"``
+        and ``"interior"`` pooling comes from (default ``"auto"``; the CLI's
+        ``--mask``). Any other value with another pooling raises
+        :class:`~attr_utils.errors.ParameterError`.
 
     Returns
     -------
@@ -730,7 +776,7 @@ def embed(
     """
     runner = _runner(runner, workers, scheduler)
     embedder = Embedder(backbone, weights, model=model, cache_dir=cache_dir, batch_size=batch_size, resize=resize, seed=seed,
-                        engine=engine, pooling=pooling)
+                        engine=engine, pooling=pooling, mask=mask)
     return embedder.embed(data, progress=progress, runner=runner)
 
 
@@ -748,13 +794,14 @@ def fill_cache(
     runner=None,
     engine: str | None = None,
     pooling: str | None = None,
+    mask: str | None = None,
 ) -> EmbedReport:
     """Embed a dataset into the cache without loading the vectors back (large catalogs).
 
     Same parameters as :func:`embed`; returns only the :class:`EmbedReport`.
     """
     embedder = Embedder(backbone, weights, model=model, cache_dir=cache_dir, batch_size=batch_size, resize=resize, seed=seed,
-                        engine=engine, pooling=pooling)
+                        engine=engine, pooling=pooling, mask=mask)
     return embedder.fill_dataset(data, progress=progress, runner=runner)
 
 
@@ -771,6 +818,7 @@ def embed_images(
     on_error: str = "skip",
     engine: str | None = None,
     pooling: str | None = None,
+    mask: str | None = None,
 ) -> Embeddings:
     """Embed query images (paths, uploaded bytes or PIL images).
 
@@ -783,8 +831,8 @@ def embed_images(
         exactly as ``emb`` was.
     like : Embeddings, optional
         Same as ``model=ModelSpec.from_embeddings(like)``; overrides
-        ``backbone``, ``weights``, ``resize`` and ``pooling``.
-    backbone, weights, cache_dir, resize, seed, engine, pooling
+        ``backbone``, ``weights``, ``resize``, ``pooling`` and ``mask``.
+    backbone, weights, cache_dir, resize, seed, engine, pooling, mask
         As in :func:`embed`.
     on_error : {"skip", "raise"}, default="skip"
         ``"skip"``: images that cannot be read or decoded are left out and
@@ -816,8 +864,8 @@ def embed_images(
         like_spec = ModelSpec.from_embeddings(like)
         model = ModelSpec(like_spec.backbone, like_spec.weights, resize=like_spec.resize, seed=0 if seed is None else seed,
                           taps=like_spec.taps, pooling=like_spec.pooling, mask=like_spec.mask)  # queries as the embeddings
-        backbone = weights = resize = seed = pooling = None
+        backbone = weights = resize = seed = pooling = mask = None
     on_error = check_choice("on_error", on_error, ("skip", "raise"))
     embedder = Embedder(backbone, weights, model=model, cache_dir=cache_dir, resize=resize, seed=seed, engine=engine,
-                        pooling=pooling)
+                        pooling=pooling, mask=mask)
     return embedder.embed_images(images, on_error=on_error)

@@ -262,14 +262,15 @@ class Embeddings:
         Random weights are always flagged, so such results are never mistaken
         for the paper's. A pooling other than the paper's average is named
         (``"efficientnet-lite0 · imagenet · foreground pooling (auto mask)"``).
+        The engine is not: every engine gives the same vectors (within 1e-5),
+        and vectors served from the cache have none, so naming it would give
+        equal vectors different titles (it stays in :attr:`engine`).
         """
         text = f"{self.backbone} · {self.weights_label or self.weights}"
         if self.pooling != "average":
             text += f" · {self.pooling} pooling" + (f" ({self.mask} mask)" if self.mask else "")
         if not self.pretrained:
             text += " (RANDOM WEIGHTS: not the paper's results)"
-        if self.engine:
-            text += f" · {self.engine}"
         return text
 
     def subset(self, rows) -> Embeddings:

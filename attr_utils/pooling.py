@@ -51,7 +51,10 @@ saliency one from the same forward pass: never a second one):
 ``"auto"`` (default)
     The alpha channel when the image has a plausible one, else the border mask
     when plausible, else the saliency mask when plausible, else the plain
-    average.
+    average. A blank image (a uniform border and less than
+    :data:`MIN_FOREGROUND` foreground: all white, a white shirt on white, a
+    1 x 1 image stretched) gets the plain average without trying saliency
+    (also with ``mask="saliency"``), whose map on such images is an artefact.
 
 Every mask is checked: a foreground share below :data:`MIN_FOREGROUND` or
 above :data:`MAX_FOREGROUND` of the pixels is implausible, and the image falls
@@ -68,7 +71,9 @@ import numpy as np
 from attr_utils.validation import check_choice
 
 __all__ = [
+    "BLANK_KIND",
     "BORDER_TOLERANCE",
+    "FROM_ACTIVATIONS",
     "BORDER_UNIFORM",
     "BORDER_WIDTH",
     "INTERIOR_EROSION",
@@ -103,18 +108,30 @@ MASK_POOLINGS = ("foreground", "interior")
 #: Accepted values of ``mask=`` (where a foreground mask comes from).
 MASK_SOURCES = ("auto", "alpha", "border", "saliency")
 #: Names the mask computation and its constants; part of the cache signature of the mask poolings.
-MASK_VERSION = "masks-v1"
+MASK_VERSION = "masks-v2"
 #: Width of the border band the background colour is estimated from, as a fraction of the side (at least 1 px).
+#: Chosen (about 7 px at 224 px: wide enough for a stable median, narrow enough to stay off centred products);
+#: see docs/pooling.md.
 BORDER_WIDTH = 0.03
 #: RGB (0-255) Euclidean distance to the background colour above which a pixel is foreground.
+#: Chosen, not measured on a dataset: background noise below it leaves the mask exact (tests), and a saturated
+#: garment on white lies far above it (a white shirt on white does not: a documented failure); see docs/pooling.md.
 BORDER_TOLERANCE = 32.0
 #: Share of border pixels that must lie within the tolerance for the background to count as uniform.
+#: Chosen: tolerates a product touching up to a tenth of the border; textured backgrounds (the scene variant)
+#: fall far below it; see docs/pooling.md.
 BORDER_UNIFORM = 0.9
 #: Smallest plausible foreground share of the pixels (below: plain average).
+#: Chosen: under 5 % of a 224 px input is under 1.3 cells of block5's 7 x 7 map, too little to pool over;
+#: see docs/pooling.md.
 MIN_FOREGROUND = 0.05
 #: Largest plausible foreground share of the pixels (above: plain average).
+#: Chosen, symmetric to :data:`MIN_FOREGROUND`: a mask over 95 % of the image differs little from the plain
+#: average and usually means the estimate failed (e.g. an opaque alpha); see docs/pooling.md.
 MAX_FOREGROUND = 0.95
 #: ``"interior"`` erodes the mask by this fraction of the object's size (sqrt of its area in pixels).
+#: Chosen, not tuned on the benchmark: on a garment about 100 px across it erodes 15 px, about one block4 cell
+#: (16 px at 224 px), so the interior keeps off the outline; its effect is measured in docs/protocols.md.
 INTERIOR_EROSION = 0.15
 
 
@@ -147,10 +164,26 @@ def graph_pooling(pooling: str) -> str:
 def pooling_signature(pooling: str, mask: str = "auto"):
     """The ``"pooling"`` entry of the model signature (:meth:`attr_utils.model.ModelSpec.signature`).
 
-    ``"global_average"`` for ``"average"`` (unchanged from earlier releases, so
-    their caches stay valid), ``"global_max"`` for ``"max"``, and for the mask
-    poolings a dict naming the pooling, the mask source, :data:`MASK_VERSION`
-    and every constant the masks depend on.
+    Parameters
+    ----------
+    pooling : {"average", "max", "foreground", "interior"}
+        The pooling.
+    mask : {"auto", "alpha", "border", "saliency"}, default="auto"
+        The mask source (used by the mask poolings only).
+
+    Returns
+    -------
+    str or dict
+        ``"global_average"`` for ``"average"`` (unchanged from earlier
+        releases, so their caches stay valid), ``"global_max"`` for ``"max"``;
+        for the mask poolings a JSON-serialisable dict naming the pooling
+        (``kind``), the mask source, :data:`MASK_VERSION` and every constant
+        the masks depend on, so changing any of them changes the cache folder.
+
+    Raises
+    ------
+    ParameterError
+        ``pooling`` or ``mask`` is not one of the accepted values.
     """
     graph = graph_pooling(pooling)
     if graph != "spatial":
@@ -296,12 +329,27 @@ def saliency_mask(feature_map: np.ndarray, size: int) -> Mask:
 
 
 def erode_interior(mask: Mask, *, fraction: float = INTERIOR_EROSION) -> Mask:
-    """``mask`` binarised at 0.5 and eroded by ``fraction`` of the object's size (a square element).
+    """The interior of a mask: binarised at 0.5 and eroded by ``fraction`` of the object's size.
 
-    The object's size is the square root of its foreground pixel count; the
-    erosion radius is ``ceil(fraction * size)`` pixels. A mask whose interior
-    would be implausibly small keeps its binary mask, with source
-    ``"<source>+no-interior"``. A ``"none"`` mask is returned as is.
+    Parameters
+    ----------
+    mask : Mask
+        A mask of :func:`alpha_mask`, :func:`border_mask` or
+        :func:`saliency_mask`; a ``"none"`` mask (no weights) is returned as is.
+    fraction : float, default=INTERIOR_EROSION
+        Erosion radius as a fraction of the object's size (the square root of
+        its binarised foreground pixel count); the radius is
+        ``ceil(fraction * size)`` pixels, with a square structuring element and
+        the outside of the image counting as background.
+
+    Returns
+    -------
+    Mask
+        Binary float32 weights ``(h, w)`` (1 inside the eroded object), source
+        ``"<source>+interior"``; or, when the interior would be smaller than
+        ``MIN_FOREGROUND / 4`` of the pixels (a thin object, or a translucent
+        alpha with no pixel at or above 0.5), the whole input mask unchanged
+        (soft weights kept), source ``"<source>+no-interior"``.
     """
     if mask.weights is None:
         return mask
@@ -309,7 +357,7 @@ def erode_interior(mask: Mask, *, fraction: float = INTERIOR_EROSION) -> Mask:
     radius = int(np.ceil(fraction * np.sqrt(binary.sum())))
     inner = _erode(binary, radius) if radius > 0 else binary
     if inner.mean() < MIN_FOREGROUND / 4 or not inner.any():
-        return Mask(binary.astype(np.float32), f"{mask.source}+no-interior", float(binary.mean()))
+        return Mask(mask.weights, f"{mask.source}+no-interior", mask.fraction)
     return Mask(inner.astype(np.float32), f"{mask.source}+interior", float(inner.mean()))
 
 
@@ -330,10 +378,23 @@ def _erode(binary: np.ndarray, radius: int) -> np.ndarray:
 
 
 def mask_to_model_input(alpha, *, size: int, resize: str = "stretch") -> np.ndarray:
-    """An alpha channel (PIL ``"L"`` image) through the same geometry as :func:`attr_utils.images.to_model_input`.
+    """An alpha channel through the same geometry as :func:`attr_utils.images.to_model_input`.
 
-    ``"pad"`` pads with 0 (the white padding is background), ``"crop"`` takes
-    the central square, then a bilinear resize to ``size``; uint8 ``(size, size)``.
+    Parameters
+    ----------
+    alpha : PIL.Image.Image
+        The image's alpha channel, mode ``"L"``, at the decoded image's size.
+    size : int
+        Side of the network input in pixels.
+    resize : {"stretch", "pad", "crop"}, default="stretch"
+        The image's resize policy: ``"pad"`` pads to a square with 0 (the
+        white padding is background), ``"crop"`` takes the central square,
+        ``"stretch"`` neither; then a bilinear resize to ``size``.
+
+    Returns
+    -------
+    ndarray
+        uint8 ``(size, size)``, 255 = opaque.
     """
     from PIL import Image, ImageOps
 
@@ -368,40 +429,82 @@ def image_mask(image: np.ndarray, alpha: np.ndarray | None = None, *, pooling: s
     Mask or None
         None for ``"saliency"``, and for ``"auto"`` when neither the alpha
         channel nor the border gives a plausible mask: the forward pass then
-        computes the saliency mask (:func:`pool_maps`).
+        computes the saliency mask (:func:`pool_maps`). A blank image (uniform
+        border, foreground below :data:`MIN_FOREGROUND`) gets a ``"none"``
+        mask (plain average, kind :data:`BLANK_KIND`) with ``"auto"`` and
+        ``"saliency"``: the saliency of a blank image is the padding's artefact.
     """
     mask = check_mask_source(mask)
     if mask == "saliency":
-        return None
+        return _blank(border_mask(image))
     found: Mask | None = None
     if mask in ("auto", "alpha"):
         found = alpha_mask(alpha) if alpha is not None else _none("no alpha channel")
     if mask == "border" or (mask == "auto" and found.weights is None):
         found = border_mask(image)
     if found.weights is None and mask == "auto":
-        return None
+        return _blank(found)
     return erode_interior(found) if pooling == "interior" else found
+
+
+#: :attr:`Mask.kind` of a blank image (uniform border, too little foreground): pooled with the plain average.
+BLANK_KIND = f"blank: uniform background, foreground < {MIN_FOREGROUND:.0%}"
+
+
+def _blank(border: Mask) -> Mask | None:
+    """A plain-average mask when ``border`` says the image is blank, else None (the saliency mask is next).
+
+    A uniform border with less than :data:`MIN_FOREGROUND` foreground is an
+    all-white (or one-colour) image, a white shirt on white or a 1 x 1 image
+    stretched: nothing for the saliency mask to find, whose energy map on such
+    images is the padding's artefact (it marks about 45 % of the cells and
+    passes the foreground check). Its contrast does not tell them apart: the
+    energy's std / mean over the 7 x 7 map of EfficientNet-Lite0's block5 is
+    0.33-0.44 on blank images and 0.30 (min), 0.40 (5th percentile) on the
+    scene variant's saliency-bound images (measured; see docs/pooling.md), so
+    the border test decides.
+    """
+    if border.weights is None and border.kind == f"border foreground < {MIN_FOREGROUND:.0%}":
+        return _none(f"blank: uniform background, {border.reason}; saliency not tried", BLANK_KIND)
+    return None
+
+
+#: The :func:`encode_mask` value that means "no decode-time mask: take the saliency of the activations".
+#: Weights are stored in 0..254, so no mask can take it (all-zero is a valid encoding of nothing; it is not a flag).
+FROM_ACTIVATIONS = 255
 
 
 def encode_mask(found: Mask | None, size: int) -> np.ndarray:
     """A mask as the uint8 ``(size, size)`` fourth channel of the network input.
 
-    Weights are stored as ``round(255 * w)``; a ``"none"`` mask is all 255
-    (plain average); None (saliency to come from the forward pass) is all 0,
-    a value no plausible mask has.
+    Parameters
+    ----------
+    found : Mask or None
+        The decode-time mask (:func:`image_mask`); None when it is to come
+        from the activations.
+    size : int
+        Side of the network input.
+
+    Returns
+    -------
+    ndarray
+        uint8 ``(size, size)``: weights stored as ``round(254 * w)`` (0..254);
+        a ``"none"`` mask (plain average) is all 254; None is all
+        :data:`FROM_ACTIVATIONS` (255), a value no mask takes, so every image
+        is resolved (and counted) exactly once.
     """
     if found is None:
-        return np.zeros((size, size), dtype=np.uint8)
+        return np.full((size, size), FROM_ACTIVATIONS, dtype=np.uint8)
     if found.weights is None:
-        return np.full((size, size), 255, dtype=np.uint8)
-    return np.clip(np.rint(found.weights * 255.0), 0, 255).astype(np.uint8)
+        return np.full((size, size), 254, dtype=np.uint8)
+    return np.clip(np.rint(found.weights * 254.0), 0, 254).astype(np.uint8)
 
 
 def decode_mask(channel: np.ndarray) -> np.ndarray | None:
-    """Weights ``(size, size)`` float32 of an :func:`encode_mask` channel; None for "from the activations"."""
-    if not channel.any():
+    """Weights float32 ``(size, size)`` in [0, 1] of an :func:`encode_mask` channel; None for "from the activations"."""
+    if channel.size and channel.flat[0] == FROM_ACTIVATIONS and (channel == FROM_ACTIVATIONS).all():
         return None
-    return channel.astype(np.float32) / 255.0
+    return channel.astype(np.float32) / 254.0
 
 
 def _area_matrix(src: int, dst: int) -> np.ndarray:
@@ -418,6 +521,19 @@ def area_resize(weights: np.ndarray, height: int, width: int) -> np.ndarray:
 
     A block mean when the sizes divide (the usual 224 -> 112, 56, 28, 14, 7),
     else two matrix products with the exact overlap weights.
+
+    Parameters
+    ----------
+    weights : array-like
+        ``(n, H, W)`` mask weights (converted to float32).
+    height, width : int
+        Output size (a tap's feature-map size).
+
+    Returns
+    -------
+    ndarray
+        float32 ``(n, height, width)``; each cell the mean of the input it
+        covers, so the mask's mean (its mass) is kept.
     """
     weights = np.asarray(weights, dtype=np.float32)
     n, big_h, big_w = weights.shape
@@ -491,6 +607,8 @@ def pool_maps(
         total = m.sum(axis=1)
         out = np.empty((n, f.shape[-1]), dtype=np.float32)
         for i in range(n):  # float64 sums, one image at a time (a batch of float64 maps would be large)
-            out[i] = (m[i] @ f[i].reshape(-1, f.shape[-1]).astype(np.float64)) / (total[i] if total[i] > 0 else 1.0)
+            flat = f[i].reshape(-1, f.shape[-1]).astype(np.float64)
+            # an all-zero mask (no weight anywhere) cannot be averaged over: plain average
+            out[i] = (m[i] @ flat) / total[i] if total[i] > 0 else flat.mean(axis=0)
         vectors[name] = out
     return vectors, resolved

@@ -165,8 +165,11 @@ def main(argv=None) -> int:
         for p in poolings:
             emb, wall, sources = _embed(labels, p)
             embs[p] = emb
+            # mask sources are counted only for images embedded in this run: the cache does not store them
             print(f"[{name}] {emb.provenance}: {len(emb)} images, {emb.report.embedded} computed, {wall:.1f} s"
-                  + (f", mask sources {sources}" if sources else ""), flush=True)
+                  + (f", mask sources of the {emb.report.embedded} computed now {sources}" if sources else "")
+                  + (f" (the {emb.report.cached} from the cache are not counted)" if sources is not None
+                     and emb.report.cached and p in ("foreground", "interior") else ""), flush=True)
             masks[p] = sources
         embedded[name] = embs
         first = embs[poolings[0]]

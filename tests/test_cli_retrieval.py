@@ -159,6 +159,9 @@ def test_extractor_build_then_predict(catalog, tmp_path, capsys):
     assert [Path(p["path"]).name for p in preds] == ["red.png", "green.png", "blue.png"]
     assert [p["value"] for p in preds] == ["red", "green", "blue"]
     assert all(0 < p["confidence"] <= 1 for p in preds)
+    assert {(p["pooling"], p["mask"]) for p in preds} == {("average", "")}  # the pooling is named
+    assert main(["predict", *paths, "--extractor", str(out_dir), "--cache-dir", str(cache)]) == 0
+    assert " · average pooling · 'color' on block2" in capsys.readouterr().out.splitlines()[0]
 
 
 def test_extractor_build_unknown_label_is_one_line_error(catalog, tmp_path, capsys):

@@ -123,7 +123,7 @@ def test_alpha_mask_from_a_decoded_png(tmp_path):
     Image.fromarray(rgba, "RGBA").save(path)
     x = Embedder(LITE, pooling="foreground", cache_dir=tmp_path / "c").decode(path.read_bytes())
     assert x.shape == (224, 224, 4)
-    np.testing.assert_array_equal(x[..., 3], rgba[..., 3])
+    np.testing.assert_array_equal(P.decode_mask(x[..., 3]), rgba[..., 3] / 255.0)  # binary alpha: exact
     assert (x[0, 0, :3] == 255).all() and tuple(x[100, 100, :3]) == (200, 30, 40)
     plain = Embedder(LITE, cache_dir=tmp_path / "c").decode(path.read_bytes())
     np.testing.assert_array_equal(x[..., :3], plain)  # same pixels as the average path
@@ -149,8 +149,12 @@ def test_implausible_border_mask_falls_back(box, why):
     found = P.border_mask(img)
     assert found.weights is None and found.source == "none" and why in found.reason
     assert P.image_mask(img, None, mask="border").weights is None  # explicit source: plain average
-    assert P.image_mask(img, None, mask="auto") is None  # auto: the saliency of the forward pass is next
-    assert (P.encode_mask(P.image_mask(img, None, mask="border"), 224) == 255).all()
+    auto = P.image_mask(img, None, mask="auto")
+    if why == "not uniform":
+        assert auto is None  # auto: the saliency of the forward pass is next
+    else:  # a uniform border with (almost) no foreground: blank, plain average without trying saliency
+        assert auto.weights is None and auto.kind == P.BLANK_KIND
+    assert (P.encode_mask(P.image_mask(img, None, mask="border"), 224) == 254).all()  # plain average: uniform weights
 
 
 def test_textured_background_is_not_uniform():
@@ -203,7 +207,7 @@ def test_area_resize_is_block_mean_and_keeps_mass():
 def test_pool_maps_with_all_ones_equals_the_average():
     rng = np.random.default_rng(0)
     maps = {"a": rng.random((3, 14, 14, 5)).astype(np.float32), "b": rng.random((3, 7, 7, 6)).astype(np.float32)}
-    ones = np.full((3, 224, 224), 255, dtype=np.uint8)
+    ones = np.full((3, 224, 224), 254, dtype=np.uint8)  # encode_mask of a "none" mask
     vectors, _ = P.pool_maps(maps, ones, pooling="foreground")
     for k, f in maps.items():
         np.testing.assert_allclose(vectors[k], f.mean(axis=(1, 2)), rtol=1e-6)
@@ -213,7 +217,7 @@ def test_pool_maps_weights_by_the_mask():
     f = np.zeros((1, 2, 2, 1), dtype=np.float32)
     f[0, 0, 0, 0] = 8.0
     channel = np.zeros((1, 224, 224), dtype=np.uint8)
-    channel[0, :112, :112] = 255
+    channel[0, :112, :112] = 254
     vectors, _ = P.pool_maps({"a": f}, channel, pooling="foreground")
     assert vectors["a"][0, 0] == pytest.approx(8.0)
 
@@ -260,7 +264,7 @@ def test_max_and_foreground_with_ones_against_the_feature_maps(squares, tmp_path
     maps = fg._keras_model()(x)
     assert maps["block1"].ndim == 4
     a, m = avg.forward(x), mx.forward(x)
-    ones = np.concatenate([x, np.full(x.shape[:3] + (1,), 255, np.uint8)], axis=-1)
+    ones = np.concatenate([x, np.full(x.shape[:3] + (1,), 254, np.uint8)], axis=-1)
     f = fg.forward(ones)
     for block, fmap in maps.items():
         np.testing.assert_allclose(m[block], fmap.max(axis=(1, 2)), rtol=1e-6)
@@ -437,6 +441,12 @@ def test_cli_pooling_reaches_the_signature(squares, tmp_path, capsys):
     assert out["signature"] == expected.store.signature_id
     assert out["pooling"] == "foreground" and out["mask_sources"] == {"border": 4}  # the cut-out is composited on white: a border too
     assert expected.store.signature["pooling"]["mask"] == "border"
+    assert out["mask_sources_counted"] == 4
+    # warm cache: nothing embedded now, nothing counted, and the output says how many the count covers
+    assert main(["embed", str(squares[0].parent), "--backbone", LITE, "--cache-dir", str(tmp_path),
+                 "--pooling", "foreground", "--mask", "border", "--json"]) == 0
+    warm = json.loads(capsys.readouterr().out)
+    assert warm["mask_sources"] == {} and warm["mask_sources_counted"] == 0
     assert out["signature"] != Embedder(LITE, cache_dir=tmp_path).store.signature_id
     assert len(list((EmbeddingCache(tmp_path).root / "embeddings").iterdir())) >= 1
 
@@ -463,8 +473,14 @@ def test_notebook_params_invalid_pooling(monkeypatch):
     from attr_utils.apps.session import notebook_params
 
     monkeypatch.setenv("ATTR_UTILS_POOLING", "median")
-    with pytest.raises(ParameterError):
+    with pytest.raises(ParameterError, match=r"`\$ATTR_UTILS_POOLING` must be one of"):  # names the variable
         notebook_params()
+    monkeypatch.delenv("ATTR_UTILS_POOLING")
+    monkeypatch.setenv("ATTR_UTILS_MASK", "edges")
+    with pytest.raises(ParameterError, match=r"`\$ATTR_UTILS_MASK` must be one of"):
+        notebook_params()
+    with pytest.raises(ParameterError, match="`pooling` must be one of"):  # a keyword argument is named as such
+        notebook_params(pooling="median", mask="auto")
 
 
 def test_extractor_embeds_queries_with_its_pooling(squares, tmp_path):
@@ -540,7 +556,7 @@ def test_saliency_masks_come_from_the_same_forward_pass(tmp_path):
     for mask in ("auto", "saliency"):
         fg = Embedder(model=ModelSpec(LITE, pooling="foreground", mask=mask), cache_dir=tmp_path / "c")
         x = np.stack([fg.decode(p.read_bytes()) for p in sorted(folder.glob("*.png"))])
-        assert not x[..., 3].any()  # nothing at decode time: the forward pass decides
+        assert (x[..., 3] == P.FROM_ACTIVATIONS).all()  # nothing at decode time: the forward pass decides
         passes = fg.forward_passes
         fg.forward(x)
         assert fg.forward_passes == passes + 1

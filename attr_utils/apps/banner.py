@@ -53,12 +53,31 @@ def _verdict(emb) -> tuple[str, str, str]:
     )
 
 
+def _pooling(emb) -> str:
+    """``"foreground pooling (auto mask)"`` for a pooling other than the paper's average, else ``""``."""
+    pooling = getattr(emb, "pooling", "average") or "average"
+    if pooling == "average":
+        return ""
+    mask = getattr(emb, "mask", "") or ""
+    return f"{pooling} pooling" + (f" ({mask} mask)" if mask else "")
+
+
 def provenance_html(emb, *, dataset: str | None = None) -> str:
-    """The banner as an HTML string (see :func:`provenance_banner`)."""
+    """The banner as an HTML string (see :func:`provenance_banner`).
+
+    A pooling other than the paper's global average is named in the line
+    itself (``"... · foreground pooling (auto mask), not the paper's average"``)
+    and in the details.
+    """
     esc = html.escape
     style, line, explanation = _verdict(emb)
+    pooled = _pooling(emb)
+    if pooled:
+        line += f" · {pooled}, not the paper's average"
     images = f"{len(emb)} images"
     rows = [("backbone", emb.backbone), ("weights", emb.weights_label or emb.weights)]
+    if pooled:
+        rows.append(("pooling", pooled))
     if emb.backbone_reason and emb.backbone_reason != "requested":
         rows.append(("why", _reason(emb.backbone_reason)))
     if dataset:

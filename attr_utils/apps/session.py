@@ -29,8 +29,8 @@ from dataclasses import dataclass
 
 from attr_utils.engines import default_engine
 from attr_utils.errors import ParameterError
-from attr_utils.pooling import check_mask_source, check_pooling, uses_mask
-from attr_utils.validation import check_int
+from attr_utils.pooling import MASK_SOURCES, POOLINGS, uses_mask
+from attr_utils.validation import check_choice, check_int
 
 __all__ = [
     "ENV",
@@ -175,8 +175,9 @@ def notebook_params(
         weights=weights or env.get(ENV["weights"]) or None,
         smoke=smoke,
         engine=default_engine(engine or env.get(ENV["engine"]) or "auto"),
-        pooling=check_pooling(pooling or env.get(ENV["pooling"]) or "average"),
-        mask=check_mask_source(mask or env.get(ENV["mask"]) or "auto"),
+        # a bad value from the environment is named by its variable ("`$ATTR_UTILS_POOLING` must be one of ...")
+        pooling=check_choice("pooling" if pooling else f"${ENV['pooling']}", pooling or env.get(ENV["pooling"]) or "average", POOLINGS),
+        mask=check_choice("mask" if mask else f"${ENV['mask']}", mask or env.get(ENV["mask"]) or "auto", MASK_SOURCES),
     )
 
 

@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         "engine_reason": embedder.engine_reason,
         "pooling": embedder.pooling,
         "mask_sources": dict(embedder.mask_sources),
+        "mask_sources_counted": report.embedded,  # only images embedded now: cached rows do not record their mask
         "signature": embedder.store.signature_id,
     }
     if args.json:
@@ -72,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
     pooling = "" if embedder.pooling == "average" else f" · {embedder.pooling} pooling"
     print(f"{resolved.spec.name} · {resolved.weights.label}{pooling}{flag}")
     if embedder.mask_sources:
-        print("masks: " + ", ".join(f"{n} {source}" for source, n in embedder.mask_sources.most_common()))
+        print(f"masks (of the {report.embedded} embedded now; cached rows do not record theirs): "
+              + ", ".join(f"{n} {source}" for source, n in embedder.mask_sources.most_common()))
     if resolved.reason not in ("requested",):
         print(resolved.reason)
     print(

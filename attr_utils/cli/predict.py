@@ -35,12 +35,16 @@ def run(args: argparse.Namespace) -> int:
     # unreadable images are skipped and listed; predict raises only when none is usable
     result = extractor.predict(args.images)
     skipped = result.attrs.get("skipped", [])
-    if args.json:
-        print_json(records(result, ["path", "value", "confidence", "unknown", "distance"], digits=6)
-                   + [{"path": s.path, "value": None, "skipped": s.reason} for s in skipped])
+    pooling = getattr(extractor, "pooling_", "average") or "average"
+    mask = (getattr(extractor, "mask_", "") or "auto") if pooling in ("foreground", "interior") else ""
+    if args.json:  # every row names the pooling its vectors were read with
+        provenance = {"pooling": pooling, "mask": mask}
+        print_json([{**r, **provenance} for r in records(result, ["path", "value", "confidence", "unknown", "distance"], digits=6)]
+                   + [{"path": s.path, "value": None, "skipped": s.reason, **provenance} for s in skipped])
         return 0
     flag = "" if extractor.pretrained_ else "  [RANDOM WEIGHTS: not pretrained]"
-    print(f"{extractor.backbone_} · {extractor.weights_label_}{flag} · {extractor.label_!r} on {extractor.block_}")
+    pooled = f"{pooling} pooling" + (f" ({mask} mask)" if mask else "")
+    print(f"{extractor.backbone_} · {extractor.weights_label_}{flag} · {pooled} · {extractor.label_!r} on {extractor.block_}")
     for r in result.to_dict("records"):
         value = f"unknown (nearest: {r['value']})" if r["unknown"] else r["value"]
         print(f"{r['path']}\t{value}\tconfidence {r['confidence']:.2f}")

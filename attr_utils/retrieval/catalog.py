@@ -490,8 +490,17 @@ def _query_name(query, i: int) -> str:
 def _check_same_model(a: Embeddings, b: Embeddings, what: str) -> None:
     if a.backbone != b.backbone:
         raise BackboneError(f"the {what} was embedded with backbone {a.backbone!r} but the catalog with {b.backbone!r}")
-    if a.weights != b.weights or (a.signature and b.signature and a.signature != b.signature):
+    if a.weights != b.weights:
         raise WeightsError(f"the {what} was embedded with weights {a.weights!r} but the catalog with {b.weights!r}")
+    fields = (("pooling", a.pooling or "average", b.pooling or "average"), ("mask", a.mask, b.mask), ("resize", a.resize, b.resize))
+    for name, mine, theirs in fields:
+        if mine and theirs and mine != theirs:
+            raise WeightsError(f"the {what} was embedded with {name} {mine!r} but the catalog with {theirs!r}; embed it like the catalog")
+    if a.signature and b.signature and a.signature != b.signature:
+        raise WeightsError(
+            f"the {what} was embedded under model signature {a.signature!r} but the catalog under {b.signature!r} "
+            "(same backbone, weights, pooling and resize: taps, input size or decoding differ)"
+        )
 
 
 def search(emb, query, *, mode: str = "both", alpha: float = DEFAULT_ALPHA, method: str = DEFAULT_METHOD, k: int = 10,
