@@ -68,6 +68,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from attr_utils.datasets import missing_labels
 from attr_utils.embeddings import Embeddings, Skipped, user_column_name
 from attr_utils.errors import BackboneError, DatasetError, ImageDecodeError, ParameterError, QueryError, WeightsError
 from attr_utils.retrieval.index import AUTO_EXACT_MAX, build_index, normalize_rows, resolve_kind
@@ -756,5 +757,4 @@ def evaluate_retrieval(
 def _label_codes(values) -> np.ndarray:
     """Integer codes of labels, -1 for a missing one (None, NaN, empty or blank string)."""
     values = pd.Series(np.asarray(values, dtype=object))
-    blank = values.map(lambda v: isinstance(v, str) and not v.strip())
-    return pd.factorize(values.mask(blank))[0]
+    return pd.factorize(values.mask(missing_labels(values)))[0]
