@@ -19,7 +19,7 @@ from attr_utils.synth.garments import GARMENTS, draw_garment
 from attr_utils.synth.palette import COLORS, hsv_to_rgb, rgb_to_hsv, sample_color
 from attr_utils.synth.textures import TEXTURES, render_texture
 
-__all__ = ["dress_garment", "render_item"]
+__all__ = ["dress_garment", "photograph", "render_item"]
 
 _DESIGN = 224.0  # pattern sizes are given in pixels of a 224-pixel image
 
@@ -199,11 +199,46 @@ def render_item(color: str, texture: str, garment: str, *, size: int = 224, rng:
 
     garment_rgb = dress_garment(color, texture, mask, inner, seams, centre=(cx, cy), half=half, angle=angle, rng=rng)
 
-    # soft drop shadow under the garment
-    shadow = _blur(mask, 6.0 * unit)
+    return photograph(background, garment_rgb, mask, unit=unit, rng=rng, shadow=(0.18, 0.3))
+
+
+def photograph(
+    background: np.ndarray,
+    garment_rgb: np.ndarray,
+    mask: np.ndarray,
+    *,
+    unit: float,
+    rng: np.random.Generator,
+    shadow: tuple[float, float],
+) -> np.ndarray:
+    """Composite a dressed garment over its background as a photo: drop shadow, lens blur, sensor noise.
+
+    Shared by the studio catalog (:func:`render_item`) and the scene variant
+    (:func:`attr_utils.synth.scene.render_scene`), so both photograph alike.
+
+    Parameters
+    ----------
+    background, garment_rgb : numpy.ndarray of shape (size, size, 3), dtype float32
+        Background and garment colours in [0, 1].
+    mask : numpy.ndarray of shape (size, size), dtype float32
+        The garment's coverage in [0, 1].
+    unit : float
+        Pixels per 224th of the image side (blur radii and shadow offsets scale with it).
+    rng : numpy.random.Generator
+        The only source of randomness; draws in a fixed order (shadow offset,
+        shadow strength, blur radius, noise), so the same state gives the same bytes.
+    shadow : (float, float)
+        Range of the drop shadow's strength (fraction of the background's brightness removed).
+
+    Returns
+    -------
+    numpy.ndarray of shape (size, size, 3), dtype uint8
+    """
+    size = mask.shape[0]
+    soft = _blur(mask, 6.0 * unit)
     sx, sy = int(round(rng.uniform(2, 6) * unit)), int(round(rng.uniform(3, 8) * unit))
-    shadow = np.roll(np.roll(shadow, sy, axis=0), sx, axis=1)
-    background = background * (1.0 - rng.uniform(0.18, 0.3) * shadow)[..., None]
+    soft = np.roll(np.roll(soft, sy, axis=0), sx, axis=1)
+    background = background * (1.0 - rng.uniform(*shadow) * soft)[..., None]
 
     m = mask[..., None]
     rgb = background + (garment_rgb - background) * m

@@ -26,12 +26,12 @@ pixels.
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageDraw
 
 from attr_utils.errors import ParameterError
 from attr_utils.synth.garments import GARMENTS, draw_garment
 from attr_utils.synth.palette import COLORS, hsv_to_rgb
-from attr_utils.synth.render import dress_garment
+from attr_utils.synth.render import dress_garment, photograph
 from attr_utils.synth.textures import TEXTURES, render_texture
 
 __all__ = ["SCENE_BACKGROUNDS", "render_scene"]
@@ -196,25 +196,7 @@ def render_scene(
     mask, inner, seams = draw_garment(GARMENTS[garment], size, centre=(cx, cy), scale=half, angle=angle, aspect=aspect)
     garment_rgb = dress_garment(color, texture, mask, inner, seams, centre=(cx, cy), half=half, angle=angle, rng=rng)
 
-    shadow = np.asarray(
-        Image.fromarray(np.clip(mask * 255.0 + 0.5, 0, 255).astype(np.uint8), "L").filter(
-            ImageFilter.GaussianBlur(6.0 * unit)
-        ),
-        dtype=np.float32,
-    ) * np.float32(1 / 255)
-    sx, sy = int(round(rng.uniform(2, 6) * unit)), int(round(rng.uniform(3, 8) * unit))
-    shadow = np.roll(np.roll(shadow, sy, axis=0), sx, axis=1)
-    background = background * (1.0 - rng.uniform(0.2, 0.35) * shadow)[..., None]
-
-    m = mask[..., None]
-    rgb = background + (garment_rgb - background) * m
-    img = Image.fromarray(np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8), "RGB")
-    img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 0.7) * unit))
-    sigma = np.float32(rng.uniform(1.5, 3.5))
-    noisy = np.asarray(img, dtype=np.float32)
-    noisy += sigma * rng.standard_normal((size, size, 1), dtype=np.float32)
-    noisy += np.float32(0.8) * rng.standard_normal((size, size, 3), dtype=np.float32)
-    image = np.clip(noisy + np.float32(0.5), 0, 255).astype(np.uint8)
+    image = photograph(background, garment_rgb, mask, unit=unit, rng=rng, shadow=(0.2, 0.35))
     info = {
         "background": kind,
         "model": has_model,
