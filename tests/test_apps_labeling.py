@@ -432,3 +432,75 @@ def test_first_value_of_an_attribute_with_only_blank_cells(tmp_path):
     assert update.new_value and update.added == PER and s.extractor.classes_ == ["boho"]
     s.select([0, 1])
     assert s.add("plain").values == 2 and s.values() == ["boho", "plain"]
+
+
+# -- the selection's shape (layout.selections), the channel hover events cannot overwrite ---------------------------
+def _points_of(ex, rows):
+    xy = {}
+    for trace in ex.figure.data:
+        for x, y, c in zip(trace.x, trace.y, trace.customdata):
+            xy[int(c[0])] = (float(x), float(y))
+    return np.array([xy[r] for r in rows])
+
+
+def test_points_in_polygon_even_odd_rule():
+    from attr_utils.apps.umap_explorer import points_in_polygon
+
+    square = np.array([[0, 0], [2, 0], [2, 2], [0, 2]], dtype=float)
+    x = np.array([1.0, 3.0, -0.5, 1.9, 1.0])
+    y = np.array([1.0, 1.0, 1.0, 0.1, 2.5])
+    assert points_in_polygon(x, y, square).tolist() == [True, False, False, True, False]
+    # a concave "C": the notch is outside
+    c_shape = np.array([[0, 0], [3, 0], [3, 1], [1, 1], [1, 2], [3, 2], [3, 3], [0, 3]], dtype=float)
+    assert points_in_polygon(np.array([2.0, 0.5, 2.0]), np.array([1.5, 1.5, 0.5]), c_shape).tolist() == [False, True, True]
+
+
+def test_a_lasso_shape_from_layout_selections_fills_the_gallery(explorer):
+    """The lasso's path alone (no points event, as when a hover replaced it in the browser) fills the gallery."""
+    from plotly.graph_objs.layout import Selection
+
+    rows = CLUSTER.tolist()
+    pts = _points_of(explorer, rows)
+    lo, hi = pts.min(axis=0) - 1e-6, pts.max(axis=0) + 1e-6
+    path = f"M{lo[0]},{lo[1]}L{hi[0]},{lo[1]}L{hi[0]},{hi[1]}L{lo[0]},{hi[1]}Z"
+    from attr_utils.apps.umap_explorer import rows_in_selection
+
+    expected = sorted(rows_in_selection(explorer.figure.data, Selection(type="path", path=path)))
+    assert set(rows) <= set(expected)  # every point of the cluster is inside its bounding lasso
+    explorer._on_selections(explorer.figure.layout, (Selection(type="path", path=path),))
+    assert sorted(explorer.labels.items.tolist()) == expected
+    assert "lasso on" in explorer.gallery_count.value
+    # the same gesture's points event arriving second changes nothing (one gesture, two channels)
+    explorer.labels.exclude(expected[0])
+    _select(explorer, expected, "lasso")
+    assert expected[0] in explorer.labels.excluded
+
+
+def test_a_box_shape_from_layout_selections_fills_the_gallery(explorer):
+    from plotly.graph_objs.layout import Selection
+
+    from attr_utils.apps.umap_explorer import rows_in_selection
+
+    pts = _points_of(explorer, CLUSTER.tolist())
+    (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0)
+    box = Selection(type="rect", x0=x1, x1=x0, y0=y0, y1=y1)  # corners in either order
+    rows = rows_in_selection(explorer.figure.data, box)
+    assert set(CLUSTER.tolist()) <= set(rows)
+    explorer._on_selections(explorer.figure.layout, (box,))
+    assert sorted(explorer.labels.items.tolist()) == sorted(rows) and "box on" in explorer.gallery_count.value
+
+
+def test_an_unreadable_selection_shape_is_ignored(explorer):
+    from plotly.graph_objs.layout import Selection
+
+    from attr_utils.apps.umap_explorer import rows_in_selection
+
+    assert rows_in_selection(explorer.figure.data, Selection(type="path", path="M1,1Z")) is None
+    explorer._on_selections(explorer.figure.layout, (Selection(type="path", path="M1,1Z"),))
+    assert len(explorer.labels.items) == 0
+
+
+def test_a_refused_selection_is_said_where_the_gallery_is(explorer):
+    explorer.labels.max_items = 3
+    _select(explorer, CLUSTER.tolist(), "lasso")
+    assert "the gallery was emptied" in explorer.gallery_count.value and len(explorer.gallery.children) == 0

@@ -11,11 +11,18 @@ holds only the widgets.
 from __future__ import annotations
 
 import html
+import re
+import time
+
+import numpy as np
 
 from attr_utils.apps._ui import label_column
 from attr_utils.validation import check_choice, check_int
 
-__all__ = ["UmapExplorer", "umap_explorer"]
+__all__ = ["UmapExplorer", "points_in_polygon", "rows_in_selection", "umap_explorer"]
+
+#: Seconds within which the same rows from the points event and from ``layout.selections`` are one gesture.
+SAME_GESTURE_S = 5.0
 
 
 class UmapExplorer:
@@ -202,7 +209,32 @@ class UmapExplorer:
             rows = [r for t in sorted(self._pending) for r in self._pending[t]]
             self._pending = {}
             kind = {"lasso": "lasso", "box": "box"}.get(getattr(selector, "type", ""), "selection")
-            self.select_rows(rows, source=f"{kind} on {self.block.value}")
+            self._select_once(rows, source=f"{kind} on {self.block.value}")
+
+    def _on_selections(self, layout, selections) -> None:
+        """The drawn selection shape, synced through ``layout.selections`` (a relayout message).
+
+        Plotly's ``plotly_selected`` points event shares one synced trait with
+        hover and unhover; while the kernel is busy with a hover, the browser
+        merges pending updates of that trait and a later unhover can replace
+        the selection, so it never reaches the kernel. The shape arrives
+        through another trait, so the rows inside it are computed here too
+        (:func:`rows_in_selection`); whichever arrives first fills the gallery.
+        """
+        if not selections or self.figure is None:
+            return
+        rows = rows_in_selection(self.figure.data, selections[-1])
+        if rows is not None:
+            kind = "box" if selections[-1].type == "rect" else "lasso"
+            self._select_once(rows, source=f"{kind} on {self.block.value}")
+
+    def _select_once(self, rows, *, source: str) -> None:
+        key, now = sorted(rows), time.monotonic()
+        last = getattr(self, "_last_selection", None)
+        if last is not None and last[0] == key and now - last[1] < SAME_GESTURE_S:
+            return  # the same gesture arriving by its second channel
+        self._last_selection = (key, now)
+        self.select_rows(rows, source=source)
 
     def select_rows(self, rows, *, source: str = "selection") -> None:
         """Show catalog ``rows`` in the gallery (what a lasso or a box on the map does)."""
@@ -213,6 +245,7 @@ class UmapExplorer:
         except Exception as exc:
             self.label_status.value = error_html(str(exc))
             self._draw_gallery()  # a refused selection empties the gallery: nothing unseen can be added
+            self.gallery_count.value = error_html(str(exc))  # said where the gallery is, not only below the form
             return
         self.label_status.value = ""
         self._draw_gallery()
@@ -372,6 +405,8 @@ class UmapExplorer:
             trace.on_click(self._on_point)
             if selectable:
                 trace.on_selection(self._on_selection)
+        if selectable:
+            fw.layout.on_change(self._on_selections, "selections")
         self._pending = {}
         self.figure = fw
         if self.labels is not None:
@@ -490,3 +525,56 @@ def umap_explorer(
         output_dir=output_dir,
         max_items=max_items,
     )
+
+
+def _polygon(path: str) -> np.ndarray:
+    """Vertices of an SVG path made of ``M``/``L`` segments (how Plotly writes a lasso), shape (m, 2)."""
+    numbers = [float(v) for v in re.findall(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?", path)]
+    return np.asarray(numbers, dtype=float).reshape(-1, 2)
+
+
+def points_in_polygon(x: np.ndarray, y: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """Even-odd rule: which points ``(x, y)`` (shape (n,)) lie inside ``polygon`` (shape (m, 2)); bool, shape (n,).
+
+    A few lines of numpy rather than matplotlib's ``Path.contains_points`` or
+    shapely, neither of which the ``[app]`` extra installs.
+    """
+    inside = np.zeros(len(x), dtype=bool)
+    px, py = polygon[:, 0], polygon[:, 1]
+    for x1, y1, x2, y2 in zip(px, py, np.roll(px, -1), np.roll(py, -1)):
+        crosses = (y1 > y) != (y2 > y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            at = (x2 - x1) * (y - y1) / (y2 - y1) + x1
+        inside ^= crosses & (x < at)
+    return inside
+
+
+def rows_in_selection(traces, selection) -> list[int] | None:
+    """Catalog rows (``customdata[:, 0]``) of the points inside one ``layout.selections`` shape.
+
+    ``selection`` is a Plotly ``layout.Selection``: ``type="rect"`` with
+    ``x0, x1, y0, y1`` (box) or ``type="path"`` with an SVG ``path`` (lasso),
+    in data coordinates. Returns ``None`` for a shape it cannot read.
+    """
+    kind = getattr(selection, "type", None)
+    rows: list[int] = []
+    for trace in traces:
+        if trace.x is None or trace.y is None or trace.customdata is None:
+            continue
+        x = np.asarray(trace.x, dtype=float)
+        y = np.asarray(trace.y, dtype=float)
+        if kind == "rect":
+            if None in (selection.x0, selection.x1, selection.y0, selection.y1):
+                return None
+            (xa, xb), (ya, yb) = sorted((selection.x0, selection.x1)), sorted((selection.y0, selection.y1))
+            inside = (x >= xa) & (x <= xb) & (y >= ya) & (y <= yb)
+        elif kind == "path" and selection.path:
+            polygon = _polygon(selection.path)
+            if len(polygon) < 3:
+                return None
+            inside = points_in_polygon(x, y, polygon)
+        else:
+            return None
+        rows += [int(trace.customdata[i][0]) for i in np.flatnonzero(inside)]
+    return rows
+
