@@ -187,3 +187,8 @@ def test_nav_default_folder_is_the_running_notebooks_folder(monkeypatch):
 def test_provenance_line_is_the_banner_as_static_html():
     emb = _emb(reason=REASON)
     assert banner.provenance_line(emb, dataset="x")._repr_html_() == banner.provenance_html(emb, dataset="x")
+
+
+def test_tidy_table_never_shows_negative_zero():
+    html = tidy_table(pd.DataFrame({"ari": [-0.0001, -0.25, 0.0004], "n": [1, 2, 3]})).to_html()
+    assert "-0.000" not in html and ">0.000<" in html and ">-0.250<" in html

@@ -23,7 +23,8 @@ def tidy_table(frame, *, index: bool = False, digits: int = 3, columns=None):
     -------
     pandas.io.formats.style.Styler
         Renders as an HTML table in Jupyter and Voilà; missing values show as
-        an empty cell rather than ``NaN``. The data are ``frame``'s, unchanged.
+        an empty cell rather than ``NaN``, and a value that rounds to zero as
+        ``0.000``, never ``-0.000``. The data are ``frame``'s, unchanged.
 
     Raises
     ------
@@ -39,7 +40,14 @@ def tidy_table(frame, *, index: bool = False, digits: int = 3, columns=None):
         if missing:
             raise ParameterError(f"`columns` names column(s) {missing} the table lacks; it has {list(frame.columns)}")
         frame = frame[list(columns)]
-    styler = frame.style.format(precision=digits, na_rep="")
+    def number(value) -> str:
+        if value is None or value != value:  # None or NaN: an empty cell
+            return ""
+        text = f"{value:.{digits}f}"
+        return text[1:] if text.startswith("-") and float(text) == 0 else text  # never "-0.000"
+
+    floats = list(frame.select_dtypes("floating").columns)
+    styler = frame.style.format(precision=digits, na_rep="").format(number, subset=floats)
     if not index:
         styler = styler.hide(axis="index")
     return styler
