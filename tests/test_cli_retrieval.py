@@ -164,6 +164,26 @@ def test_extractor_build_then_predict(catalog, tmp_path, capsys):
     assert " · average pooling · 'color' on block2" in capsys.readouterr().out.splitlines()[0]
 
 
+def test_predict_gives_the_reason_beside_unknown(catalog, tmp_path, capsys):
+    """An unknown verdict says why (distance above the threshold) instead of a bare vote confidence."""
+    import json
+
+    manifest, cache = catalog
+    out_dir = tmp_path / "tight"
+    run_json(capsys, ["extractor", "build", str(manifest), "--label", "color", "--out", str(out_dir),
+                      "-k", "3", "--json", *common(cache)])
+    meta = json.loads((out_dir / "extractor.json").read_text())
+    meta["threshold"] = 1e-9  # every new image is farther than this from every example
+    (out_dir / "extractor.json").write_text(json.dumps(meta))
+    img = tmp_path / "new.png"
+    garment(COLOURS["red"], "plain", 4242).save(img)
+    assert main(["predict", str(img), "--extractor", str(out_dir), "--cache-dir", str(cache)]) == 0
+    path, value, why = capsys.readouterr().out.splitlines()[1].split("\t")
+    assert value == "unknown"
+    assert why.startswith("nearest example at distance ") and "> threshold 0.0000" in why
+    assert "(the vote would say red, " in why and "confidence" not in why
+
+
 def test_extractor_build_unknown_label_is_one_line_error(catalog, tmp_path, capsys):
     manifest, cache = catalog
     assert main(["extractor", "build", str(manifest), "--label", "fabric", "--out", str(tmp_path / "x"),

@@ -46,8 +46,12 @@ def run(args: argparse.Namespace) -> int:
     pooled = f"{pooling} pooling" + (f" ({mask} mask)" if mask else "")
     print(f"{extractor.backbone_} · {extractor.weights_label_}{flag} · {pooled} · {extractor.label_!r} on {extractor.block_}")
     for r in result.to_dict("records"):
-        value = f"unknown (nearest: {r['value']})" if r["unknown"] else r["value"]
-        print(f"{r['path']}\t{value}\tconfidence {r['confidence']:.2f}")
+        if r["unknown"]:  # the vote's confidence is never shown beside unknown without the reason
+            why = (f"nearest example at distance {r['distance']:.4f} > threshold {extractor.threshold_:.4f} "
+                   f"(the vote would say {r['value']}, {r['confidence']:.2f})")
+            print(f"{r['path']}\tunknown\t{why}")
+        else:
+            print(f"{r['path']}\t{r['value']}\tconfidence {r['confidence']:.2f}")
     for s in skipped:
         print(f"skipped {s.path}: {s.reason}", file=sys.stderr)
     return 0
