@@ -866,3 +866,16 @@ def test_upload_button_says_when_files_of_a_pick_did_not_arrive():
     button._handle_custom_msg({"event": "done", "pick": "p", "sent": 3, "refused": []}, [])
     assert [f["name"] for f in button.value] == ["a.png"]
     assert button.refused == "2 file(s) of this pick did not arrive" and button.refusals == 1
+
+
+def test_extractor_app_catalog_item_does_not_vote_for_itself(catalog_emb):
+    """Predicting a catalog item that is an example: its own example is left out of the vote (as search leaves the query out)."""
+    from attr_utils.apps import extractor_app
+
+    app = extractor_app(catalog_emb, label="color", block="c")
+    example_paths = set(app.extractor.examples_["path"].astype(str))
+    row = next(i for i, p in enumerate(catalog_emb.paths) if str(p) in example_paths)
+    app.query_picker.value = row
+    app.predict()
+    assert app.prediction["distance"].iloc[0] > 0  # not itself at distance 0
+    assert app.extractor.votes(catalog_emb.subset([row]))["distance"].iloc[0] == 0  # it is an example

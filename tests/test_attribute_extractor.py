@@ -271,3 +271,22 @@ def test_saved_params_record_the_model_the_examples_came_from(tmp_path, centres)
     assert (params["backbone"], params["weights"], params["resize"]) == ("efficientnet-lite0", "random:0", "pad")
     loaded = AttributeExtractor.load(tmp_path / "ex")
     assert (loaded.backbone, loaded.weights, loaded.resize) == ("efficientnet-lite0", "random:0", "pad")
+
+
+def test_exclude_self_leaves_an_example_out_of_its_own_vote(centres):
+    """An example predicted from its own catalog row votes for itself at distance 0 unless exclude_self."""
+    emb = examples_emb(centres)
+    table = emb.table.copy()
+    table.loc[0, "color"] = "v1"  # a mislabelled example among v0's: only its own vote says v1
+    emb = Embeddings(table=table, blocks=emb.blocks, backbone=emb.backbone, weights=emb.weights)
+    ex = AttributeExtractor("block3", k=5).fit(emb, "color")
+    one = emb.subset([0])
+    with_self = ex.votes(one)
+    assert with_self["distance"].iloc[0] == 0.0 and with_self["neighbours"].iloc[0][0] == "ex/0.png"
+    assert with_self["value"].iloc[0] == "v1"  # distance 0 outweighs four neighbours
+    left_out = ex.votes(one, exclude_self=True)
+    assert "ex/0.png" not in left_out["neighbours"].iloc[0]
+    assert left_out["value"].iloc[0] == "v0" and left_out["distance"].iloc[0] > 0
+    dist, rows, _ = ex.kneighbors(one, exclude_self=True)
+    assert 0 not in rows[0] and np.isfinite(dist).all()
+    assert ex.predict(one, exclude_self=True)["value"].iloc[0] == "v0"

@@ -478,9 +478,10 @@ class ExtractorApp:
             query = self.emb.subset([row])
             image = self.emb.table["path"].iloc[row]
             title = f"Query: {describe_row(self.emb.table, row, self._describe_cols)}"
+        own = self._query_upload is None  # a catalog item that is an example does not vote for itself
         try:
-            pred = self.extractor.predict(query)
-            dist, rows, _ = self.extractor.kneighbors(query)
+            pred = self.extractor.predict(query, exclude_self=own)
+            dist, rows, _ = self.extractor.kneighbors(query, exclude_self=own)
         except Exception as exc:
             self.status.value = error_html(f"prediction failed: {exc}")
             return

@@ -432,13 +432,18 @@ class AttributeExtractor:
         self.threshold_ = float(np.nanquantile(nearest, self.unknown_quantile) * (1.0 + self.unknown_margin))
 
     # -- prediction -----------------------------------------------------------
-    def kneighbors(self, images, *, return_skipped: bool = False):
+    def kneighbors(self, images, *, exclude_self: bool = False, return_skipped: bool = False):
         """Distances and example rows of the ``k`` nearest examples of each image.
 
         Parameters
         ----------
         images : Embeddings, ndarray or iterable of images
             As in :meth:`predict`.
+        exclude_self : bool, default=False
+            Leave out of an image's neighbours the examples with its own
+            content (bitwise the same vector: the image itself when it is an
+            example), as :func:`attr_utils.retrieval.catalog.search` leaves the
+            query out; such examples get distance ``inf`` and no vote.
         return_skipped : bool, default=False
             Also return the images that could not be read or decoded.
 
@@ -467,13 +472,17 @@ class AttributeExtractor:
             return (empty, empty.astype(int), names, skipped) if return_skipped else (empty, empty.astype(int), names)
         k = min(int(self.k), len(self.vectors_))
         d = np.maximum(1.0 - x @ self.vectors_.T, 0.0)
+        if exclude_self:
+            own = _row_digests(self.vectors_)
+            for i, digest in enumerate(_row_digests(x.astype(self.vectors_.dtype, copy=False))):
+                d[i, own == digest] = np.inf
         part = np.argpartition(d, k - 1, axis=1)[:, :k] if k < d.shape[1] else np.tile(np.arange(d.shape[1]), (len(d), 1))
         dd = np.take_along_axis(d, part, axis=1)
         order = np.lexsort((part, dd), axis=1)
         out = np.take_along_axis(dd, order, axis=1), np.take_along_axis(part, order, axis=1), names
         return (*out, skipped) if return_skipped else out
 
-    def predict(self, images) -> pd.DataFrame:
+    def predict(self, images, *, exclude_self: bool = False) -> pd.DataFrame:
         """Attribute value of each image.
 
         Parameters
@@ -481,6 +490,9 @@ class AttributeExtractor:
         images : Embeddings, ndarray or iterable of images
             Paths, bytes or PIL images (embedded like the examples), their
             Embeddings, or vectors of the extractor's block.
+        exclude_self : bool, default=False
+            An image that is itself an example does not vote for itself
+            (see :meth:`kneighbors`): for predicting catalog items that are examples.
 
         Returns
         -------
@@ -500,15 +512,17 @@ class AttributeExtractor:
         BackboneError, WeightsError
             Embeddings from a different model than the examples'.
         """
-        out = self.votes(images)
+        out = self.votes(images, exclude_self=exclude_self)
         return out.drop(columns=["margin", "neighbours"])
 
-    def votes(self, images) -> pd.DataFrame:
+    def votes(self, images, *, exclude_self: bool = False) -> pd.DataFrame:
         """:meth:`predict` with the vote's details: margin and voters.
 
         Parameters
         ----------
         images : Embeddings, ndarray or iterable of images
+            As in :meth:`predict`.
+        exclude_self : bool, default=False
             As in :meth:`predict`.
 
         Returns
@@ -519,7 +533,7 @@ class AttributeExtractor:
             agrees) and ``neighbours`` (``path`` of the ``k`` examples that
             voted, nearest first, as a list of str).
         """
-        dist, rows, names, skipped = self.kneighbors(images, return_skipped=True)
+        dist, rows, names, skipped = self.kneighbors(images, exclude_self=exclude_self, return_skipped=True)
         value, conf, margin = _vote(dist, self.examples_["value"].to_numpy()[rows])
         example_paths = self.examples_["path"].astype(str).to_numpy()
         nearest = dist[:, 0] if dist.shape[1] else np.zeros(len(dist))
@@ -791,6 +805,8 @@ def _vote(dist: np.ndarray, values: np.ndarray) -> tuple[list[str], np.ndarray, 
         ranked = sorted(totals, key=lambda v: (-totals[v], v))
         total = sum(totals.values())
         winner.append(ranked[0])
+        if total == 0:  # every voter left out (``exclude_self`` on an extractor of that one example)
+            continue
         share[i] = totals[ranked[0]] / total
         margin[i] = share[i] - (totals[ranked[1]] / total if len(ranked) > 1 else 0.0)
     return winner, share, margin
@@ -879,3 +895,12 @@ def _weights_name(spec: str | None, backbone: str) -> str | None:
         return get_backbone(backbone).resolve_weights(spec, 0).name
     except (BackboneError, WeightsError):  # unregistered backbone (precomputed arrays) or unusable spec: compare as given
         return spec
+
+
+def _row_digests(vectors: np.ndarray) -> np.ndarray:
+    """SHA-256 of each row's bytes, shape (n,), dtype object: identical content has identical vectors."""
+    import hashlib
+
+    rows = np.ascontiguousarray(vectors)
+    return np.array([hashlib.sha256(r.tobytes()).hexdigest() for r in rows], dtype=object)
+
