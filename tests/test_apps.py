@@ -250,6 +250,19 @@ def test_each_result_says_whether_colour_and_texture_match(retrieval):
     assert text.count("texture \u2717") == int((~m["texture"]).sum())
 
 
+def test_each_result_shows_the_distances_it_was_ranked_by(retrieval):
+    """Captions give the cosine distance(s), not the fused score (near-constant and negative to a reader)."""
+    retrieval.set_query_row(0)
+    for mode, shown in (("color", ["colour distance"]), ("texture", ["texture distance"]), ("both", ["colour", "texture"])):
+        retrieval.mode.value = mode
+        text = " ".join(w.value for w in _widgets_in(retrieval.results_box) if isinstance(w, ipywidgets.HTML))
+        first = retrieval.results.iloc[0]
+        for what in shown:
+            column = "distance_color" if what.startswith("colour") else "distance_texture"
+            assert f"{what} {first[column]:.3f}" in text
+        assert "score" not in text
+
+
 def test_retrieval_app_invalid_method(catalog_emb):
     from attr_utils.apps import retrieval_app
 

@@ -32,7 +32,7 @@ def test_retrieval_app_reacts_to_mode_query_and_upload(browser, dashboard, tmp_p
         app = page.locator(".attr-utils-retrieval-app")
         grid = ".attr-utils-result-grid"
         first = page.inner_text(grid)
-        assert "#1 score" in first
+        assert "#1 colour " in first and " · texture " in first  # "both": the two distances it was ranked by
         assert_no_errors(page)
         shot(app, "retrieval_app.png")
 
@@ -42,7 +42,7 @@ def test_retrieval_app_reacts_to_mode_query_and_upload(browser, dashboard, tmp_p
 
         app.locator("select").first.select_option(index=7)
         new_query = wait_for_change(page, grid, by_colour, "choosing another query")
-        assert "#1 score" in new_query
+        assert "#1 colour distance " in new_query  # colour mode: the colour distance
         shot(app, "retrieval_app_query.png", docs=False)
         assert_no_errors(page)
 

@@ -612,7 +612,7 @@ class RetrievalApp:
         names = {col: name for name, col in self.label_columns.items()}
         for i, r in enumerate(results.itertuples(index=False)):
             labels = " / ".join(str(getattr(r, c)) for c in self._shown_labels)
-            caption = f"#{r.rank} score {r.score:+.2f}\n{labels}"
+            caption = f"#{r.rank} {_distances(self.mode.value, r)}\n{labels}"
             if self.matches is not None:
                 caption += "\n" + " ".join(
                     f"{'colour' if names.get(c) == 'color' else names.get(c, c)} {_MARK[bool(self.matches[c].iloc[i])]}"
@@ -627,6 +627,19 @@ class RetrievalApp:
         from IPython.display import display
 
         display(self.widget)
+
+
+def _distances(mode: str, result) -> str:
+    """A result's caption: the cosine distance(s) it was ranked by, which tell results apart.
+
+    The fused score of "both" (reciprocal ranks, or standardised distances) is
+    a near-constant negative number to a reader; the two distances are not.
+    """
+    if mode == "color":
+        return f"colour distance {result.distance_color:.3f}"
+    if mode == "texture":
+        return f"texture distance {result.distance_texture:.3f}"
+    return f"colour {result.distance_color:.3f} · texture {result.distance_texture:.3f}"
 
 
 def retrieval_app(
