@@ -504,3 +504,17 @@ def test_a_refused_selection_is_said_where_the_gallery_is(explorer):
     explorer.labels.max_items = 3
     _select(explorer, CLUSTER.tolist(), "lasso")
     assert "the gallery was emptied" in explorer.gallery_count.value and len(explorer.gallery.children) == 0
+
+
+def test_a_lasso_in_the_browsers_relayout_message_fills_the_gallery(explorer):
+    """The message Chromium sends when a lasso ends (relayout_data.selections, a dict per shape; recorded)."""
+    pts = _points_of(explorer, CLUSTER.tolist())
+    lo, hi = pts.min(axis=0) - 1e-6, pts.max(axis=0) + 1e-6
+    path = f"M{lo[0]},{lo[1]}L{hi[0]},{lo[1]}L{hi[0]},{hi[1]}L{lo[0]},{hi[1]}Z"
+    message = {"relayout_data": {"selections": [{"xref": "x", "yref": "y", "type": "path", "path": path,
+                                                 "line": {"width": 1, "dash": "dot"}}]}, "source_view_id": "v1"}
+    explorer._on_relayout({"new": message})
+    assert set(CLUSTER.tolist()) <= set(explorer.labels.items.tolist())
+    assert "lasso on" in explorer.gallery_count.value
+    explorer._on_relayout({"new": {"relayout_data": {"xaxis.range[0]": 1.0}}})  # a zoom is not a selection
+    assert set(CLUSTER.tolist()) <= set(explorer.labels.items.tolist())

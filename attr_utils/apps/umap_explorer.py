@@ -212,7 +212,7 @@ class UmapExplorer:
             self._select_once(rows, source=f"{kind} on {self.block.value}")
 
     def _on_selections(self, layout, selections) -> None:
-        """The drawn selection shape, synced through ``layout.selections`` (a relayout message).
+        """The drawn selection shape (``layout.selections``), as the browser's relayout message carries it.
 
         Plotly's ``plotly_selected`` points event shares one synced trait with
         hover and unhover; while the kernel is busy with a hover, the browser
@@ -225,8 +225,15 @@ class UmapExplorer:
             return
         rows = rows_in_selection(self.figure.data, selections[-1])
         if rows is not None:
-            kind = "box" if selections[-1].type == "rect" else "lasso"
+            kind = "box" if _field(selections[-1], "type") == "rect" else "lasso"
             self._select_once(rows, source=f"{kind} on {self.block.value}")
+
+    def _on_relayout(self, change) -> None:
+        """A relayout message from the browser; one holding ``selections`` is a drawn lasso or box."""
+        data = (change.get("new") or {}).get("relayout_data") or {}
+        selections = data.get("selections")
+        if selections:
+            self._on_selections(None, tuple(selections))
 
     def _select_once(self, rows, *, source: str) -> None:
         key, now = sorted(rows), time.monotonic()
@@ -406,7 +413,9 @@ class UmapExplorer:
             if selectable:
                 trace.on_selection(self._on_selection)
         if selectable:
-            fw.layout.on_change(self._on_selections, "selections")
+            # the shape comes in the widget's relayout message; plotly.py does not apply a
+            # selection's relayout to ``layout.selections`` (measured in Chromium), so read the message
+            fw.observe(self._on_relayout, names="_js2py_relayout")
         self._pending = {}
         self.figure = fw
         if self.labels is not None:
@@ -527,6 +536,13 @@ def umap_explorer(
     )
 
 
+def _field(selection, name: str):
+    """A field of a selection given as a Plotly ``layout.Selection`` or as the dict the browser sends."""
+    if isinstance(selection, dict):
+        return selection.get(name)
+    return getattr(selection, name, None)
+
+
 def _polygon(path: str) -> np.ndarray:
     """Vertices of an SVG path made of ``M``/``L`` segments (how Plotly writes a lasso), shape (m, 2)."""
     numbers = [float(v) for v in re.findall(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?", path)]
@@ -552,11 +568,12 @@ def points_in_polygon(x: np.ndarray, y: np.ndarray, polygon: np.ndarray) -> np.n
 def rows_in_selection(traces, selection) -> list[int] | None:
     """Catalog rows (``customdata[:, 0]``) of the points inside one ``layout.selections`` shape.
 
-    ``selection`` is a Plotly ``layout.Selection``: ``type="rect"`` with
+    ``selection`` is a Plotly ``layout.Selection`` or its dict: ``type="rect"`` with
     ``x0, x1, y0, y1`` (box) or ``type="path"`` with an SVG ``path`` (lasso),
     in data coordinates. Returns ``None`` for a shape it cannot read.
     """
-    kind = getattr(selection, "type", None)
+    kind = _field(selection, "type")
+    x0, x1, y0, y1, path = (_field(selection, f) for f in ("x0", "x1", "y0", "y1", "path"))
     rows: list[int] = []
     for trace in traces:
         if trace.x is None or trace.y is None or trace.customdata is None:
@@ -564,12 +581,12 @@ def rows_in_selection(traces, selection) -> list[int] | None:
         x = np.asarray(trace.x, dtype=float)
         y = np.asarray(trace.y, dtype=float)
         if kind == "rect":
-            if None in (selection.x0, selection.x1, selection.y0, selection.y1):
+            if not all(isinstance(v, (int, float)) for v in (x0, x1, y0, y1)):
                 return None
-            (xa, xb), (ya, yb) = sorted((selection.x0, selection.x1)), sorted((selection.y0, selection.y1))
+            (xa, xb), (ya, yb) = sorted((x0, x1)), sorted((y0, y1))
             inside = (x >= xa) & (x <= xb) & (y >= ya) & (y <= yb)
-        elif kind == "path" and selection.path:
-            polygon = _polygon(selection.path)
+        elif kind == "path" and isinstance(path, str) and path:
+            polygon = _polygon(path)
             if len(polygon) < 3:
                 return None
             inside = points_in_polygon(x, y, polygon)
