@@ -496,6 +496,7 @@ def test_an_unreadable_selection_shape_is_ignored(explorer):
     from attr_utils.apps.umap_explorer import rows_in_selection
 
     assert rows_in_selection(explorer.figure.data, Selection(type="path", path="M1,1Z")) is None
+    assert rows_in_selection(explorer.figure.data, {"type": "path", "path": "M0,0L5,0L5,5L0Z"}) is None  # odd count
     explorer._on_selections(explorer.figure.layout, (Selection(type="path", path="M1,1Z"),))
     assert len(explorer.labels.items) == 0
 

@@ -546,6 +546,8 @@ def _field(selection, name: str):
 def _polygon(path: str) -> np.ndarray:
     """Vertices of an SVG path made of ``M``/``L`` segments (how Plotly writes a lasso), shape (m, 2)."""
     numbers = [float(v) for v in re.findall(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?", path)]
+    if len(numbers) % 2:  # not x,y pairs: unreadable, so no polygon (the caller then ignores the shape)
+        return np.zeros((0, 2))
     return np.asarray(numbers, dtype=float).reshape(-1, 2)
 
 
